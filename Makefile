@@ -1,0 +1,102 @@
+# divsim: build, test, demo. `make help` lists the targets.
+
+CC       ?= cc
+OPT      ?= -O2
+WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wold-style-definition -Wpointer-arith \
+            -Wcast-qual -Wwrite-strings -Wformat=2 -Wvla
+VERSION  := $(shell git describe --always --dirty --tags 2>/dev/null || echo 0.1.0)
+PKGS     := gsl sqlite3
+DEPS_OK  := $(shell pkg-config --exists $(PKGS) check inih 2>/dev/null && echo yes)
+
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += $(WARN) -D_POSIX_C_SOURCE=200809L -MMD -MP
+ifneq ($(DEPS_OK),)
+CFLAGS   += $(shell pkg-config --cflags $(PKGS) inih)
+# GSL's BLAS calls go to OpenBLAS, not the slow reference -lgslcblas.
+LDLIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) inih)) -lopenblas -lm
+TESTLIBS := $(shell pkg-config --libs check)
+endif
+
+ifdef SANITIZE
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=$(SANITIZE)
+BUILD    := build/sanitize
+else
+BUILD    := build/release
+endif
+CFLAGS   += -DDIVSIM_VERSION='"$(VERSION)"' -DDIVSIM_CFLAGS='"$(OPT)$(if $(SANITIZE), -fsanitize=$(SANITIZE))"'
+
+LIB_SRC  := $(wildcard sim/*.c envs/*.c agents/*.c)
+LIB_SRC  := $(filter-out sim/main.c,$(LIB_SRC))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libdivsim.a
+TEST_SRC := $(wildcard tests/check_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+PROGRAM  := $(if $(SANITIZE),$(BUILD)/divsim,divsim)
+
+DEBIAN_PACKAGES := libgsl-dev libopenblas-dev libsqlite3-dev libinih-dev check \
+                   pkg-config gnuplot-nox sqlite3
+
+.PHONY: all deps test unit e2e demo bench clean help
+
+all: $(PROGRAM)
+
+$(PROGRAM): $(BUILD)/sim/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LIB): $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(TESTLIBS) $(LDLIBS)
+
+# Installs the Debian packages that are missing (needs root or sudo).
+deps:
+	@if pkg-config --exists $(PKGS) check inih && command -v gnuplot >/dev/null \
+	    && command -v sqlite3 >/dev/null && [ -e /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h -o -e /usr/include/openblas/cblas.h -o -n "$$(ls /usr/lib/*/libopenblas.so 2>/dev/null)" ]; then \
+	    echo "deps: all packages present"; \
+	else \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    echo "deps: installing $(DEBIAN_PACKAGES)"; \
+	    $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $(DEBIAN_PACKAGES); \
+	fi
+
+# The tests are rebuilt by a sub-make so that flags read after `deps` installed
+# the packages take effect on a fresh machine.
+test: deps
+	@$(MAKE) --no-print-directory unit e2e
+
+unit: $(TEST_BIN) $(PROGRAM)
+	@status=0; for t in $(TEST_BIN); do \
+	    CK_DEFAULT_TIMEOUT=600 ./$$t || status=1; done; exit $$status
+
+e2e: $(PROGRAM)
+	@DIVSIM=./$(PROGRAM) DIVSIM_E2E_FULL=$(if $(SANITIZE),0,1) sh tests/e2e.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory $(PROGRAM)
+	./$(PROGRAM) run experiments/quickstart.ini -o results/quickstart.db
+	./$(PROGRAM) compare results/quickstart.db
+
+bench: deps
+	@$(MAKE) --no-print-directory $(PROGRAM)
+	./$(PROGRAM) bench
+
+clean:
+	rm -rf build divsim
+
+help:
+	@echo "make          build ./divsim and $(LIB)"
+	@echo "make deps     install missing Debian packages"
+	@echo "make test     unit (Check) and end-to-end tests"
+	@echo "make demo     run experiments/quickstart.ini and print the comparison"
+	@echo "make SANITIZE=address,undefined test   the tests under sanitizers"
+	@echo "make clean    remove build products"
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/sim/main.d

@@ -1,0 +1,15 @@
+/* Sampling helpers shared by agents. */
+#ifndef DIVSIM_SAMPLE_H
+#define DIVSIM_SAMPLE_H
+
+#include <gsl/gsl_rng.h>
+
+/* Fills out[0..k-1] with k distinct items drawn uniformly from candidates[0..n-1],
+ * in random order. Rejection sampling: O(k^2) when k is much smaller than n,
+ * a partial shuffle of a copy otherwise. Returns DS_EINPUT if n < k. */
+int sample_distinct(gsl_rng *r, const int *candidates, int n, int *out, int k);
+
+/* 1 if item is among items[0..n-1]. */
+int sample_contains(const int *items, int n, int item);
+
+#endif

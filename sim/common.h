@@ -1,0 +1,28 @@
+/* Shared error conventions: library code returns one of these codes and fills a
+ * caller-owned message buffer of ERR_LEN bytes; only sim/main.c decides to exit. */
+#ifndef DIVSIM_COMMON_H
+#define DIVSIM_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ERR_LEN 512
+
+enum {
+    DS_OK = 0,
+    DS_EINPUT = -1,    /* bad experiment file, bad value, bad command line */
+    DS_ENOMEM = -2,    /* allocation failed or would not fit */
+    DS_EIO = -3,       /* file or database error */
+    DS_ENUMERIC = -4,  /* NaN or Inf: the run diverged */
+    DS_EINTERNAL = -5  /* a broken invariant: a bug */
+};
+
+/* Writes a printf-style message into err (ERR_LEN bytes); returns code. */
+int err_set(char *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* 64-bit FNV-1a of a byte string, for configuration hashes and run ids. */
+uint64_t hash_bytes(const void *data, size_t n, uint64_t h);
+#define HASH_INIT 0xcbf29ce484222325ULL
+
+#endif

@@ -1,0 +1,222 @@
+/* divsim: the command line. The only place that decides to exit.
+ * Exit codes: 0 ok, 1 a run failed, 2 usage or input error. */
+#include "common.h"
+#include "config.h"
+#include "report.h"
+#include "store.h"
+#include "sweep.h"
+#include "version.h"
+
+#include <gsl/gsl_errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static const char usage[] =
+    "usage: divsim <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run FILE [-o DB] [--set section.key=value]... [--dry-run] [-q]\n"
+    "                     run every expanded run of an experiment file into DB\n"
+    "                     (default results/<experiment name>.db); runs already\n"
+    "                     done in DB are skipped\n"
+    "  list agents|envs|metrics\n"
+    "                     what exists, with every parameter, default and meaning\n"
+    "  compare DB         per agent: eval purchases, ILD, coverage, Gini, 95% CI\n"
+    "  --help, --version\n"
+    "\n"
+    "exit codes: 0 ok, 1 a run failed, 2 usage or input error\n";
+
+static int fail_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\n(see divsim --help)\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+typedef struct {
+    const char *file;
+    const char *db;
+    const char **sets;
+    size_t n_sets;
+    int quiet, dry_run;
+} run_args;
+
+static int parse_run_args(int argc, char **argv, run_args *a)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        int has_value = i + 1 < argc;
+        if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0)
+            a->quiet = 1;
+        else if (strcmp(arg, "--dry-run") == 0)
+            a->dry_run = 1;
+        else if ((strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0) && has_value)
+            a->db = argv[++i];
+        else if (strcmp(arg, "--set") == 0 && has_value)
+            a->sets[a->n_sets++] = argv[++i];
+        else if (arg[0] == '-')
+            return fail_usage("run: unknown or incomplete option '%s'", arg);
+        else if (a->file)
+            return fail_usage("run: more than one experiment file ('%s')", arg);
+        else
+            a->file = arg;
+    }
+    if (!a->file)
+        return fail_usage("run: missing experiment FILE");
+    return EXIT_OK;
+}
+
+static void print_dry_run(const experiment *x)
+{
+    printf("%zu runs of experiment '%s'\n", x->n_runs, x->name);
+    for (size_t i = 0; i < x->n_runs; i++) {
+        const run_spec *r = &x->runs[i];
+        printf("%016llx  %-8s %-12s seed %llu\n", (unsigned long long)r->run_id, r->env->name,
+               r->agent->name, (unsigned long long)r->seed);
+    }
+}
+
+static int exit_code_of(const sweep_counts *c)
+{
+    if (c->failed)
+        return EXIT_RUN_FAILED;
+    return EXIT_OK;
+}
+
+static int execute(const experiment *x, const run_args *a)
+{
+    char db_path[4200], err[ERR_LEN];
+    if (a->db)
+        snprintf(db_path, sizeof db_path, "%s", a->db);
+    else
+        snprintf(db_path, sizeof db_path, "results/%s.db", x->name);
+    store *s;
+    if (store_open(db_path, &s, err) != DS_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return EXIT_USAGE;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    sweep_options opt = {.quiet = a->quiet, .progress = stderr, .stop = &stop_requested};
+    sweep_counts c;
+    int rc = sweep_run(x, s, &opt, &c, err);
+    store_close(s);
+    if (rc != DS_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return EXIT_RUN_FAILED;
+    }
+    if (!a->quiet)
+        fprintf(stderr, "%s: %zu done, %zu skipped (already done), %zu failed, %zu diverged, %zu interrupted\n",
+                db_path, c.done, c.skipped, c.failed, c.diverged, c.interrupted);
+    if (stop_requested)
+        return 128 + SIGINT;
+    return exit_code_of(&c);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    run_args a = {0};
+    a.sets = calloc((size_t)argc, sizeof *a.sets);
+    if (!a.sets)
+        return EXIT_RUN_FAILED;
+    int code = parse_run_args(argc, argv, &a);
+    if (code != EXIT_OK) {
+        free(a.sets);
+        return code;
+    }
+    experiment x;
+    char err[ERR_LEN];
+    if (experiment_load(a.file, a.sets, a.n_sets, &x, err) != DS_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        free(a.sets);
+        return EXIT_USAGE;
+    }
+    if (a.dry_run)
+        print_dry_run(&x);
+    else
+        code = execute(&x, &a);
+    experiment_free(&x);
+    free(a.sets);
+    return code;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    char err[ERR_LEN];
+    if (argc != 3)
+        return fail_usage("list: expected one of agents, envs, metrics");
+    if (report_list(stdout, argv[2], err) != DS_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+    if (argc != 3)
+        return fail_usage("compare: expected one results DB");
+    const char *path = argv[2];
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return fail_usage("compare: '%s' is not a file", path);
+    sqlite3 *db;
+    char err[ERR_LEN];
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "error: cannot open '%s': %s\n", path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return EXIT_USAGE;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    int rc = report_compare(stdout, db, path, err);
+    sqlite3_close(db);
+    if (rc != DS_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    gsl_set_error_handler_off();
+    if (argc < 2)
+        return fail_usage("missing command");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("divsim %s\n%s\n", divsim_version(), divsim_build_info());
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc, argv);
+    if (strcmp(cmd, "list") == 0)
+        return cmd_list(argc, argv);
+    if (strcmp(cmd, "compare") == 0)
+        return cmd_compare(argc, argv);
+    return fail_usage("unknown command '%s'", cmd);
+}

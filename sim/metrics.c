@@ -1,0 +1,137 @@
+#include "metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+double metrics_ild(const double *latent, int dim, const int *slate, int k)
+{
+    if (k < 2)
+        return 0.0;
+    double sum = 0.0;
+    for (int a = 0; a < k; a++) {
+        const double *x = latent + (size_t)slate[a] * dim;
+        for (int b = a + 1; b < k; b++) {
+            const double *y = latent + (size_t)slate[b] * dim;
+            double dot = 0.0, xx = 0.0, yy = 0.0;
+            for (int i = 0; i < dim; i++) {
+                dot += x[i] * y[i];
+                xx += x[i] * x[i];
+                yy += y[i] * y[i];
+            }
+            double norm = sqrt(xx * yy);
+            sum += 1.0 - (norm > 0.0 ? dot / norm : 0.0);
+        }
+    }
+    return sum / (0.5 * k * (k - 1));
+}
+
+double metrics_topic_ild(const int *item_topic, const int *slate, int k)
+{
+    if (k < 2)
+        return 0.0;
+    int differing = 0;
+    for (int a = 0; a < k; a++)
+        for (int b = a + 1; b < k; b++)
+            differing += item_topic[slate[a]] != item_topic[slate[b]];
+    return differing / (0.5 * k * (k - 1));
+}
+
+double metrics_entropy(const long *counts, int n)
+{
+    double total = 0.0;
+    for (int i = 0; i < n; i++)
+        total += (double)counts[i];
+    if (total <= 0.0)
+        return 0.0;
+    double h = 0.0;
+    for (int i = 0; i < n; i++)
+        if (counts[i] > 0) {
+            double p = (double)counts[i] / total;
+            h -= p * log(p);
+        }
+    return h;
+}
+
+double metrics_coverage(const long *counts, int n)
+{
+    if (n <= 0)
+        return 0.0;
+    int seen = 0;
+    for (int i = 0; i < n; i++)
+        seen += counts[i] > 0;
+    return (double)seen / n;
+}
+
+static int compare_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+double metrics_gini(const long *counts, int n, long *scratch)
+{
+    memcpy(scratch, counts, (size_t)n * sizeof *scratch);
+    qsort(scratch, (size_t)n, sizeof *scratch, compare_long);
+    double total = 0.0, weighted = 0.0;
+    for (int i = 0; i < n; i++) {
+        total += (double)scratch[i];
+        weighted += (2.0 * (i + 1) - n - 1) * (double)scratch[i];
+    }
+    return total > 0.0 ? weighted / (n * total) : 0.0;
+}
+
+int exposure_init(exposure *x, int n_items)
+{
+    *x = (exposure){.n_items = n_items};
+    x->counts = calloc((size_t)n_items, sizeof *x->counts);
+    x->scratch = calloc((size_t)n_items, sizeof *x->scratch);
+    if (!x->counts || !x->scratch) {
+        exposure_free(x);
+        return -1;
+    }
+    return 0;
+}
+
+void exposure_free(exposure *x)
+{
+    free(x->counts);
+    free(x->scratch);
+    *x = (exposure){0};
+}
+
+void exposure_reset(exposure *x)
+{
+    memset(x->counts, 0, (size_t)x->n_items * sizeof *x->counts);
+    x->episodes = x->churned = x->impressions = 0;
+    x->reward = x->ild = 0.0;
+}
+
+void exposure_add_slate(exposure *x, const int *slate, int k)
+{
+    for (int j = 0; j < k; j++)
+        x->counts[slate[j]]++;
+    x->impressions += k;
+}
+
+void exposure_add_episode(exposure *x, const episode_row *e)
+{
+    x->episodes++;
+    x->churned += e->churned;
+    x->reward += e->reward;
+    x->ild += e->ild;
+}
+
+void exposure_summarise(exposure *x, long users_churned, int n_users, window_row *row)
+{
+    int n = x->n_items;
+    row->episodes = x->episodes;
+    row->coverage = metrics_coverage(x->counts, n);
+    row->gini = metrics_gini(x->counts, n, x->scratch);
+    row->exposure_entropy = metrics_entropy(x->counts, n);
+    row->exposure_entropy_norm = n > 1 ? row->exposure_entropy / log((double)n) : 0.0;
+    row->retention = n_users > 0 ? 1.0 - (double)users_churned / n_users : 0.0;
+    row->churn_rate = x->episodes ? (double)x->churned / x->episodes : 0.0;
+    row->reward = x->episodes ? x->reward / x->episodes : 0.0;
+    row->ild = x->episodes ? x->ild / x->episodes : 0.0;
+}

@@ -1,0 +1,689 @@
+/* The discrete-event loop of one run.
+ *
+ * Every user's next visit is an event. A visit is a session (an episode): the
+ * agent shows a slate, the environment answers, and the next step follows after
+ * the user's dwell time, so the sessions of many users interleave in simulated
+ * time. Delayed purchases, agent retraining and catalogue churn are events too.
+ * Episodes are numbered in the order they start; the first train_episodes are
+ * the train phase (learning on), the next eval_episodes the eval phase (learning
+ * frozen from the moment the first eval session starts). */
+#include "run.h"
+
+#include "common.h"
+#include "events.h"
+#include "rng.h"
+
+#include <gsl/gsl_errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* State of a session in progress. */
+typedef struct {
+    long episode;
+    int user;
+    int step;
+    double ild_sum, topic_ild_sum, novelty_sum;
+    long impressions, repeats;
+    long *topic_counts; /* [n_topics] topics shown so far */
+    int *shown;         /* [max_steps * slate] items shown so far */
+} session;
+
+typedef struct {
+    const run_spec *spec;
+    run_result *res;
+    const run_hooks *hooks;
+    char *err;
+
+    gsl_rng *rng[RNG_STREAM_END];
+    env *env;
+    agent *agent;
+    const env_spec *es;
+    const double *latent;  /* [n_items][latent_dim] true latents, for ILD */
+    int latent_dim;
+    event_queue queue;
+
+    /* per user */
+    double *last_visit_end;   /* [n_users] NAN before the first visit */
+    int *active;              /* [n_users] session slot, or -1 */
+    history_entry *history;   /* [n_users][history] ring, newest at head */
+    int *history_head;        /* [n_users] */
+    int *history_len;         /* [n_users] */
+    long users_churned;
+
+    /* sessions in progress: a pool of slots */
+    session *sessions;        /* [cap_sessions] */
+    int *free_sessions;       /* [cap_sessions] stack of free slots */
+    int n_free_sessions, cap_sessions;
+
+    /* per item */
+    long *clicks;             /* [n_items] clicks so far in the run, for novelty */
+    long total_clicks;
+
+    /* episodes and windows */
+    long total_episodes, started, ended;
+    long *episode_window;     /* [total_episodes] the window each episode fell into */
+    exposure window_acc[2], phase_acc[2];
+    long windows_closed[2];   /* per phase */
+    long ended_in_phase[2], phase_total[2];
+
+    int *slate;               /* [slate] */
+    history_entry *obs_history; /* [history] */
+} engine;
+
+static int fail(engine *g, int code, const char *what)
+{
+    if (g->err[0] == '\0')
+        err_set(g->err, code, "%s", what);
+    return code;
+}
+
+/* ---- setup and teardown ---- */
+
+static int engine_alloc_users(engine *g)
+{
+    size_t m = (size_t)g->es->n_users, h = (size_t)g->spec->settings.history;
+    g->last_visit_end = malloc(m * sizeof *g->last_visit_end);
+    g->active = malloc(m * sizeof *g->active);
+    g->history = malloc((m * h + 1) * sizeof *g->history);
+    g->history_head = calloc(m, sizeof *g->history_head);
+    g->history_len = calloc(m, sizeof *g->history_len);
+    g->obs_history = malloc((h + 1) * sizeof *g->obs_history);
+    if (!g->last_visit_end || !g->active || !g->history || !g->history_head ||
+        !g->history_len || !g->obs_history)
+        return DS_ENOMEM;
+    for (size_t u = 0; u < m; u++) {
+        g->last_visit_end[u] = NAN;
+        g->active[u] = -1;
+    }
+    return DS_OK;
+}
+
+static int engine_alloc_items(engine *g)
+{
+    int n = g->es->n_items;
+    g->clicks = calloc((size_t)n, sizeof *g->clicks);
+    g->slate = calloc((size_t)g->es->slate, sizeof *g->slate);
+    g->episode_window = calloc((size_t)g->total_episodes + 1, sizeof *g->episode_window);
+    g->res->episodes = calloc((size_t)g->total_episodes + 1, sizeof *g->res->episodes);
+    /* Each phase closes at most one partial window besides its full ones. */
+    size_t windows = (size_t)(g->total_episodes / g->spec->settings.window) + 4;
+    g->res->windows = calloc(windows, sizeof *g->res->windows);
+    if (!g->clicks || !g->slate || !g->episode_window || !g->res->episodes || !g->res->windows)
+        return DS_ENOMEM;
+    for (int p = 0; p < 2; p++)
+        if (exposure_init(&g->window_acc[p], n) != 0 || exposure_init(&g->phase_acc[p], n) != 0)
+            return DS_ENOMEM;
+    return DS_OK;
+}
+
+static int oracle_utilities(void *ctx, int user, const int *items, int n, double *utility,
+                            double *value)
+{
+    env *e = ctx;
+    return e->type->xPrivileged(e, user, items, n, utility, value);
+}
+
+static int log_update(void *ctx, const update_row *row)
+{
+    run_result *res = ctx;
+    if (res->n_updates == res->cap_updates) {
+        size_t cap = res->cap_updates ? 2 * res->cap_updates : 64;
+        update_row *grown = realloc(res->updates, cap * sizeof *grown);
+        if (!grown)
+            return DS_ENOMEM;
+        res->updates = grown;
+        res->cap_updates = cap;
+    }
+    res->updates[res->n_updates++] = *row;
+    return DS_OK;
+}
+
+static int engine_create_modules(engine *g)
+{
+    const run_spec *r = g->spec;
+    for (int s = 1; s < RNG_STREAM_END; s++)
+        if (!(g->rng[s] = rng_stream_new(r->seed, (rng_stream)s)))
+            return fail(g, DS_ENOMEM, "out of memory for random streams");
+    env_context ec = {
+        .catalogue = g->rng[RNG_CATALOGUE], .users = g->rng[RNG_USERS],
+        .arrivals = g->rng[RNG_ARRIVALS], .drift = g->rng[RNG_DRIFT],
+        .choices = g->rng[RNG_CHOICES], .purchases = g->rng[RNG_PURCHASES],
+        .item_churn = g->rng[RNG_ITEM_CHURN], .reward = (reward_kind)r->settings.reward,
+    };
+    int rc = r->env->xCreate(r->env_config, &ec, &g->env, g->err);
+    if (rc != DS_OK)
+        return rc;
+    g->env->type = r->env;
+    g->es = &g->env->spec;
+    g->latent = r->env->xLatents(g->env, &g->latent_dim);
+    agent_context ac = {
+        .init = g->rng[RNG_AGENT_INIT], .sampling = g->rng[RNG_AGENT_SAMPLING],
+        .minibatch = g->rng[RNG_MINIBATCH], .reward = (reward_kind)r->settings.reward,
+        .log_update = log_update, .log_ctx = g->res,
+    };
+    if (r->agent->needs_privileged && r->env->xPrivileged)
+        ac.privileged = (privileged_view){g->env, oracle_utilities};
+    rc = r->agent->xCreate(r->agent_config, g->es, &ac, &g->agent, g->err);
+    if (rc != DS_OK)
+        return rc;
+    g->agent->type = r->agent;
+    g->agent->spec = g->es;
+    g->agent->learning = r->settings.train_episodes > 0;
+    return DS_OK;
+}
+
+static void engine_destroy(engine *g)
+{
+    if (g->agent)
+        g->agent->type->xDestroy(g->agent);
+    if (g->env)
+        g->env->type->xDestroy(g->env);
+    for (int s = 1; s < RNG_STREAM_END; s++)
+        gsl_rng_free(g->rng[s]);
+    events_free(&g->queue);
+    for (int i = 0; i < g->cap_sessions; i++) {
+        free(g->sessions[i].topic_counts);
+        free(g->sessions[i].shown);
+    }
+    free(g->sessions);
+    free(g->free_sessions);
+    free(g->last_visit_end);
+    free(g->active);
+    free(g->history);
+    free(g->history_head);
+    free(g->history_len);
+    free(g->obs_history);
+    free(g->clicks);
+    free(g->slate);
+    free(g->episode_window);
+    for (int p = 0; p < 2; p++) {
+        exposure_free(&g->window_acc[p]);
+        exposure_free(&g->phase_acc[p]);
+    }
+}
+
+/* ---- sessions ---- */
+
+static int session_grow(engine *g)
+{
+    int old = g->cap_sessions, cap = old ? 2 * old : 16;
+    session *s = realloc(g->sessions, (size_t)cap * sizeof *s);
+    if (!s)
+        return DS_ENOMEM;
+    g->sessions = s;
+    int *f = realloc(g->free_sessions, (size_t)cap * sizeof *f);
+    if (!f)
+        return DS_ENOMEM;
+    g->free_sessions = f;
+    size_t shown = (size_t)g->es->max_steps * g->es->slate;
+    for (int i = old; i < cap; i++) {
+        s[i] = (session){0};
+        g->cap_sessions = i + 1; /* teardown frees whatever was allocated */
+        s[i].topic_counts = malloc((size_t)g->es->n_topics * sizeof(long));
+        s[i].shown = malloc(shown * sizeof(int));
+        if (!s[i].topic_counts || !s[i].shown)
+            return DS_ENOMEM;
+    }
+    for (int i = cap - 1; i >= old; i--)
+        g->free_sessions[g->n_free_sessions++] = i;
+    return DS_OK;
+}
+
+static int session_open(engine *g, int user, long episode, int *slot)
+{
+    if (g->n_free_sessions == 0 && session_grow(g) != DS_OK)
+        return DS_ENOMEM;
+    *slot = g->free_sessions[--g->n_free_sessions];
+    session *s = &g->sessions[*slot];
+    s->episode = episode;
+    s->user = user;
+    s->step = 0;
+    s->ild_sum = s->topic_ild_sum = s->novelty_sum = 0.0;
+    s->impressions = s->repeats = 0;
+    memset(s->topic_counts, 0, (size_t)g->es->n_topics * sizeof(long));
+    g->active[user] = *slot;
+    return DS_OK;
+}
+
+static void session_close(engine *g, int slot)
+{
+    g->active[g->sessions[slot].user] = -1;
+    g->free_sessions[g->n_free_sessions++] = slot;
+}
+
+/* ---- per-user history ---- */
+
+static void history_push(engine *g, int user, int item, history_kind kind)
+{
+    int h = g->spec->settings.history;
+    if (h == 0)
+        return;
+    int head = (g->history_head[user] + 1) % h;
+    g->history[(size_t)user * h + head] = (history_entry){item, kind};
+    g->history_head[user] = head;
+    if (g->history_len[user] < h)
+        g->history_len[user]++;
+}
+
+/* Copies the user's history, newest first, into the observation buffer. */
+static int history_copy(engine *g, int user)
+{
+    int h = g->spec->settings.history, n = g->history_len[user];
+    for (int i = 0; i < n; i++) {
+        int at = (g->history_head[user] - i + h) % h;
+        g->obs_history[i] = g->history[(size_t)user * h + at];
+    }
+    return n;
+}
+
+/* ---- metrics of a step ---- */
+
+static phase episode_phase(const engine *g, long episode)
+{
+    return episode < g->spec->settings.train_episodes ? PHASE_TRAIN : PHASE_EVAL;
+}
+
+/* Novelty of an item: -log2 of its click popularity so far, Laplace-smoothed:
+ * p_i = (clicks_i + 1) / (total clicks + n_items). */
+static double item_novelty(const engine *g, int item)
+{
+    double p = (g->clicks[item] + 1.0) / ((double)g->total_clicks + g->es->n_items);
+    return -log2(p);
+}
+
+/* 1 if item was shown in an earlier step of the session. */
+static int shown_before(const session *s, int k, int item)
+{
+    size_t n = (size_t)s->step * k;
+    for (size_t i = 0; i < n; i++)
+        if (s->shown[i] == item)
+            return 1;
+    return 0;
+}
+
+static void record_slate(engine *g, session *s, const int *slate, double ild)
+{
+    int k = g->es->slate;
+    phase ph = episode_phase(g, s->episode);
+    exposure_add_slate(&g->window_acc[ph], slate, k);
+    exposure_add_slate(&g->phase_acc[ph], slate, k);
+    s->ild_sum += ild;
+    s->topic_ild_sum += metrics_topic_ild(g->es->item_topic, slate, k);
+    for (int j = 0; j < k; j++) {
+        int item = slate[j];
+        s->novelty_sum += item_novelty(g, item);
+        s->topic_counts[g->es->item_topic[item]]++;
+        s->repeats += shown_before(s, k, item);
+    }
+    memcpy(s->shown + (size_t)s->step * k, slate, (size_t)k * sizeof *slate);
+    s->impressions += k;
+}
+
+/* The unshaped reward of a purchase revealed now, or of a click. */
+static double purchase_reward(const engine *g, double revenue)
+{
+    switch ((reward_kind)g->spec->settings.reward) {
+    case REWARD_PURCHASES: return 1.0;
+    case REWARD_REVENUE: return revenue;
+    case REWARD_CLICKS: return 0.0;
+    }
+    return 0.0;
+}
+
+/* Every slate must hold spec.slate distinct items of the catalogue. */
+static int check_slate(const engine *g, const int *slate)
+{
+    int k = g->es->slate;
+    for (int j = 0; j < k; j++) {
+        if (slate[j] < 0 || slate[j] >= g->es->n_items)
+            return err_set(g->err, DS_EINTERNAL, "agent '%s' chose item %d, not in the catalogue",
+                           g->spec->agent->name, slate[j]);
+        for (int i = 0; i < j; i++)
+            if (slate[i] == slate[j])
+                return err_set(g->err, DS_EINTERNAL,
+                               "agent '%s' chose item %d twice in one slate",
+                               g->spec->agent->name, slate[j]);
+    }
+    return DS_OK;
+}
+
+/* ---- events ---- */
+
+static int schedule(engine *g, event_type type, double t, int user, long episode)
+{
+    event ev = {.time = t, .type = type, .user = user, .episode = episode};
+    if (events_schedule(&g->queue, &ev, NULL) != DS_OK)
+        return fail(g, DS_ENOMEM, "out of memory for the event queue");
+    return DS_OK;
+}
+
+static int schedule_next_visit(engine *g, int user, double now)
+{
+    double next;
+    int rc = g->env->type->xNextVisit(g->env, user, now, &next);
+    if (rc != DS_OK)
+        return fail(g, rc, "environment failed to schedule a visit");
+    return isfinite(next) ? schedule(g, EV_SESSION_START, next, user, -1) : DS_OK;
+}
+
+static void close_window(engine *g, phase ph, double t)
+{
+    exposure *acc = &g->window_acc[ph];
+    window_row *row = &g->res->windows[g->res->n_windows++];
+    *row = (window_row){.window = g->windows_closed[ph]++, .phase = ph, .sim_time = t};
+    exposure_summarise(acc, g->users_churned, g->es->n_users, row);
+    exposure_reset(acc);
+}
+
+static int end_session(engine *g, int slot, double t, int churned)
+{
+    session *s = &g->sessions[slot];
+    episode_row *e = &g->res->episodes[s->episode];
+    phase ph = e->phase;
+    double steps = e->length > 0 ? e->length : 1;
+    e->end_time = t;
+    e->ild = s->ild_sum / steps;
+    e->topic_ild = s->topic_ild_sum / steps;
+    e->topic_entropy = metrics_entropy(s->topic_counts, g->es->n_topics);
+    e->novelty = s->impressions ? s->novelty_sum / s->impressions : 0.0;
+    e->repeat_rate = s->impressions ? (double)s->repeats / s->impressions : 0.0;
+    e->churned = churned;
+    int user = s->user;
+    long episode = s->episode;
+    session_close(g, slot);
+    g->last_visit_end[user] = t;
+    g->users_churned += churned;
+    g->ended++;
+
+    g->episode_window[episode] = g->windows_closed[ph];
+    exposure_add_episode(&g->window_acc[ph], e);
+    exposure_add_episode(&g->phase_acc[ph], e);
+    g->ended_in_phase[ph]++;
+    if (g->window_acc[ph].episodes == g->spec->settings.window ||
+        g->ended_in_phase[ph] == g->phase_total[ph])
+        close_window(g, ph, t);
+
+    if (g->agent->type->xEndEpisode) {
+        int rc = g->agent->type->xEndEpisode(g->agent, user, episode);
+        if (rc != DS_OK)
+            return fail(g, rc, "agent failed at the end of an episode");
+    }
+    if (g->hooks && g->hooks->on_episode)
+        g->hooks->on_episode(g->hooks->ctx, g->ended, g->total_episodes);
+    return churned ? DS_OK : schedule_next_visit(g, user, t);
+}
+
+static int agent_observe(engine *g, const feedback *fb)
+{
+    if (!g->agent->type->xObserve)
+        return DS_OK;
+    int rc = g->agent->type->xObserve(g->agent, fb);
+    return rc == DS_OK ? rc : fail(g, rc, "agent failed to observe feedback");
+}
+
+static int do_step(engine *g, int slot, double t)
+{
+    session *s = &g->sessions[slot];
+    const env_type *et = g->env->type;
+    int user = s->user, k = g->es->slate;
+    observation obs = {.user = user, .episode = s->episode, .step = s->step, .time = t,
+                       .history = g->obs_history};
+    double last = g->last_visit_end[user];
+    obs.since_last_visit = isnan(last) ? INFINITY : t - last;
+    obs.history_len = history_copy(g, user);
+    int rc = et->xCandidates(g->env, user, &obs.candidates, &obs.n_candidates);
+    if (rc != DS_OK)
+        return fail(g, rc, "environment failed to offer candidates");
+    if (obs.n_candidates < k)
+        return err_set(g->err, DS_EINPUT, "only %d candidates for a slate of %d",
+                       obs.n_candidates, k);
+    rc = g->agent->type->xAct(g->agent, &obs, g->slate);
+    if (rc != DS_OK)
+        return fail(g, rc, "agent failed to choose a slate");
+    if ((rc = check_slate(g, g->slate)) != DS_OK)
+        return rc;
+
+    env_response r;
+    if ((rc = et->xStep(g->env, user, g->slate, t, &r)) != DS_OK)
+        return fail(g, rc, "environment failed to answer a slate");
+    g->res->steps++;
+    double ild = metrics_ild(g->latent, g->latent_dim, g->slate, k);
+    record_slate(g, s, g->slate, ild);
+
+    episode_row *e = &g->res->episodes[s->episode];
+    int purchased_now = r.purchased && r.purchase_delay <= 0.0;
+    double raw = 0.0;
+    if (r.item >= 0) {
+        e->clicks++;
+        g->clicks[r.item]++;
+        g->total_clicks++;
+        if (g->spec->settings.reward == REWARD_CLICKS)
+            raw += 1.0;
+        history_push(g, user, r.item, HIST_CLICK);
+    } else {
+        history_push(g, user, -1, HIST_SKIP);
+    }
+    if (purchased_now) {
+        e->purchases++;
+        e->revenue += r.revenue;
+        raw += purchase_reward(g, r.revenue);
+        history_push(g, user, r.item, HIST_PURCHASE);
+    } else if (r.purchased) {
+        event ev = {.time = t + r.purchase_delay, .type = EV_PURCHASE, .user = user,
+                    .item = r.item, .episode = s->episode, .step = s->step,
+                    .value = r.revenue};
+        if (events_schedule(&g->queue, &ev, NULL) != DS_OK)
+            return fail(g, DS_ENOMEM, "out of memory for the event queue");
+    }
+    double shaped = raw + g->spec->settings.diversity_bonus * ild;
+    e->length++;
+    e->reward += raw;
+    e->shaped_reward += shaped;
+
+    int done = r.done || s->step + 1 >= g->es->max_steps;
+    feedback fb = {.kind = FEEDBACK_STEP, .user = user, .episode = s->episode,
+                   .step = s->step, .time = t, .slate = g->slate, .slate_len = k,
+                   .click = r.click, .item = r.item, .purchased = purchased_now,
+                   .reward = shaped, .raw_reward = raw, .done = done};
+    if ((rc = agent_observe(g, &fb)) != DS_OK)
+        return rc;
+    s->step++;
+    if (done)
+        return end_session(g, slot, t, r.churned);
+    event ev = {.time = t + r.dwell, .type = EV_STEP, .user = user, .episode = s->episode};
+    if (events_schedule(&g->queue, &ev, NULL) != DS_OK)
+        return fail(g, DS_ENOMEM, "out of memory for the event queue");
+    return DS_OK;
+}
+
+static int start_session(engine *g, int user, double t)
+{
+    if (g->started == g->total_episodes || g->active[user] >= 0)
+        return DS_OK; /* enough sessions started: the user does not come back */
+    long episode = g->started++;
+    if (episode == g->spec->settings.train_episodes)
+        g->agent->learning = 0;
+    int rc = g->env->type->xStartSession(g->env, user, t);
+    if (rc != DS_OK)
+        return fail(g, rc, "environment failed to start a session");
+    int slot;
+    if (session_open(g, user, episode, &slot) != DS_OK)
+        return fail(g, DS_ENOMEM, "out of memory for sessions");
+    g->episode_window[episode] = -1;
+    g->res->episodes[episode] = (episode_row){.episode = episode,
+                                              .phase = episode_phase(g, episode),
+                                              .user = user, .start_time = t};
+    return do_step(g, slot, t);
+}
+
+/* A purchase revealed after its step: credited to its episode. */
+static int reveal_purchase(engine *g, const event *ev)
+{
+    episode_row *e = &g->res->episodes[ev->episode];
+    double raw = purchase_reward(g, ev->value);
+    e->purchases++;
+    e->revenue += ev->value;
+    e->reward += raw;
+    e->shaped_reward += raw;
+    history_push(g, ev->user, ev->item, HIST_PURCHASE);
+    feedback fb = {.kind = FEEDBACK_LATE_PURCHASE, .user = ev->user, .episode = ev->episode,
+                   .step = ev->step, .time = ev->time, .click = -1, .item = ev->item,
+                   .purchased = 1, .reward = raw, .raw_reward = raw};
+    return agent_observe(g, &fb);
+}
+
+static int agent_update(engine *g, double t)
+{
+    if (!g->agent->learning)
+        return DS_OK; /* frozen: no more retraining */
+    int rc = g->agent->type->xUpdate(g->agent, t);
+    if (rc != DS_OK)
+        return fail(g, rc, "agent update failed");
+    return schedule(g, EV_AGENT_UPDATE, t + g->agent->update_every, -1, -1);
+}
+
+static int env_event(engine *g, double t)
+{
+    int rc = g->env->type->xAdvance(g->env, t);
+    if (rc != DS_OK)
+        return fail(g, rc, "environment failed to advance");
+    double next = g->env->type->xNextEvent(g->env);
+    return isfinite(next) ? schedule(g, EV_ENV_EVENT, next, -1, -1) : DS_OK;
+}
+
+static int dispatch(engine *g, const event *ev)
+{
+    switch (ev->type) {
+    case EV_SESSION_START: return start_session(g, ev->user, ev->time);
+    case EV_STEP: return do_step(g, g->active[ev->user], ev->time);
+    case EV_PURCHASE: return reveal_purchase(g, ev);
+    case EV_AGENT_UPDATE: return agent_update(g, ev->time);
+    case EV_ENV_EVENT: return env_event(g, ev->time);
+    }
+    return fail(g, DS_EINTERNAL, "unknown event");
+}
+
+static int schedule_initial(engine *g)
+{
+    for (int u = 0; u < g->es->n_users; u++)
+        if (schedule_next_visit(g, u, 0.0) != DS_OK)
+            return DS_ENOMEM;
+    if (g->agent->update_every > 0 && g->agent->type->xUpdate && g->agent->learning)
+        if (schedule(g, EV_AGENT_UPDATE, g->agent->update_every, -1, -1) != DS_OK)
+            return DS_ENOMEM;
+    if (g->env->type->xNextEvent) {
+        double next = g->env->type->xNextEvent(g->env);
+        if (isfinite(next) && schedule(g, EV_ENV_EVENT, next, -1, -1) != DS_OK)
+            return DS_ENOMEM;
+    }
+    return DS_OK;
+}
+
+/* Runs events until every episode has ended, then reveals the purchases still
+ * pending (they were decided during the run; only their news was late). */
+static int event_loop(engine *g)
+{
+    event ev;
+    while (g->ended < g->total_episodes && events_pop(&g->queue, &ev) == 0) {
+        g->res->sim_time = ev.time;
+        int rc = dispatch(g, &ev);
+        if (rc != DS_OK)
+            return rc;
+        if (g->hooks && g->hooks->stop && *g->hooks->stop) {
+            g->res->status = RUN_INTERRUPTED;
+            return DS_OK;
+        }
+    }
+    while (events_pop(&g->queue, &ev) == 0)
+        if (ev.type == EV_PURCHASE && reveal_purchase(g, &ev) != DS_OK)
+            return DS_EINTERNAL;
+    return DS_OK;
+}
+
+static int by_phase_then_window(const void *a, const void *b)
+{
+    const window_row *x = a, *y = b;
+    if (x->phase != y->phase)
+        return x->phase < y->phase ? -1 : 1;
+    return (x->window > y->window) - (x->window < y->window);
+}
+
+/* Closes what a stopped run left open, adds the whole-phase rows, and computes
+ * each window's mean reward from the final episode rows, so that purchases
+ * revealed after a window closed still count. */
+static void summarise(engine *g)
+{
+    run_result *res = g->res;
+    for (int p = 0; p < 2; p++) {
+        if (g->window_acc[p].episodes > 0)
+            close_window(g, (phase)p, res->sim_time);
+        if (g->phase_acc[p].episodes > 0) {
+            window_row *row = &res->phases[res->n_phases++];
+            *row = (window_row){.window = -1, .phase = (phase)p, .sim_time = res->sim_time};
+            exposure_summarise(&g->phase_acc[p], g->users_churned, g->es->n_users, row);
+            row->reward = 0.0;
+        }
+    }
+    qsort(res->windows, res->n_windows, sizeof *res->windows, by_phase_then_window);
+    for (size_t w = 0; w < res->n_windows; w++)
+        res->windows[w].reward = 0.0;
+    res->n_episodes = (size_t)g->started;
+    for (size_t i = 0; i < res->n_episodes; i++) {
+        const episode_row *e = &res->episodes[i];
+        if (g->episode_window[i] < 0)
+            continue; /* still in progress when the run stopped */
+        long offset = e->phase == PHASE_EVAL ? g->windows_closed[PHASE_TRAIN] : 0;
+        window_row *w = &res->windows[g->episode_window[i] + offset];
+        w->reward += e->reward / (double)w->episodes;
+        for (size_t p = 0; p < res->n_phases; p++)
+            if (res->phases[p].phase == e->phase)
+                res->phases[p].reward += e->reward / (double)res->phases[p].episodes;
+    }
+}
+
+int run_execute(const run_spec *r, const run_hooks *hooks, run_result *res, char *err)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    gsl_set_error_handler_off();
+    *res = (run_result){.status = RUN_DONE};
+    err[0] = '\0';
+    engine g = {.spec = r, .res = res, .hooks = hooks, .err = err};
+    g.total_episodes = (long)r->settings.train_episodes + r->settings.eval_episodes;
+    g.phase_total[PHASE_TRAIN] = r->settings.train_episodes;
+    g.phase_total[PHASE_EVAL] = r->settings.eval_episodes;
+    int rc = engine_create_modules(&g);
+    if (rc == DS_OK && (engine_alloc_users(&g) != DS_OK || engine_alloc_items(&g) != DS_OK ||
+                        events_init(&g.queue, (size_t)g.es->n_users + 64) != DS_OK))
+        rc = fail(&g, DS_ENOMEM, "out of memory for the run's state");
+    if (rc == DS_OK)
+        rc = schedule_initial(&g);
+    if (rc == DS_OK)
+        rc = event_loop(&g);
+    if (rc == DS_OK && g.ended < g.total_episodes && res->status == RUN_DONE)
+        snprintf(res->message, sizeof res->message,
+                 "every user churned after %ld of %ld episodes", g.ended, g.total_episodes);
+    if (g.res->episodes && g.episode_window)
+        summarise(&g);
+    if (rc == DS_ENUMERIC)
+        res->status = RUN_DIVERGED;
+    else if (rc != DS_OK)
+        res->status = RUN_FAILED;
+    if (rc != DS_OK)
+        snprintf(res->message, sizeof res->message, "%s", err);
+    engine_destroy(&g);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    res->wall_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return rc == DS_ENUMERIC ? DS_OK : rc;
+}
+
+void run_result_free(run_result *res)
+{
+    free(res->episodes);
+    free(res->windows);
+    free(res->updates);
+    *res = (run_result){0};
+}

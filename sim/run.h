@@ -1,0 +1,48 @@
+/* Executing one run: the discrete-event loop that drives an environment and an
+ * agent through train then eval episodes and collects every metric. */
+#ifndef DIVSIM_RUN_H
+#define DIVSIM_RUN_H
+
+#include "config.h"
+#include "metrics.h"
+
+typedef enum {
+    RUN_DONE = 0,
+    RUN_FAILED,
+    RUN_DIVERGED,
+    RUN_INTERRUPTED,
+    RUN_RUNNING
+} run_status;
+const char *run_status_name(run_status s);
+
+/* Everything a run produced, stored in one transaction at its end. */
+typedef struct {
+    run_status status;
+    char message[512];          /* why it failed, if it did */
+    episode_row *episodes;      /* [n_episodes] in episode order */
+    size_t n_episodes;
+    window_row *windows;        /* [n_windows] train windows, then eval windows */
+    size_t n_windows;
+    window_row phases[2];       /* whole-phase summaries; .window = -1 */
+    size_t n_phases;
+    update_row *updates;        /* [n_updates] training diagnostics */
+    size_t n_updates, cap_updates;
+    double sim_time;            /* simulated hours at the end */
+    long steps;                 /* env steps taken */
+    double wall_seconds;
+} run_result;
+
+/* Called as episodes finish so a front end can draw progress; may be NULL. */
+typedef struct {
+    void (*on_episode)(void *ctx, long done, long total);
+    void *ctx;
+    volatile int *stop;  /* when set non-zero, the run stops as interrupted */
+} run_hooks;
+
+/* Executes r. Returns DS_OK when the run finished (res->status says how: done
+ * or diverged), or an error code with err filled (res->status = RUN_FAILED). */
+int run_execute(const run_spec *r, const run_hooks *hooks, run_result *res, char *err);
+
+void run_result_free(run_result *res);
+
+#endif

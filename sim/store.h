@@ -1,0 +1,31 @@
+/* The SQLite results store. One database holds many runs; a run's rows are
+ * written in one transaction together with its final status, so a crash never
+ * leaves a half-written run that looks finished. Schema in the README. */
+#ifndef DIVSIM_STORE_H
+#define DIVSIM_STORE_H
+
+#include "run.h"
+
+typedef struct store store;
+
+#define STORE_SCHEMA_VERSION 1
+
+/* Opens or creates the database at path (WAL mode, schema created if new). */
+int store_open(const char *path, store **out, char *err);
+void store_close(store *s);
+
+/* The stored status of run id ("done", "failed", ...) into status (16 bytes),
+ * or "" when the run is not in the database. */
+int store_run_status(store *s, int64_t run_id, char *status, char *err);
+
+/* Records that r starts now: replaces any earlier rows of the same id with a
+ * runs row in status running plus its params rows. */
+int store_run_start(store *s, const run_spec *r, char *err);
+
+/* Writes every row of res and the final status of r in one transaction. */
+int store_run_finish(store *s, const run_spec *r, const run_result *res, char *err);
+
+/* The underlying handle, for read-only queries by the report commands. */
+struct sqlite3 *store_db(store *s);
+
+#endif

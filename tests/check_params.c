@@ -1,0 +1,84 @@
+/* Typed parameter tables: parsing, ranges, defaults, suggestions. */
+#include "../sim/common.h"
+#include "../sim/params.h"
+#include "testutil.h"
+
+#include <string.h>
+
+typedef struct {
+    int steps;
+    double rate;
+    int verbose;
+    int mode;
+} toy_config;
+
+static const param_spec toy_specs[] = {
+    P_INT(toy_config, steps, "10", 1, 100, "steps"),
+    P_REAL(toy_config, rate, "0.5", 0, 1, "a rate"),
+    P_BOOL(toy_config, verbose, "false", "chatty"),
+    P_CHOICE(toy_config, mode, "fast", "slow|fast|exact", "how"),
+};
+static const param_table toy = PARAM_TABLE(toy_config, toy_specs);
+
+START_TEST(defaults_fill_every_field)
+{
+    toy_config c;
+    char err[ERR_LEN];
+    memset(&c, 0xff, sizeof c);
+    ck_assert_int_eq(param_defaults(&toy, &c, err), DS_OK);
+    ck_assert_int_eq(c.steps, 10);
+    ck_assert_double_eq(c.rate, 0.5);
+    ck_assert_int_eq(c.verbose, 0);
+    ck_assert_int_eq(c.mode, 1);
+}
+END_TEST
+
+START_TEST(values_parse_and_ranges_hold)
+{
+    toy_config c = {0};
+    char err[ERR_LEN];
+    const param_spec *steps = param_find(&toy, "steps"), *rate = param_find(&toy, "rate");
+    ck_assert_int_eq(param_parse(steps, "42", &c, err), DS_OK);
+    ck_assert_int_eq(c.steps, 42);
+    ck_assert_int_eq(param_parse(steps, "4.5", &c, err), DS_EINPUT);
+    ck_assert_str_eq(err, "expected an integer, got '4.5'");
+    ck_assert_int_eq(param_parse(steps, "101", &c, err), DS_EINPUT);
+    ck_assert_str_eq(err, "value 101 out of range [1, 100]");
+    ck_assert_int_eq(param_parse(rate, "nan", &c, err), DS_EINPUT);
+    ck_assert_int_eq(param_parse(rate, "inf", &c, err), DS_EINPUT);
+    ck_assert_int_eq(param_parse(rate, "1e-3", &c, err), DS_OK);
+    ck_assert_double_eq(c.rate, 1e-3);
+    ck_assert_int_eq(param_parse(rate, "", &c, err), DS_EINPUT);
+    ck_assert_int_eq(param_parse(param_find(&toy, "verbose"), "Yes", &c, err), DS_OK);
+    ck_assert_int_eq(c.verbose, 1);
+    ck_assert_int_eq(param_parse(param_find(&toy, "mode"), "exact", &c, err), DS_OK);
+    ck_assert_int_eq(c.mode, 2);
+    ck_assert_int_eq(param_parse(param_find(&toy, "mode"), "fas", &c, err), DS_EINPUT);
+    ck_assert_str_eq(err, "expected one of slow|fast|exact, got 'fas'");
+    ck_assert_ptr_null(param_find(&toy, "nope"));
+}
+END_TEST
+
+START_TEST(suggestions_catch_typos_only)
+{
+    ck_assert_str_eq(param_suggest_key(&toy, "stpes"), "steps");
+    ck_assert_str_eq(param_suggest_key(&toy, "rates"), "rate");
+    ck_assert_ptr_null(param_suggest_key(&toy, "learning_rate"));
+    char name[16];
+    param_choice_name("slow|fast|exact", 2, name, sizeof name);
+    ck_assert_str_eq(name, "exact");
+}
+END_TEST
+
+static Suite *params_suite(void)
+{
+    Suite *s = suite_create("params");
+    TCase *tc = tcase_create("tables");
+    tcase_add_test(tc, defaults_fill_every_field);
+    tcase_add_test(tc, values_parse_and_ranges_hold);
+    tcase_add_test(tc, suggestions_catch_typos_only);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+CHECK_MAIN(params_suite)

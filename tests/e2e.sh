@@ -1,0 +1,80 @@
+#!/bin/sh
+# End-to-end tests of the divsim command line: runs tiny experiments and checks
+# the database with the sqlite3 shell. Set DIVSIM to the binary under test and
+# DIVSIM_E2E_FULL=0 to leave out the quickstart run (about a minute).
+set -u
+DIVSIM=${DIVSIM:-./divsim}
+FULL=${DIVSIM_E2E_FULL:-1}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+check() { # check DESCRIPTION COMMAND...: passes when the command succeeds
+    what=$1; shift
+    if "$@"; then ok; else bad "$what"; fi
+}
+query() { sqlite3 -batch -noheader "$1" "$2"; }
+
+# --- the basics
+check "--version prints a version" sh -c "$DIVSIM --version | grep -q '^divsim '"
+check "--help shows usage" sh -c "$DIVSIM --help | grep -q 'usage: divsim'"
+"$DIVSIM" frobnicate >/dev/null 2>&1; check "unknown command exits 2" test $? -eq 2
+for name in random popularity cf mmr oracle; do
+    check "list agents shows $name" sh -c "$DIVSIM list agents | grep -q '^  $name '"
+done
+check "list envs shows shop and its keys" sh -c "$DIVSIM list envs | grep -q '^  shop ' && $DIVSIM list envs | grep -q ' items '"
+check "list metrics shows gini" sh -c "$DIVSIM list metrics | grep -q gini"
+
+# --- a tiny experiment, twice, into two databases
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/a.db" -q; check "tiny run exits 0" test $? -eq 0
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/b.db" -q
+check "4 runs, all done" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM runs WHERE status = 'done'")" = 4
+check "every episode stored" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM episodes")" = 800
+check "eval episodes tagged" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM episodes WHERE phase = 'eval'")" = 320
+check "windows stored per phase" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM windows WHERE run_id = (SELECT MIN(id) FROM runs)")" = 5
+check "params hold every expanded key" test "$(query "$tmp/a.db" "SELECT value FROM params WHERE key = 'env.items' LIMIT 1")" = 120
+dump() { query "$1" "SELECT r.agent, r.seed, e.* FROM episodes e JOIN runs r ON r.id = e.run_id ORDER BY e.run_id, e.episode; SELECT * FROM windows ORDER BY run_id, phase, window; SELECT * FROM phases ORDER BY run_id, phase"; }
+dump "$tmp/a.db" > "$tmp/a.txt"; dump "$tmp/b.db" > "$tmp/b.txt"
+check "same seeds give identical episodes and windows" cmp -s "$tmp/a.txt" "$tmp/b.txt"
+check "the dump is not empty" test -s "$tmp/a.txt"
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/a.db" 2> "$tmp/again.txt"
+check "a second run skips finished runs" grep -q "4 skipped" "$tmp/again.txt"
+check "compare prints each agent" sh -c "$DIVSIM compare '$tmp/a.db' | grep -q oracle && $DIVSIM compare '$tmp/a.db' | grep -q random"
+check "dry run lists 4 runs" sh -c "$DIVSIM run tests/fixtures/tiny.ini --dry-run | grep -q '^4 runs'"
+
+# --- bad input: exit 2, file:line and key in the message, database untouched
+cp "$tmp/a.db" "$tmp/before.db"
+expect_input_error() { # FILE PATTERN
+    "$DIVSIM" run "$1" -o "$tmp/a.db" -q 2> "$tmp/err.txt"
+    code=$?
+    check "$1 exits 2" test $code -eq 2
+    check "$1 message matches '$2'" grep -q "$2" "$tmp/err.txt"
+}
+expect_input_error tests/fixtures/bad_key.ini "bad_key.ini:7: .*'itemz'.*did you mean 'items'"
+expect_input_error tests/fixtures/bad_number.ini "bad_number.ini:3: .*'train_episodes'"
+expect_input_error "$tmp/missing.ini" "missing.ini"
+check "bad input leaves the database untouched" cmp -s "$tmp/a.db" "$tmp/before.db"
+"$DIVSIM" run tests/fixtures/tiny.ini --set env.itmes=5 -o "$tmp/c.db" -q 2> "$tmp/err.txt"
+check "bad --set exits 2" test $? -eq 2
+check "bad --set suggests the key" grep -q "did you mean 'items'" "$tmp/err.txt"
+check "bad --set creates no database" test ! -e "$tmp/c.db"
+
+# --- the quickstart: 15 runs done, and a sensible ordering of agents
+if [ "$FULL" = 1 ]; then
+    "$DIVSIM" run experiments/quickstart.ini -o "$tmp/q.db" -q
+    check "quickstart exits 0" test $? -eq 0
+    check "quickstart has 15 done runs" test "$(query "$tmp/q.db" "SELECT COUNT(*) FROM runs WHERE status = 'done'")" = 15
+    mean() { # AGENT COLUMN: mean over runs of the per-run eval mean
+        query "$tmp/q.db" "SELECT AVG(m) FROM (SELECT AVG(e.$2) AS m FROM episodes e JOIN runs r ON r.id = e.run_id WHERE r.agent = '$1' AND e.phase = 'eval' GROUP BY r.id)"
+    }
+    above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+    check "oracle above cf on purchases" above "$(mean oracle purchases)" "$(mean cf purchases)"
+    check "popularity above random on purchases" above "$(mean popularity purchases)" "$(mean random purchases)"
+    check "mmr above cf on ILD" above "$(mean mmr ild)" "$(mean cf ild)"
+fi
+
+echo "e2e: $passed passed, $failed failed"
+test "$failed" -eq 0
