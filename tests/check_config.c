@@ -1,0 +1,580 @@
+/* Experiment files: parsing, validation messages and grid expansion.
+ *
+ * The files are written into a fresh temporary directory. The tests rely only on
+ * the env 'bandit' (keys items, users, slate, utility_step, u0, visit_rate; clicks
+ * only; slate <= items), the agent 'random' (no parameters) and on what the
+ * registries list, so adding envs or agents does not change them. */
+#include "../sim/common.h"
+#include "../sim/config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PATH_LEN 512
+
+static char tmpdir[256]; /* set once in main, before any test runs */
+
+/* The sections every bandit file needs besides [env]. */
+#define AGENT_REWARD "[agent]\nkind = random\n\n[reward]\nkind = clicks\n"
+
+static void write_file(const char *name, const char *text, char *path)
+{
+    snprintf(path, PATH_LEN, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void load_ok(const char *name, const char *text, const char *const *overrides,
+                    size_t n_overrides, experiment *x)
+{
+    char path[PATH_LEN], err[ERR_LEN] = "";
+    write_file(name, text, path);
+    int rc = experiment_load(path, overrides, n_overrides, x, err);
+    ck_assert_msg(rc == DS_OK, "load of %s failed: %s", name, err);
+}
+
+/* Loads text as bad.ini and expects DS_EINPUT with nothing left in the experiment. */
+static void load_bad(const char *text, const char *const *overrides, size_t n_overrides,
+                     char *path, char *err)
+{
+    experiment x;
+    write_file("bad.ini", text, path);
+    int rc = experiment_load(path, overrides, n_overrides, &x, err);
+    ck_assert_msg(rc == DS_EINPUT, "expected DS_EINPUT, got %d (%s)", rc, err);
+    ck_assert_ptr_null(x.runs);
+    ck_assert_uint_eq(x.n_runs, 0);
+    experiment_free(&x);
+}
+
+/* The message must be exactly PATH followed by tail. */
+static void expect_error(const char *text, const char *tail)
+{
+    char path[PATH_LEN], err[ERR_LEN], want[ERR_LEN];
+    load_bad(text, NULL, 0, path, err);
+    snprintf(want, sizeof want, "%s%s", path, tail);
+    ck_assert_str_eq(err, want);
+}
+
+/* The message must start with PATH followed by head, and contain part. */
+static void expect_error_with(const char *text, const char *head, const char *part)
+{
+    char path[PATH_LEN], err[ERR_LEN], want[ERR_LEN];
+    load_bad(text, NULL, 0, path, err);
+    snprintf(want, sizeof want, "%s%s", path, head);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "'%s' does not start with '%s'", err,
+                  want);
+    ck_assert_msg(strstr(err, part) != NULL, "'%s' does not contain '%s'", err, part);
+}
+
+/* A --set error: the message is exactly want. */
+static void expect_override_error(const char *override, const char *want)
+{
+    char path[PATH_LEN], err[ERR_LEN];
+    const char *overrides[] = {override};
+    load_bad("[env]\nkind = bandit\n" AGENT_REWARD, overrides, 1, path, err);
+    ck_assert_str_eq(err, want);
+}
+
+static int env_int(const run_spec *r, const char *key)
+{
+    const param_spec *s = param_find(&r->env->params, key);
+    ck_assert_ptr_nonnull(s);
+    return *(const int *)((const char *)r->env_config + s->offset);
+}
+
+static double env_real(const run_spec *r, const char *key)
+{
+    const param_spec *s = param_find(&r->env->params, key);
+    ck_assert_ptr_nonnull(s);
+    return *(const double *)((const char *)r->env_config + s->offset);
+}
+
+static const char *env_fallback(const char *key)
+{
+    const param_spec *s = param_find(&env_find("bandit")->params, key);
+    ck_assert_ptr_nonnull(s);
+    return s->fallback;
+}
+
+/* The first registered agent with an integer parameter, and that parameter. */
+static const agent_type *agent_with_int(const param_spec **spec)
+{
+    for (int i = 0; i < agent_registry_count; i++)
+        for (size_t j = 0; j < agent_registry[i]->params.count; j++)
+            if (agent_registry[i]->params.specs[j].type == PARAM_INT) {
+                *spec = &agent_registry[i]->params.specs[j];
+                return agent_registry[i];
+            }
+    ck_abort_msg("no registered agent has an integer parameter");
+    return NULL;
+}
+
+START_TEST(simple_file_has_every_default_sorted)
+{
+    experiment x;
+    load_ok("simple.ini",
+            "[experiment]\ntrain_episodes = 200\n\n[env]\nkind = bandit\nitems = 20\n\n"
+            AGENT_REWARD, NULL, 0, &x);
+    ck_assert_str_eq(x.name, "simple"); /* the file's base name */
+    ck_assert_uint_eq(x.n_runs, 1);
+    const run_spec *r = &x.runs[0];
+    ck_assert_str_eq(r->env->name, "bandit");
+    ck_assert_str_eq(r->agent->name, "random");
+    ck_assert_uint_eq(r->seed, 1); /* default seeds = 1 */
+    ck_assert_str_eq(r->settings.name, "simple");
+    ck_assert_int_eq(r->settings.train_episodes, 200);
+    ck_assert_int_eq(r->settings.eval_episodes, 500);
+    ck_assert_int_eq(r->settings.window, 100);
+    ck_assert_int_eq(r->settings.history, 10);
+    ck_assert_int_eq(r->settings.reward, REWARD_CLICKS);
+    ck_assert(r->settings.diversity_bonus == 0.0);
+    ck_assert_int_eq(env_int(r, "items"), 20);
+    ck_assert_int_eq(env_int(r, "slate"), atoi(env_fallback("slate")));
+
+    /* Every key, sorted by strcmp; bandit's defaults are its table's fallback text. */
+    char want[2048];
+    snprintf(want, sizeof want,
+             "agent.kind = random\n"
+             "env.items = 20\n"
+             "env.kind = bandit\n"
+             "env.slate = %s\n"
+             "env.u0 = %s\n"
+             "env.users = %s\n"
+             "env.utility_step = %s\n"
+             "env.visit_rate = %s\n"
+             "experiment.eval_episodes = 500\n"
+             "experiment.history = 10\n"
+             "experiment.name = simple\n"
+             "experiment.train_episodes = 200\n"
+             "experiment.window = 100\n"
+             "reward.diversity_bonus = 0\n"
+             "reward.kind = clicks\n",
+             env_fallback("slate"), env_fallback("u0"), env_fallback("users"),
+             env_fallback("utility_step"), env_fallback("visit_rate"));
+    ck_assert_str_eq(r->config_text, want);
+    ck_assert_uint_eq(r->n_params, 15);
+    for (size_t i = 1; i < r->n_params; i++)
+        ck_assert_int_lt(strcmp(r->params[i - 1].key, r->params[i].key), 0);
+    ck_assert_str_eq(run_param_get(r, "env.items"), "20");
+    ck_assert_str_eq(run_param_get(r, "experiment.window"), "100");
+    ck_assert_str_eq(run_param_get(r, "agent.kind"), "random");
+    ck_assert_str_eq(run_param_get(r, "reward.kind"), "clicks");
+    ck_assert_ptr_null(run_param_get(r, "experiment.seeds")); /* the seed is not a param */
+    ck_assert_ptr_null(run_param_get(r, "env.nope"));
+
+    /* The hash is FNV-1a of the text; the id adds "seed = 1\n", masked to 63 bits. */
+    uint64_t h = hash_bytes(want, strlen(want), HASH_INIT);
+    ck_assert_uint_eq(r->config_hash, h);
+    uint64_t id = hash_bytes("seed = 1\n", 9, h) & (uint64_t)INT64_MAX;
+    ck_assert_int_eq(r->run_id, (int64_t)(id ? id : 1));
+    ck_assert_int_gt(r->run_id, 0);
+    experiment_free(&x);
+    ck_assert_ptr_null(x.runs);
+    experiment_free(&x); /* a freed (zeroed) experiment frees again safely */
+}
+END_TEST
+
+static const char product_ini[] =
+    "[experiment]\n"
+    "name = prod\n"
+    "seeds = 1-3\n"
+    "\n"
+    "[env]\n"
+    "kind = bandit\n"
+    "items = 10,20\n"
+    "u0 = 0, 1\n"
+    "\n" AGENT_REWARD;
+
+START_TEST(axes_expand_in_order_with_seeds_innermost)
+{
+    experiment x;
+    load_ok("product.ini", product_ini, NULL, 0, &x);
+    ck_assert_str_eq(x.name, "prod");
+    ck_assert_uint_eq(x.n_runs, 12); /* 2 items x 2 u0 x 3 seeds */
+    static const char *items[] = {"10", "20"}, *u0[] = {"0", "1"};
+    for (size_t i = 0; i < 12; i++) {
+        const run_spec *r = &x.runs[i];
+        ck_assert_str_eq(run_param_get(r, "env.items"), items[i / 6]);
+        ck_assert_str_eq(run_param_get(r, "env.u0"), u0[(i / 3) % 2]);
+        ck_assert_uint_eq(r->seed, i % 3 + 1);
+        ck_assert_int_eq(env_int(r, "items"), atoi(items[i / 6]));
+        ck_assert(env_real(r, "u0") == (double)((i / 3) % 2));
+        ck_assert_str_eq(run_param_get(r, "experiment.name"), "prod");
+    }
+    experiment_free(&x);
+
+    /* Axes follow the file's order: u0 written first varies slowest. */
+    load_ok("order.ini", "[env]\nkind = bandit\nu0 = 0,1\nitems = 10,20\n" AGENT_REWARD, NULL,
+            0, &x);
+    ck_assert_uint_eq(x.n_runs, 4);
+    ck_assert_str_eq(run_param_get(&x.runs[1], "env.u0"), "0");
+    ck_assert_str_eq(run_param_get(&x.runs[1], "env.items"), "20");
+    ck_assert_str_eq(run_param_get(&x.runs[2], "env.u0"), "1");
+    ck_assert_str_eq(run_param_get(&x.runs[2], "env.items"), "10");
+    experiment_free(&x);
+}
+END_TEST
+
+START_TEST(run_ids_are_stable_and_distinct)
+{
+    experiment a, b;
+    load_ok("product.ini", product_ini, NULL, 0, &a);
+    load_ok("product.ini", product_ini, NULL, 0, &b);
+    ck_assert_uint_eq(a.n_runs, b.n_runs);
+    for (size_t i = 0; i < a.n_runs; i++) {
+        ck_assert_int_eq(a.runs[i].run_id, b.runs[i].run_id);
+        ck_assert_uint_eq(a.runs[i].config_hash, b.runs[i].config_hash);
+        ck_assert_int_gt(a.runs[i].run_id, 0);
+        for (size_t j = 0; j < i; j++) {
+            ck_assert_int_ne(a.runs[i].run_id, a.runs[j].run_id);
+            /* Same point of the grid (3 seeds each) <=> same configuration. */
+            if (i / 3 == j / 3)
+                ck_assert_uint_eq(a.runs[i].config_hash, a.runs[j].config_hash);
+            else
+                ck_assert_uint_ne(a.runs[i].config_hash, a.runs[j].config_hash);
+        }
+    }
+    experiment_free(&a);
+    experiment_free(&b);
+}
+END_TEST
+
+START_TEST(agent_list_times_seeds)
+{
+    ck_assert_int_ge(agent_registry_count, 2);
+    const char *first = agent_registry[0]->name, *second = agent_registry[1]->name;
+    char text[512];
+    snprintf(text, sizeof text,
+             "[experiment]\nseeds = 4,2\n[env]\nkind = bandit\n[agent]\nkind = %s, %s\n"
+             "[reward]\nkind = clicks\n", first, second);
+    experiment x;
+    load_ok("agents.ini", text, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 4);
+    const char *agents[] = {first, first, second, second};
+    const uint64_t seeds[] = {4, 2, 4, 2}; /* in written order */
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_str_eq(x.runs[i].agent->name, agents[i]);
+        ck_assert_str_eq(run_param_get(&x.runs[i], "agent.kind"), agents[i]);
+        ck_assert_uint_eq(x.runs[i].seed, seeds[i]);
+        ck_assert_ptr_nonnull(x.runs[i].agent_config);
+    }
+    experiment_free(&x);
+}
+END_TEST
+
+START_TEST(agent_section_sets_its_parameter)
+{
+    const param_spec *spec;
+    const agent_type *a = agent_with_int(&spec);
+    /* A value other than the default, inside the range. */
+    int value = atoi(spec->fallback) + 1 <= spec->max ? atoi(spec->fallback) + 1
+                                                      : atoi(spec->fallback) - 1;
+    char text[512], key[128], want[32];
+    snprintf(text, sizeof text, "[env]\nkind = bandit\n[agent]\nkind = %s\n[agent.%s]\n%s = %d\n"
+             "[reward]\nkind = clicks\n", a->name, a->name, spec->key, value);
+    snprintf(key, sizeof key, "agent.%s.%s", a->name, spec->key);
+    snprintf(want, sizeof want, "%d", value);
+    experiment x;
+    load_ok("agentkey.ini", text, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 1);
+    ck_assert_str_eq(run_param_get(&x.runs[0], key), want);
+    ck_assert_int_eq(*(const int *)((const char *)x.runs[0].agent_config + spec->offset), value);
+    /* Every key of the agent's table is a param, defaults included. */
+    ck_assert_uint_eq(x.runs[0].n_params, 15 + a->params.count);
+    experiment_free(&x);
+
+    /* A section of an agent not listed in kind is checked but unused. */
+    snprintf(text, sizeof text, "[env]\nkind = bandit\n[agent]\nkind = random\n[agent.%s]\n"
+             "%s = %d\n[reward]\nkind = clicks\n", a->name, spec->key, value);
+    load_ok("unused.ini", text, NULL, 0, &x);
+    ck_assert_ptr_null(run_param_get(&x.runs[0], key));
+    experiment_free(&x);
+    snprintf(text, sizeof text, "[env]\nkind = bandit\n[agent]\nkind = random\n[agent.%s]\n"
+             "%s = x\n[reward]\nkind = clicks\n", a->name, spec->key);
+    char head[128];
+    snprintf(head, sizeof head, ":6: '%s': ", spec->key);
+    expect_error_with(text, head, "expected an integer, got 'x'");
+
+    /* A hyperparameter written in [agent] points at its section. */
+    snprintf(text, sizeof text, "[env]\nkind = bandit\n[agent]\nkind = %s\n%s = %d\n"
+             "[reward]\nkind = clicks\n", a->name, spec->key, value);
+    char tail[256];
+    snprintf(tail, sizeof tail, ":5: unknown key '%s' in [agent] (did you mean to put it in "
+             "[agent.%s]?)", spec->key, a->name);
+    expect_error(text, tail);
+}
+END_TEST
+
+START_TEST(seed_lists_and_ranges)
+{
+    experiment x;
+    load_ok("seeds.ini", "[experiment]\nseeds = 1-3,7\n[env]\nkind = bandit\n" AGENT_REWARD,
+            NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 4);
+    const uint64_t want[] = {1, 2, 3, 7};
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_uint_eq(x.runs[i].seed, want[i]);
+    experiment_free(&x);
+
+    load_ok("seeds.ini", "[experiment]\nseeds = 0, 5 - 6\n[env]\nkind = bandit\n" AGENT_REWARD,
+            NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 3);
+    ck_assert_uint_eq(x.runs[0].seed, 0);
+    ck_assert_uint_eq(x.runs[2].seed, 6);
+    experiment_free(&x);
+}
+END_TEST
+
+START_TEST(overrides_replace_and_add)
+{
+    const char *overrides[] = {"env.items=20", "env.slate = 1,2", "experiment.seeds=5-6",
+                               "reward.diversity_bonus=0.5"};
+    experiment x;
+    load_ok("over.ini",
+            "[experiment]\nseeds = 1-3\n[env]\nkind = bandit\nitems = 10\nu0 = 0,1\n"
+            AGENT_REWARD, overrides, 4, &x);
+    ck_assert_uint_eq(x.n_runs, 8); /* u0 (file) x slate (added) x 2 seeds */
+    for (size_t i = 0; i < 8; i++) {
+        const run_spec *r = &x.runs[i];
+        ck_assert_str_eq(run_param_get(r, "env.items"), "20");
+        ck_assert_str_eq(run_param_get(r, "env.u0"), i < 4 ? "0" : "1");
+        ck_assert_str_eq(run_param_get(r, "env.slate"), (i / 2) % 2 ? "2" : "1");
+        ck_assert_uint_eq(r->seed, 5 + i % 2);
+        ck_assert_str_eq(run_param_get(r, "reward.diversity_bonus"), "0.5");
+        ck_assert(r->settings.diversity_bonus == 0.5);
+        ck_assert_int_eq(env_int(r, "items"), 20);
+    }
+    experiment_free(&x);
+
+    /* A section given only on the command line. */
+    const char *name[] = {"experiment.name=other", "env.kind=bandit"};
+    load_ok("over2.ini", "[env]\nkind = shop\n" AGENT_REWARD, name, 2, &x);
+    ck_assert_str_eq(x.name, "other");
+    ck_assert_str_eq(x.runs[0].settings.name, "other");
+    ck_assert_str_eq(x.runs[0].env->name, "bandit");
+    experiment_free(&x);
+}
+END_TEST
+
+START_TEST(file_syntax_is_forgiving_where_harmless)
+{
+    experiment x;
+    /* Indented keys, inline comments, repeated section headers (merged). */
+    load_ok("style.ini",
+            "; a comment\n[env]\n  kind = bandit\n\titems = 30 ; thirty\n" AGENT_REWARD
+            "[env]\nu0 = 2\n",
+            NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 1);
+    ck_assert_str_eq(run_param_get(&x.runs[0], "env.items"), "30");
+    ck_assert_str_eq(run_param_get(&x.runs[0], "env.u0"), "2");
+    experiment_free(&x);
+}
+END_TEST
+
+START_TEST(errors_unknown_names)
+{
+    expect_error("[env]\nkind = bandit\niterms = 5\n" AGENT_REWARD,
+                 ":3: unknown key 'iterms' in [env] (did you mean 'items'?)");
+    expect_error("[env]\nkind = bandt\n" AGENT_REWARD,
+                 ":2: unknown env 'bandt' (did you mean 'bandit'?)");
+    expect_error("[env]\nkind = bandit\n[agent]\nkind = randon\n[reward]\nkind = clicks\n",
+                 ":4: unknown agent 'randon' (did you mean 'random'?)");
+    expect_error("[env]\nkind = bandit\n" AGENT_REWARD "[rewrd]\nkind = clicks\n",
+                 ":8: unknown section 'rewrd' (did you mean 'reward'?)");
+    expect_error("[env]\nkind = bandit\n[agent.randm]\n",
+                 ":3: unknown agent 'randm' in section 'agent.randm' (did you mean 'random'?)");
+    expect_error("[experiment]\nwindw = 5\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ":2: unknown key 'windw' in [experiment] (did you mean 'window'?)");
+    expect_error("[env]\nkind = bandit\n" AGENT_REWARD "[agent.random]\nlr = 1\n",
+                 ":9: unknown key 'lr' in [agent.random] (it has no parameters)");
+    expect_error_with("[env]\nkind = bandit\n[agent]\nkind = random\nfoo = 1\n",
+                      ":5: unknown key 'foo' in [agent]", "[agent.NAME]");
+    expect_error_with("items = 5\n[env]\nkind = bandit\n" AGENT_REWARD,
+                      ":1: key 'items' is outside any section", "[env]");
+}
+END_TEST
+
+START_TEST(errors_bad_values)
+{
+    expect_error("[env]\nkind = bandit\nitems = ten\n" AGENT_REWARD,
+                 ":3: 'items': expected an integer, got 'ten'");
+    expect_error("[env]\nkind = bandit\nitems = 0\n" AGENT_REWARD,
+                 ":3: 'items': value 0 out of range [1, 1e+07]");
+    expect_error("[experiment]\nhistory = 65\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ":2: 'history': value 65 out of range [0, 64]");
+    expect_error("[experiment]\neval_episodes = 0\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ":2: 'eval_episodes': value 0 out of range [1, 1e+09]");
+    expect_error("[env]\nkind = bandit\n[agent]\nkind = random\n[reward]\nkind = views\n",
+                 ":6: 'kind': expected one of purchases|revenue|clicks, got 'views'");
+    expect_error("[experiment]\nname = my exp\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ":2: 'name': 'my exp' may contain only letters, digits, '_', '.' and '-'");
+    /* An element of an axis is checked like a single value. */
+    expect_error("[env]\nkind = bandit\nu0 = 0, x\n" AGENT_REWARD,
+                 ":3: 'u0': expected a finite number, got 'x'");
+}
+END_TEST
+
+START_TEST(errors_lists_and_seeds)
+{
+    expect_error("[env]\nkind = bandit\nitems = 10,,20\n" AGENT_REWARD,
+                 ":3: 'items': empty element in the list '10,,20'");
+    expect_error("[env]\nkind = bandit\nitems = 10, 10\n" AGENT_REWARD,
+                 ":3: 'items': '10' appears twice in the list");
+    expect_error("[experiment]\nseeds =\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ":2: 'seeds': empty sweep (no value given)");
+    expect_error("[experiment]\nseeds = 3-1\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ":2: 'seeds': range '3-1' goes down (a-b needs a <= b)");
+    expect_error_with("[experiment]\nseeds = -1\n[env]\nkind = bandit\n" AGENT_REWARD,
+                      ":2: 'seeds': expected a seed", "got '-1'");
+    expect_error("[experiment]\nseeds = 1-3,2\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ":2: 'seeds': seed 2 appears twice");
+}
+END_TEST
+
+START_TEST(errors_file_and_sections)
+{
+    char path[PATH_LEN], err[ERR_LEN], want[ERR_LEN + PATH_LEN];
+    experiment x;
+    snprintf(path, sizeof path, "%s/no-such.ini", tmpdir);
+    ck_assert_int_eq(experiment_load(path, NULL, 0, &x, err), DS_EINPUT);
+    snprintf(want, sizeof want, "cannot read '%s': No such file or directory", path);
+    ck_assert_str_eq(err, want);
+    ck_assert_int_eq(experiment_load(tmpdir, NULL, 0, &x, err), DS_EINPUT);
+    snprintf(want, sizeof want, "'%s' is a directory, not an experiment file", tmpdir);
+    ck_assert_str_eq(err, want);
+
+    expect_error("[env]\nkind = bandit\n[reward]\nkind = clicks\n", ": missing section [agent]");
+    expect_error("[experiment]\nseeds = 1\n" AGENT_REWARD, ": missing section [env]");
+    expect_error("[experiment]\nseeds = 1\n\n[env]\nitems = 5\n" AGENT_REWARD,
+                 ":4: [env] needs 'kind'");
+    expect_error("[env]\nkind = bandit\nitems = 10\nu0 = 1\nitems = 20\n" AGENT_REWARD,
+                 ":5: duplicate key 'items' in [env] (first set on line 3)");
+    expect_error("[env]\nkind = bandit\nthis is not a key\n" AGENT_REWARD,
+                 ":3: syntax error (expected 'key = value' or '[section]')");
+    expect_error("[env]\nkind = bandit\n[agent\n",
+                 ":3: syntax error (expected 'key = value' or '[section]')");
+    /* inih reads at most 199 bytes a line: a longer line is refused, not cut. */
+    char text[512] = "[experiment]\nname = ";
+    memset(text + strlen(text), 'a', 300);
+    strcat(text, "\n");
+    expect_error_with(text, ":2: ", "line longer than");
+}
+END_TEST
+
+START_TEST(errors_grid_limit)
+{
+    /* 100001 seeds x 1 env x 1 agent. */
+    expect_error("[experiment]\nseeds = 0-100000\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ": the grid has 100001 runs, more than the limit of 100000");
+    /* 2 x 50001 seeds = 100002. */
+    expect_error("[experiment]\nseeds = 1-50001\n[env]\nkind = bandit\nitems = 10,20\n"
+                 AGENT_REWARD,
+                 ": the grid has 100002 runs, more than the limit of 100000");
+    /* The product is counted before anything is expanded, however large. */
+    expect_error("[experiment]\nseeds = 0-9223372036854775807\n[env]\nkind = bandit\n"
+                 AGENT_REWARD,
+                 ": the grid has 9223372036854775808 runs, more than the limit of 100000");
+}
+END_TEST
+
+START_TEST(errors_cross_field_checks)
+{
+    /* bandit needs slate <= items; the error points at the [env] header. */
+    expect_error_with("\n[env]\nkind = bandit\nitems = 2\nslate = 3\n" AGENT_REWARD,
+                      ":2: [env] ", "'slate' (3)");
+    /* Only the point of the grid where slate > items fails, but the file fails. */
+    expect_error_with("[env]\nkind = bandit\nitems = 5,2\nslate = 3\n" AGENT_REWARD,
+                      ":1: [env] ", "'items' (2)");
+    /* bandit has no purchases: at the [env] kind line when [reward] is defaulted... */
+    expect_error("[env]\nkind = bandit\n[agent]\nkind = random\n",
+                 ":2: env 'bandit' has no purchases: set [reward] kind = clicks");
+    /* ...at the [reward] kind line otherwise, for any value of an axis. */
+    expect_error("[env]\nkind = bandit\n[agent]\nkind = random\n[reward]\nkind = purchases\n",
+                 ":6: env 'bandit' has no purchases: set [reward] kind = clicks");
+    expect_error("[env]\nkind = bandit\n[agent]\nkind = random\n[reward]\nkind = clicks,revenue\n",
+                 ":6: env 'bandit' has no purchases: set [reward] kind = clicks");
+}
+END_TEST
+
+START_TEST(errors_overrides)
+{
+    expect_override_error("env.items", "--set 'env.items': expected section.key=value");
+    expect_override_error("items=5", "--set 'items=5': expected section.key=value");
+    expect_override_error(".items=5", "--set '.items=5': expected section.key=value");
+    expect_override_error("env.=5", "--set 'env.=5': expected section.key=value");
+    expect_override_error("env.items=0",
+                          "--set 'env.items=0': 'items': value 0 out of range [1, 1e+07]");
+    expect_override_error("envv.items=5",
+                          "--set 'envv.items=5': unknown section 'envv' (did you mean 'env'?)");
+    expect_override_error("env.itms=5",
+                          "--set 'env.itms=5': unknown key 'itms' in [env] (did you mean 'items'?)");
+    expect_override_error("experiment.seeds=",
+                          "--set 'experiment.seeds=': 'seeds': empty sweep (no value given)");
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *expand = tcase_create("expand");
+    tcase_add_test(expand, simple_file_has_every_default_sorted);
+    tcase_add_test(expand, axes_expand_in_order_with_seeds_innermost);
+    tcase_add_test(expand, run_ids_are_stable_and_distinct);
+    tcase_add_test(expand, agent_list_times_seeds);
+    tcase_add_test(expand, agent_section_sets_its_parameter);
+    tcase_add_test(expand, seed_lists_and_ranges);
+    tcase_add_test(expand, overrides_replace_and_add);
+    tcase_add_test(expand, file_syntax_is_forgiving_where_harmless);
+    suite_add_tcase(s, expand);
+    TCase *errors = tcase_create("errors");
+    tcase_add_test(errors, errors_unknown_names);
+    tcase_add_test(errors, errors_bad_values);
+    tcase_add_test(errors, errors_lists_and_seeds);
+    tcase_add_test(errors, errors_file_and_sections);
+    tcase_add_test(errors, errors_grid_limit);
+    tcase_add_test(errors, errors_cross_field_checks);
+    tcase_add_test(errors, errors_overrides);
+    suite_add_tcase(s, errors);
+    return s;
+}
+
+/* Removes the temporary directory and the files the tests wrote in it. */
+static void remove_tmpdir(void)
+{
+    DIR *d = opendir(tmpdir);
+    if (d) {
+        struct dirent *de;
+        char path[PATH_LEN];
+        while ((de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", tmpdir, de->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(tmpdir);
+}
+
+int main(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/check_config.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return EXIT_FAILURE;
+    }
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    remove_tmpdir();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
