@@ -9,6 +9,7 @@
 #ifndef DIVSIM_AGENT_H
 #define DIVSIM_AGENT_H
 
+#include "../sim/common.h"
 #include "../sim/params.h"
 #include "../sim/slate.h"
 
@@ -20,6 +21,7 @@ typedef struct agent {
     const env_spec *spec;
     int learning;        /* set by the engine: 1 in train, 0 in eval */
     double update_every; /* hours between xUpdate calls; 0 = never scheduled */
+    char err[ERR_LEN];   /* why the last xAct, xObserve or xUpdate failed */
 } agent;
 
 /* One row of training diagnostics (the updates table); unknown fields NAN. */

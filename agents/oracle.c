@@ -25,7 +25,7 @@ typedef struct {
     privileged_view truth;
     double *utility;    /* [n_items] scratch, per candidate */
     double *value;      /* [n_items] scratch, per candidate */
-    double *top_score;  /* [slate] scratch */
+    int *heap, *best;   /* [slate] scratch for rank_top_k */
 } oracle;
 
 static void oracle_destroy(agent *a)
@@ -35,7 +35,8 @@ static void oracle_destroy(agent *a)
         return;
     free(o->utility);
     free(o->value);
-    free(o->top_score);
+    free(o->heap);
+    free(o->best);
     free(o);
 }
 
@@ -52,8 +53,9 @@ static int oracle_create(const void *config, const env_spec *spec, const agent_c
     o->truth = ctx->privileged;
     o->utility = calloc((size_t)spec->n_items, sizeof *o->utility);
     o->value = calloc((size_t)spec->n_items, sizeof *o->value);
-    o->top_score = calloc((size_t)spec->slate, sizeof *o->top_score);
-    if (!o->utility || !o->value || !o->top_score) {
+    o->heap = calloc((size_t)spec->slate, sizeof *o->heap);
+    o->best = calloc((size_t)spec->slate, sizeof *o->best);
+    if (!o->utility || !o->value || !o->heap || !o->best) {
         oracle_destroy(&o->base);
         return err_set(err, DS_ENOMEM, "out of memory for %d items", spec->n_items);
     }
@@ -74,7 +76,9 @@ static int oracle_act(agent *a, const observation *obs, int *slate)
     /* Score in log space, log v + log r, so large utilities cannot overflow. */
     for (int i = 0; i < n; i++)
         o->utility[i] = o->value[i] > 0.0 ? o->utility[i] + log(o->value[i]) : -INFINITY;
-    rank_top_k(obs->candidates, o->utility, n, k, slate, o->top_score);
+    rank_top_k(obs->candidates, o->utility, n, k, o->heap, o->best);
+    for (int j = 0; j < k; j++)
+        slate[j] = obs->candidates[o->best[j]];
     return DS_OK;
 }
 

@@ -31,7 +31,7 @@ typedef struct {
     double *count;      /* [n_items] decayed counts, scaled by 2^{(t_ref - now)/half_life} */
     double t_ref;       /* reference time of the scaling */
     double *score;      /* [n_items] scratch: scores of the current candidates */
-    double *top_score;  /* [slate] scratch */
+    int *heap, *best;   /* [slate] scratch for rank_top_k */
 } popularity;
 
 static void popularity_destroy(agent *a)
@@ -41,7 +41,8 @@ static void popularity_destroy(agent *a)
         return;
     free(p->count);
     free(p->score);
-    free(p->top_score);
+    free(p->heap);
+    free(p->best);
     free(p);
 }
 
@@ -56,8 +57,9 @@ static int popularity_create(const void *config, const env_spec *spec,
     p->cfg = *(const popularity_config *)config;
     p->count = calloc((size_t)spec->n_items, sizeof *p->count);
     p->score = calloc((size_t)spec->n_items, sizeof *p->score);
-    p->top_score = calloc((size_t)spec->slate, sizeof *p->top_score);
-    if (!p->count || !p->score || !p->top_score) {
+    p->heap = calloc((size_t)spec->slate, sizeof *p->heap);
+    p->best = calloc((size_t)spec->slate, sizeof *p->best);
+    if (!p->count || !p->score || !p->heap || !p->best) {
         popularity_destroy(&p->base);
         return err_set(err, DS_ENOMEM, "out of memory for %d items", spec->n_items);
     }
@@ -99,7 +101,9 @@ static int popularity_act(agent *a, const observation *obs, int *slate)
         return DS_EINPUT;
     for (int i = 0; i < obs->n_candidates; i++)
         p->score[i] = p->count[obs->candidates[i]];
-    rank_top_k(obs->candidates, p->score, obs->n_candidates, k, slate, p->top_score);
+    rank_top_k(obs->candidates, p->score, obs->n_candidates, k, p->heap, p->best);
+    for (int j = 0; j < k; j++)
+        slate[j] = obs->candidates[p->best[j]];
     return DS_OK;
 }
 

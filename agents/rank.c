@@ -1,27 +1,66 @@
 #include "rank.h"
 
-/* a ranks above b. */
-static int better(double score_a, int item_a, double score_b, int item_b)
+/* Position a ranks above position b: higher score, then lower item id. */
+static int ranks_above(const int *candidates, const double *scores, int a, int b)
 {
-    return score_a > score_b || (score_a == score_b && item_a < item_b);
+    if (scores[a] != scores[b])
+        return scores[a] > scores[b];
+    return candidates[a] < candidates[b];
 }
 
-void rank_top_k(const int *candidates, const double *score, int n, int k, int *out,
-                double *out_score)
+/* Restores the heap (worst position at the root) below slot i. */
+static void sift_down(const int *candidates, const double *scores, int *heap, int len,
+                      int i)
 {
-    int filled = 0;
-    for (int i = 0; i < n; i++) {
-        int item = candidates[i];
-        double s = score[i];
-        if (filled == k && !better(s, item, out_score[k - 1], out[k - 1]))
-            continue;
-        int pos = filled < k ? filled++ : k - 1;
-        while (pos > 0 && better(s, item, out_score[pos - 1], out[pos - 1])) {
-            out_score[pos] = out_score[pos - 1];
-            out[pos] = out[pos - 1];
-            pos--;
+    for (;;) {
+        int worst = i, l = 2 * i + 1, r = l + 1;
+        if (l < len && ranks_above(candidates, scores, heap[worst], heap[l]))
+            worst = l;
+        if (r < len && ranks_above(candidates, scores, heap[worst], heap[r]))
+            worst = r;
+        if (worst == i)
+            return;
+        int t = heap[i];
+        heap[i] = heap[worst];
+        heap[worst] = t;
+        i = worst;
+    }
+}
+
+static void sift_up(const int *candidates, const double *scores, int *heap, int i)
+{
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (!ranks_above(candidates, scores, heap[parent], heap[i]))
+            return;
+        int t = heap[i];
+        heap[i] = heap[parent];
+        heap[parent] = t;
+        i = parent;
+    }
+}
+
+void rank_top_k(const int *candidates, const double *scores, int n, int k, int *heap,
+                int *best)
+{
+    if (k > n)
+        k = n;
+    if (k <= 0)
+        return;
+    int len = 0;
+    for (int j = 0; j < n; j++) {
+        if (len < k) {
+            heap[len] = j;
+            sift_up(candidates, scores, heap, len++);
+        } else if (ranks_above(candidates, scores, j, heap[0])) {
+            heap[0] = j;
+            sift_down(candidates, scores, heap, len, 0);
         }
-        out_score[pos] = s;
-        out[pos] = item;
+    }
+    /* Popping the worst each time fills best[] from the back. */
+    for (int out = k - 1; out >= 0; out--) {
+        best[out] = heap[0];
+        heap[0] = heap[--len];
+        sift_down(candidates, scores, heap, len, 0);
     }
 }

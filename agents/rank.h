@@ -2,12 +2,11 @@
 #ifndef DIVSIM_RANK_H
 #define DIVSIM_RANK_H
 
-/* Writes to out[0..k-1] the k candidates with the highest score, best first,
- * and their scores to out_score[0..k-1]; score[i] belongs to candidates[i];
- * ties go to the lower item id. One pass with insertion into the short list:
- * O(n) when most candidates lose to the k-th best, O(n k) at worst.
- * Requires n >= k. */
-void rank_top_k(const int *candidates, const double *score, int n, int k, int *out,
-                double *out_score);
+/* Puts into best[0..k-1] the positions (indices into candidates) of the k
+ * highest scores, best first; score[j] belongs to candidates[j]; ties go to the
+ * lower item id. A bounded heap: O(n log k). heap is [k] scratch. If k > n, only
+ * n positions are written. */
+void rank_top_k(const int *candidates, const double *score, int n, int k, int *heap,
+                int *best);
 
 #endif

@@ -109,8 +109,10 @@ static int execute(const experiment *x, const run_args *a)
     char db_path[4200], err[ERR_LEN];
     if (a->db)
         snprintf(db_path, sizeof db_path, "%s", a->db);
-    else
+    else {
         snprintf(db_path, sizeof db_path, "results/%s.db", x->name);
+        mkdir("results", 0777); /* the default home of databases; may exist */
+    }
     store *s;
     if (store_open(db_path, &s, err) != DS_OK) {
         fprintf(stderr, "error: %s\n", err);

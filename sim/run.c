@@ -80,6 +80,14 @@ static int fail(engine *g, int code, const char *what)
     return code;
 }
 
+/* An agent's failure, with the agent's own reason when it gave one. */
+static int agent_fail(engine *g, int code, const char *what)
+{
+    if (g->agent->err[0] && g->err[0] == '\0')
+        return err_set(g->err, code, "agent '%s': %s", g->spec->agent->name, g->agent->err);
+    return fail(g, code, what);
+}
+
 /* ---- setup and teardown ---- */
 
 static int engine_alloc_users(engine *g)
@@ -409,7 +417,7 @@ static int end_session(engine *g, int slot, double t, int churned)
     if (g->agent->type->xEndEpisode) {
         int rc = g->agent->type->xEndEpisode(g->agent, user, episode);
         if (rc != DS_OK)
-            return fail(g, rc, "agent failed at the end of an episode");
+            return agent_fail(g, rc, "agent failed at the end of an episode");
     }
     if (g->hooks && g->hooks->on_episode)
         g->hooks->on_episode(g->hooks->ctx, g->ended, g->total_episodes);
@@ -421,7 +429,7 @@ static int agent_observe(engine *g, const feedback *fb)
     if (!g->agent->type->xObserve)
         return DS_OK;
     int rc = g->agent->type->xObserve(g->agent, fb);
-    return rc == DS_OK ? rc : fail(g, rc, "agent failed to observe feedback");
+    return rc == DS_OK ? rc : agent_fail(g, rc, "agent failed to observe feedback");
 }
 
 static int do_step(engine *g, int slot, double t)
@@ -442,7 +450,7 @@ static int do_step(engine *g, int slot, double t)
                        obs.n_candidates, k);
     rc = g->agent->type->xAct(g->agent, &obs, g->slate);
     if (rc != DS_OK)
-        return fail(g, rc, "agent failed to choose a slate");
+        return agent_fail(g, rc, "agent failed to choose a slate");
     if ((rc = check_slate(g, g->slate)) != DS_OK)
         return rc;
 
@@ -541,7 +549,7 @@ static int agent_update(engine *g, double t)
         return DS_OK; /* frozen: no more retraining */
     int rc = g->agent->type->xUpdate(g->agent, t);
     if (rc != DS_OK)
-        return fail(g, rc, "agent update failed");
+        return agent_fail(g, rc, "agent update failed");
     return schedule(g, EV_AGENT_UPDATE, t + g->agent->update_every, -1, -1);
 }
 
