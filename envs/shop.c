@@ -1,0 +1,866 @@
+/* shop: the native environment. Synthetic shoppers visit a catalogue, are shown
+ * slates, click by multinomial logit, buy rarely, get bored, come back more or
+ * less often depending on how the session went, and may churn for good.
+ *
+ * Catalogue (stream `catalogue`). T topics with Zipf sizes: an item's topic is t
+ * with probability proportional to 1/(t+1)^topic_zipf. Topic centroids c_t are
+ * normalised standard normal vectors in R^dim. Item latent
+ *     q_i = normalize(c_t + item_spread/sqrt(dim) * z),  z ~ N(0, I),
+ * so the noise has norm about item_spread. Log-price log p_i ~ N(m_t, price_sd)
+ * with topic mean m_t ~ N(price_mean, price_topic_sd). Appeal a_i ~ N(0, appeal_sd).
+ *
+ * Users (stream `users`). Long-term taste mu_u = normalize(sum_j w_j c_{t_j}) over
+ * user_topics topics drawn (with replacement) with probability proportional to
+ * the topic's number of items, w ~ Dirichlet(user_dirichlet). The current
+ * preference x_u starts at mu_u. Price sensitivity b_u = price_weight * m_u and
+ * base visit rate lambda_u = visit_rate * r_u, where m_u and r_u are mean-one
+ * log-normal multipliers, exp(N(-s^2/2, s)), with s = price_weight_sd and
+ * visit_rate_sd. Satiation s_u[t] starts at 0.
+ *
+ * Time is in hours; state is updated lazily, only when the user acts, so no call
+ * costs more with more users. Over a gap D since the user's last update:
+ *     x <- mu + (x - mu) e^{-theta D} + sigma sqrt(1 - e^{-2 theta D}) xi,
+ * the exact Ornstein-Uhlenbeck transition (theta = drift_rate, sigma =
+ * drift_scale, the stationary sd per coordinate, xi ~ N(0, I) from `drift`), and
+ * s <- s e^{-D/satiation_tau}. Visits are a Poisson process of the user's current
+ * rate (stream `arrivals`).
+ *
+ * A step (stream `choices`). The item at slate position j has utility
+ *     v_j = g x.q_i + w_a a_i - b_u log p_i - kappa s[topic_i] - position_bias log2(1+j)
+ * against a no-click option of utility v0; the user picks by multinomial logit.
+ * A click on i turns into a purchase with probability
+ *     sigmoid(purchase_bias + purchase_affinity x.q_i
+ *             - purchase_price m_u (log p_i - price_mean))   (stream `purchases`),
+ * evaluated with x before the click's reinforcement; then s[topic_i] +=
+ * satiation_gain and x <- x + reinforcement (q_i - x). The step lasts an
+ * exponential dwell of mean step_minutes. The user then leaves with probability
+ *     sigmoid(leave_bias + leave_boredom B - leave_value V),
+ * B = sum_j P(click j) s[topic_j] (expected satiation of the click, after this
+ * step's update), V = log sum_j e^{v_j} - v0 (the slate's inclusive value), and
+ * always after max_steps steps. At the end, satisfaction S = clicks / steps moves
+ * the visit rate, lambda <- lambda e^{return_gain (S - satisfaction_ref)}, kept
+ * within [rate_floor, rate_ceiling] x the base rate; churn_patience sessions in a
+ * row with S < churn_threshold churn the user for good.
+ *
+ * Catalogue churn (stream `item_churn`; off unless launch_rate or item_lifetime
+ * is set). Ids then range over a capacity of 2 x items slots, `items` active at
+ * first. Launches are Poisson(launch_rate) and fill a free slot with a new item
+ * drawn as above; each active item lives an exponential time of mean
+ * item_lifetime. By memorylessness, the next retirement is at total rate
+ * n_active / item_lifetime and hits a uniformly chosen active item, which is how
+ * it is simulated. A launch finding the catalogue full is lost, and retirements
+ * pause while only `slate` items remain active so a slate can always be filled.
+ * Slots not active hold a valid item (drawn like the rest) that is not offered.
+ *
+ * Calls out of order return DS_EINPUT: a step outside a session, a time earlier
+ * than the user's last update, a session for a churned user, a slate with a
+ * repeated, unknown or inactive item. */
+#include "shop.h"
+
+#include "../sim/common.h"
+
+#include <gsl/gsl_cblas.h>
+#include <gsl/gsl_randist.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHOP_CAPACITY_FACTOR 2 /* id slots per initial item when the catalogue churns */
+#define SHOP_MEMORY_LIMIT (16.0 * 1024 * 1024 * 1024) /* bytes we agree to allocate */
+
+#define CFG(f, def, lo, hi, help) P_REAL(shop_config, f, def, lo, hi, help)
+#define ICFG(f, def, lo, hi, help) P_INT(shop_config, f, def, lo, hi, help)
+
+static const param_spec shop_params[] = {
+    /* catalogue */
+    ICFG(items, "2000", 1, 1e8, "items in the catalogue (active at the start, with churn)"),
+    ICFG(topics, "20", 1, 1e6, "topics; item topics are Zipf distributed"),
+    ICFG(dim, "16", 1, 4096, "dimension of the latent taste and item vectors"),
+    ICFG(slate, "10", 1, 10000, "items per slate, distinct"),
+    ICFG(max_steps, "20", 1, 1e6, "hard cap on steps per session"),
+    CFG(topic_zipf, "1.0", 0, 10, "Zipf exponent s of topic sizes: P(topic t) ~ 1/(t+1)^s"),
+    CFG(item_spread, "0.5", 0, 100,
+        "norm of an item's offset from its topic centroid before normalising"),
+    CFG(price_mean, "3.0", -50, 50, "mean log-price over topics (log of currency units)"),
+    CFG(price_topic_sd, "0.5", 0, 10, "sd of the topics' mean log-prices"),
+    CFG(price_sd, "0.3", 0, 10, "sd of log-price within a topic"),
+    CFG(appeal_sd, "0.5", 0, 10, "sd of an item's intrinsic appeal a_i (utility units)"),
+    /* users */
+    ICFG(users, "10000", 1, 1e9, "users"),
+    ICFG(user_topics, "3", 1, 1000, "topics mixed into a user's long-term taste"),
+    CFG(user_dirichlet, "1.0", 1e-3, 1e3, "Dirichlet concentration of a user's topic weights"),
+    CFG(price_weight, "0.3", 0, 100, "mean price sensitivity b_u (utility per unit of log-price)"),
+    CFG(price_weight_sd, "0.3", 0, 5, "log-sd of the mean-one log-normal multiplier of b_u"),
+    CFG(visit_rate, "0.05", 1e-9, 1e6, "mean base visit rate (visits per hour)"),
+    CFG(visit_rate_sd, "1.0", 0, 5, "log-sd of the base visit rate (heavy tail)"),
+    /* time */
+    CFG(drift_rate, "0.01", 0, 1e3,
+        "Ornstein-Uhlenbeck rate theta pulling taste to its mean (per hour); 0 = no drift"),
+    CFG(drift_scale, "0.1", 0, 10, "stationary sd sigma of each taste coordinate around its mean"),
+    CFG(satiation_tau, "24", 1e-6, 1e9, "time constant of satiation decay (hours)"),
+    /* choice */
+    CFG(affinity, "4.0", 0, 1e3, "weight g of taste affinity x.q_i in the utility"),
+    CFG(appeal_weight, "1.0", -1e3, 1e3, "weight of intrinsic appeal a_i in the utility"),
+    CFG(satiation_weight, "0.5", -1e3, 1e3,
+        "utility lost per unit of satiation kappa of the item's topic"),
+    CFG(position_bias, "0.3", -1e3, 1e3, "utility lost per log2(1 + position) down the slate"),
+    CFG(no_click_utility, "3.0", -1e3, 1e3, "utility v0 of clicking nothing"),
+    CFG(satiation_gain, "1.0", 0, 1e3, "satiation added to a topic per click"),
+    CFG(reinforcement, "0.05", 0, 1, "share of the way taste moves toward a clicked item"),
+    /* purchases */
+    CFG(purchase_bias, "-3.5", -1e3, 1e3,
+        "log-odds of buying a clicked item of zero affinity at the mean price"),
+    CFG(purchase_affinity, "2.0", -1e3, 1e3, "log-odds of buying per unit of affinity x.q_i"),
+    CFG(purchase_price, "1.0", -1e3, 1e3,
+        "log-odds lost per unit of log-price above price_mean (times b_u/price_weight)"),
+    CFG(purchase_delay, "0", 0, 1e6,
+        "mean delay before a purchase is revealed (hours, exponential); 0 = immediate"),
+    /* sessions, return and churn */
+    CFG(step_minutes, "1.0", 0, 1e6, "mean dwell time of a step (minutes, exponential)"),
+    CFG(leave_bias, "-2.5", -1e3, 1e3,
+        "log-odds of leaving after a step with no boredom and V = 0"),
+    CFG(leave_boredom, "1.0", -1e3, 1e3, "log-odds of leaving per unit of expected satiation B"),
+    CFG(leave_value, "0.5", -1e3, 1e3, "log-odds of staying per unit of slate inclusive value V"),
+    CFG(return_gain, "1.0", -100, 100,
+        "log visit-rate change per unit of session satisfaction above the reference"),
+    CFG(satisfaction_ref, "0.2", 0, 1,
+        "clicks per step at which a session leaves the visit rate unchanged"),
+    CFG(rate_floor, "0.1", 0, 1, "lowest visit rate, as a multiple of the user's base rate"),
+    CFG(rate_ceiling, "10", 1, 1e6, "highest visit rate, as a multiple of the user's base rate"),
+    CFG(churn_threshold, "0.05", 0, 1, "clicks per step below which a session is dissatisfied"),
+    ICFG(churn_patience, "3", 0, 1e6,
+        "dissatisfied sessions in a row before the user churns; 0 = never"),
+    /* catalogue churn */
+    CFG(launch_rate, "0", 0, 1e9, "new items per hour (Poisson); 0 = no launches"),
+    CFG(item_lifetime, "0", 0, 1e12,
+        "mean item lifetime (hours, exponential); 0 = items never retire"),
+};
+
+/* Per-user scalars; the vectors x, mu and the satiation row live in slabs. */
+typedef struct {
+    double last;       /* hours: when x and satiation were last brought up to date */
+    double rate;       /* current visit rate, per hour */
+    double base_rate;  /* rate drawn at creation */
+    double price_mult; /* b_u / price_weight, mean one */
+    int steps, clicks; /* counters of the current session */
+    int streak;        /* dissatisfied sessions in a row */
+    unsigned char churned, in_session;
+} shop_user;
+
+typedef struct {
+    env base;
+    shop_config cfg;
+    env_context ctx;
+    int dim, topics, capacity, churn;
+    /* catalogue */
+    double *centroid;      /* [topics][dim] unit topic centroids */
+    double *topic_price;   /* [topics] mean log-price of each topic */
+    gsl_ran_discrete_t *topic_draw; /* Zipf topic sizes */
+    int *item_topic;       /* [capacity] */
+    double *item_price;    /* [capacity] */
+    double *log_price;     /* [capacity] */
+    double *appeal;        /* [capacity] */
+    double *latent;        /* [capacity][dim] unit norm */
+    int *slots;            /* [capacity] permutation of ids: active ones first */
+    int *slot_pos;         /* [capacity] position of each id in slots */
+    int n_active;
+    unsigned char *mark;   /* [capacity] scratch to check slates are distinct */
+    double next_event;     /* time of the next launch or retirement, or INFINITY */
+    /* users */
+    shop_user *user;       /* [users] */
+    double *x;             /* [users][dim] current preference */
+    double *mu;            /* [users][dim] long-term taste */
+    float *satiation;      /* [users][topics] as of the user's last update */
+    /* scratch */
+    double *v;             /* [slate] utilities of the slate being answered */
+    double *prob;          /* [slate] click probabilities */
+} shop_state;
+
+/* ---------------------------------------------------------------- helpers */
+
+static double sigmoid(double z)
+{
+    if (z >= 0)
+        return 1.0 / (1.0 + exp(-z));
+    double e = exp(z);
+    return e / (1.0 + e);
+}
+
+/* exp(N(-s^2/2, s)): a log-normal multiplier with mean one. */
+static double mean_one_lognormal(const gsl_rng *r, double s)
+{
+    return exp(s * gsl_ran_gaussian_ziggurat(r, 1.0) - 0.5 * s * s);
+}
+
+/* Scales v [n] to unit norm; returns 0 (and leaves v) if its norm is zero. */
+static int normalize(double *v, int n)
+{
+    double norm = cblas_dnrm2(n, v, 1);
+    if (norm == 0 || !isfinite(norm))
+        return 0;
+    cblas_dscal(n, 1.0 / norm, v, 1);
+    return 1;
+}
+
+static int catalogue_churns(const shop_config *c)
+{
+    return c->launch_rate > 0 || c->item_lifetime > 0;
+}
+
+static size_t shop_capacity(const shop_config *c)
+{
+    return (size_t)c->items * (catalogue_churns(c) ? SHOP_CAPACITY_FACTOR : 1);
+}
+
+/* Bytes xCreate will allocate, in double so huge configurations cannot overflow. */
+static double shop_memory_bytes(const shop_config *c)
+{
+    double cap = (double)shop_capacity(c), d = c->dim, t = c->topics;
+    double per_user = 2 * d * sizeof(double) + sizeof(shop_user) + t * sizeof(float);
+    double per_item = d * sizeof(double) + 3 * sizeof(double) + 3 * sizeof(int) + 1;
+    double per_topic = d * sizeof(double) + 3 * sizeof(double);
+    return (double)c->users * per_user + cap * per_item + t * per_topic +
+           (double)c->slate * 2 * sizeof(double) +
+           (double)c->user_topics * 3 * sizeof(double) + sizeof(shop_state);
+}
+
+static shop_state *as_shop(env *e) { return (shop_state *)e; }
+static const shop_state *as_shop_const(const env *e) { return (const shop_state *)e; }
+
+static double *user_x(shop_state *s, int u) { return s->x + (size_t)u * s->dim; }
+static double *user_mu(shop_state *s, int u) { return s->mu + (size_t)u * s->dim; }
+static float *user_satiation(shop_state *s, int u)
+{
+    return s->satiation + (size_t)u * s->topics;
+}
+static const double *item_latent(const shop_state *s, int i)
+{
+    return s->latent + (size_t)i * s->dim;
+}
+
+/* ------------------------------------------------------------- validation */
+
+/* Every field within its table bounds (configs filled by hand skip param_parse). */
+static int check_bounds(const shop_config *c, char *err)
+{
+    const param_spec *p = shop_params;
+    size_t n = sizeof(shop_params) / sizeof(shop_params[0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *field = (const char *)c + p[i].offset;
+        double v = p[i].type == PARAM_REAL ? *(const double *)field
+                                           : (double)*(const int *)field;
+        if (!(v >= p[i].min && v <= p[i].max))
+            return err_set(err, DS_EINPUT, "'%s' = %g is out of range [%g, %g]",
+                           p[i].key, v, p[i].min, p[i].max);
+    }
+    return DS_OK;
+}
+
+static int shop_validate(const void *config, char *err)
+{
+    const shop_config *c = config;
+    int rc = check_bounds(c, err);
+    if (rc != DS_OK)
+        return rc;
+    if (c->slate > c->items)
+        return err_set(err, DS_EINPUT, "'slate' = %d exceeds 'items' = %d", c->slate,
+                       c->items);
+    double bytes = shop_memory_bytes(c);
+    if (bytes > SHOP_MEMORY_LIMIT)
+        return err_set(err, DS_EINPUT,
+                       "shop would need about %.1f GiB ('users' = %d, 'items' = %d, "
+                       "'dim' = %d, 'topics' = %d); the limit is %.0f GiB",
+                       bytes / (1024.0 * 1024 * 1024), c->users, c->items, c->dim,
+                       c->topics, SHOP_MEMORY_LIMIT / (1024.0 * 1024 * 1024));
+    return DS_OK;
+}
+
+/* -------------------------------------------------------------- catalogue */
+
+/* Draws a new item into slot i: topic, latent, price and appeal. */
+static void draw_item(shop_state *s, int i, const gsl_rng *r)
+{
+    const shop_config *c = &s->cfg;
+    int t = (int)gsl_ran_discrete(r, s->topic_draw);
+    const double *centroid = s->centroid + (size_t)t * s->dim;
+    double *q = s->latent + (size_t)i * s->dim;
+    double noise = c->item_spread / sqrt((double)s->dim);
+    for (int k = 0; k < s->dim; k++)
+        q[k] = centroid[k] + noise * gsl_ran_gaussian_ziggurat(r, 1.0);
+    if (!normalize(q, s->dim))
+        memcpy(q, centroid, sizeof(double) * (size_t)s->dim);
+    s->item_topic[i] = t;
+    s->log_price[i] = s->topic_price[t] + gsl_ran_gaussian_ziggurat(r, c->price_sd);
+    s->item_price[i] = exp(s->log_price[i]);
+    s->appeal[i] = gsl_ran_gaussian_ziggurat(r, c->appeal_sd);
+}
+
+static int build_catalogue(shop_state *s, char *err)
+{
+    const shop_config *c = &s->cfg;
+    const gsl_rng *r = s->ctx.catalogue;
+    for (int t = 0; t < s->topics; t++) {
+        double *centroid = s->centroid + (size_t)t * s->dim;
+        do {
+            for (int k = 0; k < s->dim; k++)
+                centroid[k] = gsl_ran_gaussian_ziggurat(r, 1.0);
+        } while (!normalize(centroid, s->dim));
+        s->topic_price[t] = c->price_mean + gsl_ran_gaussian_ziggurat(r, c->price_topic_sd);
+    }
+    double *weight = malloc(sizeof(double) * (size_t)s->topics); /* [topics] */
+    if (!weight)
+        return err_set(err, DS_ENOMEM, "out of memory for shop topic weights");
+    for (int t = 0; t < s->topics; t++)
+        weight[t] = pow(t + 1.0, -c->topic_zipf);
+    s->topic_draw = gsl_ran_discrete_preproc((size_t)s->topics, weight);
+    free(weight);
+    if (!s->topic_draw)
+        return err_set(err, DS_ENOMEM, "out of memory for shop topic table");
+    /* With churn, the spare slots are drawn after the active items, so the
+     * starting catalogue is the same with churn on or off. */
+    for (int i = 0; i < s->capacity; i++) {
+        draw_item(s, i, r);
+        s->slots[i] = i;
+        s->slot_pos[i] = i;
+    }
+    s->n_active = c->items;
+    return DS_OK;
+}
+
+/* ------------------------------------------------------------------ users */
+
+/* Draws user u's taste, price sensitivity and visit rate. topic_of_user draws a
+ * topic in proportion to its size; chosen and w are [user_topics] scratch. */
+static void draw_user(shop_state *s, int u, const gsl_ran_discrete_t *topic_of_user,
+                      const double *alpha, int *chosen, double *w)
+{
+    const shop_config *c = &s->cfg;
+    const gsl_rng *r = s->ctx.users;
+    size_t m = (size_t)c->user_topics;
+    for (size_t j = 0; j < m; j++)
+        chosen[j] = (int)gsl_ran_discrete(r, topic_of_user);
+    gsl_ran_dirichlet(r, m, alpha, w);
+    double *mu = user_mu(s, u);
+    memset(mu, 0, sizeof(double) * (size_t)s->dim);
+    for (size_t j = 0; j < m; j++)
+        cblas_daxpy(s->dim, w[j], s->centroid + (size_t)chosen[j] * s->dim, 1, mu, 1);
+    if (!normalize(mu, s->dim)) /* opposite centroids cancelling: practically never */
+        memcpy(mu, s->centroid + (size_t)chosen[0] * s->dim, sizeof(double) * (size_t)s->dim);
+    memcpy(user_x(s, u), mu, sizeof(double) * (size_t)s->dim);
+    shop_user *p = &s->user[u];
+    p->price_mult = mean_one_lognormal(r, c->price_weight_sd);
+    p->base_rate = c->visit_rate * mean_one_lognormal(r, c->visit_rate_sd);
+    p->rate = p->base_rate;
+}
+
+static int build_users(shop_state *s, char *err)
+{
+    const shop_config *c = &s->cfg;
+    size_t m = (size_t)c->user_topics;
+    double *size = calloc((size_t)s->topics, sizeof(double)); /* [topics] items per topic */
+    double *alpha = malloc(sizeof(double) * m);               /* [user_topics] */
+    double *w = malloc(sizeof(double) * m);                   /* [user_topics] */
+    int *chosen = malloc(sizeof(int) * m);                    /* [user_topics] */
+    gsl_ran_discrete_t *topic_of_user = NULL;
+    int rc = DS_OK;
+    if (!size || !alpha || !w || !chosen) {
+        rc = err_set(err, DS_ENOMEM, "out of memory for shop users");
+        goto done;
+    }
+    for (int i = 0; i < c->items; i++)
+        size[s->item_topic[i]] += 1;
+    for (size_t j = 0; j < m; j++)
+        alpha[j] = c->user_dirichlet;
+    topic_of_user = gsl_ran_discrete_preproc((size_t)s->topics, size);
+    if (!topic_of_user) {
+        rc = err_set(err, DS_ENOMEM, "out of memory for shop user topic table");
+        goto done;
+    }
+    for (int u = 0; u < c->users; u++)
+        draw_user(s, u, topic_of_user, alpha, chosen, w);
+done:
+    gsl_ran_discrete_free(topic_of_user);
+    free(size);
+    free(alpha);
+    free(w);
+    free(chosen);
+    return rc;
+}
+
+/* Brings user u's preference and satiation from its last update to time t >= last:
+ * the exact Ornstein-Uhlenbeck transition and exponential satiation decay. */
+static void user_advance(shop_state *s, int u, double t)
+{
+    const shop_config *c = &s->cfg;
+    shop_user *p = &s->user[u];
+    double gap = t - p->last;
+    p->last = t;
+    if (!(gap > 0))
+        return;
+    if (c->drift_rate > 0) {
+        double keep = exp(-c->drift_rate * gap);
+        double sd = c->drift_scale * sqrt(-expm1(-2 * c->drift_rate * gap));
+        double *x = user_x(s, u);
+        const double *mu = user_mu(s, u);
+        for (int k = 0; k < s->dim; k++) {
+            x[k] = mu[k] + (x[k] - mu[k]) * keep;
+            if (sd > 0)
+                x[k] += sd * gsl_ran_gaussian_ziggurat(s->ctx.drift, 1.0);
+        }
+    }
+    double fade = exp(-gap / c->satiation_tau);
+    float *sat = user_satiation(s, u);
+    for (int t2 = 0; t2 < s->topics; t2++)
+        sat[t2] = (float)(sat[t2] * fade);
+}
+
+/* ------------------------------------------------------------- the model */
+
+static double affinity_of(shop_state *s, int u, int i)
+{
+    return cblas_ddot(s->dim, user_x(s, u), 1, item_latent(s, i), 1);
+}
+
+/* Utility of item i for user u without position bias, given its affinity. */
+static double item_utility(shop_state *s, int u, int i, double affinity)
+{
+    const shop_config *c = &s->cfg;
+    double b = c->price_weight * s->user[u].price_mult;
+    return c->affinity * affinity + c->appeal_weight * s->appeal[i] -
+           b * s->log_price[i] -
+           c->satiation_weight * user_satiation(s, u)[s->item_topic[i]];
+}
+
+static double purchase_probability(shop_state *s, int u, int i, double affinity)
+{
+    const shop_config *c = &s->cfg;
+    return sigmoid(c->purchase_bias + c->purchase_affinity * affinity -
+                   c->purchase_price * s->user[u].price_mult *
+                       (s->log_price[i] - c->price_mean));
+}
+
+/* Closes user u's session: the visit rate follows satisfaction, and a run of
+ * dissatisfied sessions churns the user. Returns 1 if the user churned. */
+static int end_session(shop_state *s, int u)
+{
+    const shop_config *c = &s->cfg;
+    shop_user *p = &s->user[u];
+    double satisfaction = p->steps > 0 ? (double)p->clicks / p->steps : 0;
+    double rate = p->rate * exp(c->return_gain * (satisfaction - c->satisfaction_ref));
+    double lo = c->rate_floor * p->base_rate, hi = c->rate_ceiling * p->base_rate;
+    p->rate = rate < lo ? lo : rate > hi ? hi : rate;
+    p->streak = satisfaction < c->churn_threshold ? p->streak + 1 : 0;
+    p->in_session = 0;
+    if (c->churn_patience > 0 && p->streak >= c->churn_patience)
+        p->churned = 1;
+    return p->churned;
+}
+
+/* Slate items must be distinct active ids. */
+static int check_slate(shop_state *s, const int *slate)
+{
+    int k = s->cfg.slate, ok = 1, j;
+    for (j = 0; j < k && ok; j++) {
+        int i = slate[j];
+        if (i < 0 || i >= s->capacity || s->slot_pos[i] >= s->n_active || s->mark[i])
+            ok = 0;
+        else
+            s->mark[i] = 1;
+    }
+    for (int j2 = 0; j2 < j; j2++)
+        if (slate[j2] >= 0 && slate[j2] < s->capacity)
+            s->mark[slate[j2]] = 0;
+    return ok ? DS_OK : DS_EINPUT;
+}
+
+/* Picks the position clicked (or -1) from the slate's utilities by multinomial
+ * logit, filling s->prob; *inclusive gets log sum_j e^{v_j}. */
+static int choose(shop_state *s, double *inclusive)
+{
+    int k = s->cfg.slate;
+    double v0 = s->cfg.no_click_utility, vmax = s->v[0];
+    for (int j = 1; j < k; j++)
+        if (s->v[j] > vmax)
+            vmax = s->v[j];
+    double sum = 0;
+    for (int j = 0; j < k; j++)
+        sum += exp(s->v[j] - vmax);
+    double lse = vmax + log(sum);
+    /* log(e^lse + e^v0), computed without overflow */
+    double total = fmax(lse, v0) + log1p(exp(-fabs(lse - v0)));
+    for (int j = 0; j < k; j++)
+        s->prob[j] = exp(s->v[j] - total);
+    *inclusive = lse;
+    double r = gsl_rng_uniform(s->ctx.choices), acc = 0;
+    for (int j = 0; j < k; j++) {
+        acc += s->prob[j];
+        if (r < acc)
+            return j;
+    }
+    return -1;
+}
+
+/* -------------------------------------------------------- catalogue churn */
+
+static double launch_rate_now(const shop_state *s)
+{
+    return s->n_active < s->capacity ? s->cfg.launch_rate : 0;
+}
+
+static double retire_rate_now(const shop_state *s)
+{
+    const shop_config *c = &s->cfg;
+    if (c->item_lifetime <= 0 || s->n_active <= c->slate)
+        return 0;
+    return s->n_active / c->item_lifetime;
+}
+
+static void schedule_catalogue_event(shop_state *s, double now)
+{
+    double total = launch_rate_now(s) + retire_rate_now(s);
+    s->next_event = total > 0 ? now + gsl_ran_exponential(s->ctx.item_churn, 1.0 / total)
+                              : INFINITY;
+}
+
+/* Moves id to position pos of the slot permutation, swapping with the occupant. */
+static void slot_swap(shop_state *s, int id, int pos)
+{
+    int other = s->slots[pos], from = s->slot_pos[id];
+    s->slots[pos] = id;
+    s->slot_pos[id] = pos;
+    s->slots[from] = other;
+    s->slot_pos[other] = from;
+}
+
+static void catalogue_event(shop_state *s)
+{
+    const gsl_rng *r = s->ctx.item_churn;
+    double launch = launch_rate_now(s), retire = retire_rate_now(s);
+    if (gsl_rng_uniform(r) * (launch + retire) < launch) {
+        int id = s->slots[s->n_active]; /* the first free slot */
+        draw_item(s, id, r);
+        s->n_active++;
+    } else {
+        int id = s->slots[gsl_rng_uniform_int(r, (unsigned long)s->n_active)];
+        slot_swap(s, id, s->n_active - 1);
+        s->n_active--;
+    }
+    schedule_catalogue_event(s, s->next_event);
+}
+
+/* ------------------------------------------------------------- interface */
+
+static void shop_destroy(env *e)
+{
+    shop_state *s = as_shop(e);
+    if (!s)
+        return;
+    free(s->centroid);
+    free(s->topic_price);
+    gsl_ran_discrete_free(s->topic_draw);
+    free(s->item_topic);
+    free(s->item_price);
+    free(s->log_price);
+    free(s->appeal);
+    free(s->latent);
+    free(s->slots);
+    free(s->slot_pos);
+    free(s->mark);
+    free(s->user);
+    free(s->x);
+    free(s->mu);
+    free(s->satiation);
+    free(s->v);
+    free(s->prob);
+    free(s);
+}
+
+static int check_streams(const env_context *ctx, int churn, char *err)
+{
+    const struct { const gsl_rng *r; const char *name; } need[] = {
+        {ctx->catalogue, "catalogue"}, {ctx->users, "users"},
+        {ctx->arrivals, "arrivals"},   {ctx->drift, "drift"},
+        {ctx->choices, "choices"},     {ctx->purchases, "purchases"},
+    };
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+        if (!need[i].r)
+            return err_set(err, DS_EINPUT, "shop needs the random stream '%s'", need[i].name);
+    if (churn && !ctx->item_churn)
+        return err_set(err, DS_EINPUT, "shop needs the random stream 'item_churn' "
+                                       "when 'launch_rate' or 'item_lifetime' is set");
+    return DS_OK;
+}
+
+static int shop_allocate(shop_state *s)
+{
+    size_t cap = (size_t)s->capacity, d = (size_t)s->dim, t = (size_t)s->topics;
+    size_t users = (size_t)s->cfg.users, k = (size_t)s->cfg.slate;
+    s->centroid = malloc(sizeof(double) * t * d);
+    s->topic_price = malloc(sizeof(double) * t);
+    s->item_topic = malloc(sizeof(int) * cap);
+    s->item_price = malloc(sizeof(double) * cap);
+    s->log_price = malloc(sizeof(double) * cap);
+    s->appeal = malloc(sizeof(double) * cap);
+    s->latent = malloc(sizeof(double) * cap * d);
+    s->slots = malloc(sizeof(int) * cap);
+    s->slot_pos = malloc(sizeof(int) * cap);
+    s->mark = calloc(cap, 1);
+    s->user = calloc(users, sizeof(shop_user));
+    s->x = malloc(sizeof(double) * users * d);
+    s->mu = malloc(sizeof(double) * users * d);
+    s->satiation = calloc(users * t, sizeof(float));
+    s->v = malloc(sizeof(double) * k);
+    s->prob = malloc(sizeof(double) * k);
+    return s->centroid && s->topic_price && s->item_topic && s->item_price &&
+                   s->log_price && s->appeal && s->latent && s->slots && s->slot_pos &&
+                   s->mark && s->user && s->x && s->mu && s->satiation && s->v && s->prob
+               ? DS_OK
+               : DS_ENOMEM;
+}
+
+static int shop_create(const void *config, const env_context *ctx, env **out, char *err)
+{
+    const shop_config *c = config;
+    *out = NULL;
+    int rc = shop_validate(c, err);
+    if (rc != DS_OK)
+        return rc;
+    rc = check_streams(ctx, catalogue_churns(c), err);
+    if (rc != DS_OK)
+        return rc;
+    shop_state *s = calloc(1, sizeof(*s));
+    if (!s)
+        return err_set(err, DS_ENOMEM, "out of memory for shop");
+    s->cfg = *c;
+    s->ctx = *ctx;
+    s->dim = c->dim;
+    s->topics = c->topics;
+    s->capacity = (int)shop_capacity(c);
+    s->churn = catalogue_churns(c);
+    s->base.type = &shop_env;
+    if (shop_allocate(s) != DS_OK) {
+        rc = err_set(err, DS_ENOMEM, "out of memory for shop (about %.1f MiB)",
+                     shop_memory_bytes(c) / (1024.0 * 1024));
+        goto fail;
+    }
+    if ((rc = build_catalogue(s, err)) != DS_OK || (rc = build_users(s, err)) != DS_OK)
+        goto fail;
+    s->next_event = INFINITY;
+    if (s->churn)
+        schedule_catalogue_event(s, 0);
+    s->base.spec = (env_spec){
+        .n_items = s->capacity,
+        .n_users = c->users,
+        .slate = c->slate,
+        .n_topics = c->topics,
+        .max_steps = c->max_steps,
+        .item_topic = s->item_topic,
+        .item_price = s->item_price,
+    };
+    *out = &s->base;
+    return DS_OK;
+fail:
+    shop_destroy(&s->base);
+    return rc;
+}
+
+static int user_ok(const shop_state *s, int u) { return u >= 0 && u < s->cfg.users; }
+
+static int shop_next_visit(env *e, int u, double now, double *next)
+{
+    shop_state *s = as_shop(e);
+    if (!user_ok(s, u))
+        return DS_EINPUT;
+    const shop_user *p = &s->user[u];
+    *next = p->churned ? INFINITY
+                       : now + gsl_ran_exponential(s->ctx.arrivals, 1.0 / p->rate);
+    return DS_OK;
+}
+
+static int shop_start_session(env *e, int u, double t)
+{
+    shop_state *s = as_shop(e);
+    if (!user_ok(s, u) || s->user[u].churned || !(t >= s->user[u].last))
+        return DS_EINPUT;
+    user_advance(s, u, t);
+    shop_user *p = &s->user[u];
+    p->steps = p->clicks = 0;
+    p->in_session = 1;
+    return DS_OK;
+}
+
+static int shop_candidates(env *e, int u, const int **items, int *n)
+{
+    shop_state *s = as_shop(e);
+    if (!user_ok(s, u))
+        return DS_EINPUT;
+    *items = s->slots;
+    *n = s->n_active;
+    return DS_OK;
+}
+
+/* Purchase draw for a click on item i; fills the purchase fields of out. */
+static void draw_purchase(shop_state *s, int u, int i, double affinity, env_response *out)
+{
+    const gsl_rng *r = s->ctx.purchases;
+    double delay = s->cfg.purchase_delay;
+    out->purchased = gsl_rng_uniform(r) < purchase_probability(s, u, i, affinity);
+    out->purchase_delay = out->purchased && delay > 0 ? gsl_ran_exponential(r, delay) : 0;
+    out->revenue = out->purchased ? s->item_price[i] : 0;
+}
+
+/* A click on item i: more satiation for its topic, taste pulled toward it. */
+static void apply_click(shop_state *s, int u, int i)
+{
+    float *sat = user_satiation(s, u);
+    sat[s->item_topic[i]] = (float)(sat[s->item_topic[i]] + s->cfg.satiation_gain);
+    double r = s->cfg.reinforcement;
+    if (r > 0) {
+        double *x = user_x(s, u);
+        const double *q = item_latent(s, i);
+        for (int k = 0; k < s->dim; k++)
+            x[k] += r * (q[k] - x[k]);
+    }
+}
+
+static int shop_step(env *e, int u, const int *slate, double t, env_response *out)
+{
+    shop_state *s = as_shop(e);
+    const shop_config *c = &s->cfg;
+    if (!user_ok(s, u) || !s->user[u].in_session || !(t >= s->user[u].last) ||
+        check_slate(s, slate) != DS_OK)
+        return DS_EINPUT;
+    user_advance(s, u, t);
+    for (int j = 0; j < c->slate; j++)
+        s->v[j] = item_utility(s, u, slate[j], affinity_of(s, u, slate[j])) -
+                  c->position_bias * log2(1.0 + j);
+    double inclusive;
+    int pos = choose(s, &inclusive);
+    *out = (env_response){.click = pos, .item = pos >= 0 ? slate[pos] : -1};
+    shop_user *p = &s->user[u];
+    if (pos >= 0) {
+        int i = slate[pos];
+        draw_purchase(s, u, i, affinity_of(s, u, i), out);
+        apply_click(s, u, i);
+        p->clicks++;
+    }
+    p->steps++;
+    out->dwell = c->step_minutes > 0
+                     ? gsl_ran_exponential(s->ctx.choices, c->step_minutes / 60.0)
+                     : 0;
+    const float *sat = user_satiation(s, u);
+    double boredom = 0;
+    for (int j = 0; j < c->slate; j++)
+        boredom += s->prob[j] * sat[s->item_topic[slate[j]]];
+    double value = inclusive - c->no_click_utility;
+    double leave = sigmoid(c->leave_bias + c->leave_boredom * boredom - c->leave_value * value);
+    int leaves = gsl_rng_uniform(s->ctx.choices) < leave;
+    if (leaves || p->steps >= c->max_steps) {
+        out->done = 1;
+        out->churned = end_session(s, u);
+    }
+    return DS_OK;
+}
+
+static double shop_next_event(const env *e)
+{
+    return as_shop_const(e)->next_event;
+}
+
+static int shop_advance(env *e, double t)
+{
+    shop_state *s = as_shop(e);
+    while (s->next_event <= t)
+        catalogue_event(s);
+    return DS_OK;
+}
+
+static int shop_privileged(env *e, int u, const int *items, int n, double *utility,
+                           double *value_if_clicked)
+{
+    shop_state *s = as_shop(e);
+    if (!user_ok(s, u))
+        return DS_EINPUT;
+    for (int j = 0; j < n; j++)
+        if (items[j] < 0 || items[j] >= s->capacity)
+            return DS_EINPUT;
+    for (int j = 0; j < n; j++) {
+        int i = items[j];
+        double a = affinity_of(s, u, i);
+        if (utility)
+            utility[j] = item_utility(s, u, i, a);
+        if (!value_if_clicked)
+            continue;
+        switch (s->ctx.reward) {
+        case REWARD_PURCHASES: value_if_clicked[j] = purchase_probability(s, u, i, a); break;
+        case REWARD_REVENUE:
+            value_if_clicked[j] = purchase_probability(s, u, i, a) * s->item_price[i];
+            break;
+        case REWARD_CLICKS: value_if_clicked[j] = 1; break;
+        default: return DS_EINPUT;
+        }
+    }
+    return DS_OK;
+}
+
+static const double *shop_latents(const env *e, int *dim)
+{
+    const shop_state *s = as_shop_const(e);
+    *dim = s->dim;
+    return s->latent;
+}
+
+/* ------------------------------------------------------------ inspection */
+
+static int is_shop(const env *e) { return e && e->type == &shop_env; }
+
+int shop_user_preference(const env *e, int user, double *x, double *mu)
+{
+    if (!is_shop(e) || !user_ok(as_shop_const(e), user))
+        return DS_EINPUT;
+    const shop_state *s = as_shop_const(e);
+    size_t d = (size_t)s->dim, at = (size_t)user * d;
+    if (x)
+        memcpy(x, s->x + at, sizeof(double) * d);
+    if (mu)
+        memcpy(mu, s->mu + at, sizeof(double) * d);
+    return DS_OK;
+}
+
+int shop_set_user_preference(env *e, int user, const double *x)
+{
+    if (!is_shop(e) || !user_ok(as_shop(e), user))
+        return DS_EINPUT;
+    shop_state *s = as_shop(e);
+    memcpy(user_x(s, user), x, sizeof(double) * (size_t)s->dim);
+    return DS_OK;
+}
+
+int shop_user_satiation(const env *e, int user, int topic, double *satiation)
+{
+    if (!is_shop(e) || !user_ok(as_shop_const(e), user))
+        return DS_EINPUT;
+    const shop_state *s = as_shop_const(e);
+    if (topic < 0 || topic >= s->topics)
+        return DS_EINPUT;
+    *satiation = s->satiation[(size_t)user * s->topics + topic];
+    return DS_OK;
+}
+
+const env_type shop_env = {
+    .name = "shop",
+    .version = 1,
+    .summary = "shoppers with drifting tastes, satiation, MNL clicks, rare purchases and churn",
+    .params = PARAM_TABLE(shop_config, shop_params),
+    .xValidate = shop_validate,
+    .xCreate = shop_create,
+    .xNextVisit = shop_next_visit,
+    .xStartSession = shop_start_session,
+    .xCandidates = shop_candidates,
+    .xStep = shop_step,
+    .xNextEvent = shop_next_event,
+    .xAdvance = shop_advance,
+    .xPrivileged = shop_privileged,
+    .xLatents = shop_latents,
+    .xDestroy = shop_destroy,
+};
