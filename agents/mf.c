@@ -488,33 +488,6 @@ int mf_model_scores(const mf_model *m, int user, const int *candidates, int n,
 
 /* ---- selection ---- */
 
-void mf_explore(const int *candidates, int n, int *slate, int k, double epsilon,
-                gsl_rng *r)
-{
-    if (epsilon <= 0)
-        return;
-    int given_up = 0;
-    for (int s = 0; s < k; s++) {
-        if (gsl_rng_uniform(r) < epsilon) {
-            slate[s] = -1;
-            given_up++;
-        }
-    }
-    if (given_up == 0)
-        return;
-    /* Rejection sampling: at least n - k + 1 >= 1 candidates are free for each
-     * slot, so the expected number of draws per slot is at most k. */
-    for (int s = 0; s < k; s++) {
-        if (slate[s] != -1)
-            continue;
-        int item;
-        do
-            item = candidates[gsl_rng_uniform_int(r, (unsigned long)n)];
-        while (sample_contains(slate, k, item));
-        slate[s] = item;
-    }
-}
-
 /* ---- the agent part ---- */
 
 int mf_agent_create(size_t size, const agent_type *type, const mf_config *cfg,
@@ -619,8 +592,8 @@ int mf_agent_rank(mf_agent *a, const observation *obs, int depth)
 
 void mf_agent_explore(mf_agent *a, const observation *obs, int *slate)
 {
-    mf_explore(obs->candidates, obs->n_candidates, slate, a->base.spec->slate,
-               a->cfg.epsilon, a->sampling);
+    sample_explore(a->sampling, obs->candidates, obs->n_candidates, slate, a->base.spec->slate,
+                   a->cfg.epsilon);
 }
 
 int mf_agent_observe(agent *base, const feedback *fb)

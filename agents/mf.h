@@ -90,13 +90,6 @@ int mf_model_scores(const mf_model *m, int user, const int *candidates, int n,
 
 /* ---- selection ---- */
 
-/* Each slot independently, with probability epsilon, is given up; the given-up
- * slots are then refilled by sampling without replacement, uniformly among the
- * candidates not kept in the slate. With epsilon = 1 the slate is a uniform
- * random k-subset. Candidates must be distinct and n >= k. */
-void mf_explore(const int *candidates, int n, int *slate, int k, double epsilon,
-                gsl_rng *r);
-
 /* ---- the agent part shared by cf and mmr ---- */
 
 typedef struct {
@@ -125,7 +118,7 @@ int mf_agent_create(size_t size, const agent_type *type, const mf_config *cfg,
  * min(depth, n_candidates) positions into a->ranked. DS_EINPUT with a->err. */
 int mf_agent_rank(mf_agent *a, const observation *obs, int depth);
 
-/* The epsilon exploration of mf_explore with the agent's sampling stream. */
+/* The epsilon exploration of sample_explore with the agent's sampling stream. */
 void mf_agent_explore(mf_agent *a, const observation *obs, int *slate);
 
 /* agent_type slots shared by cf and mmr. */

@@ -1,13 +1,19 @@
 /* oracle: the myopically best slate, from the environment's true model.
  *
  * The only agent given privileged access: for every candidate it reads the true
- * MNL utility v_i and the expected reward r_i of a click (purchase probability,
- * expected revenue, or 1 for clicks). Under MNL an item's share of the expected
- * reward is proportional to e^{v_i} r_i, so the oracle shows the k candidates of
- * highest e^{v_i} r_i, best first. For the click reward this is exactly the
- * optimal slate; for purchases it is the greedy myopic choice (it ignores future
- * sessions and the no-click competition between items). An upper reference, not
- * a learner. */
+ * MNL utility v_i, the expected reward r_i of a click (purchase probability,
+ * expected revenue, or 1 for clicks) and the no-click utility v0. With weights
+ * w = e^v, a slate S earns in expectation
+ *     R(S) = sum_{i in S} w_i r_i / (w0 + sum_{i in S} w_i),
+ * and the oracle shows the k-item slate that maximises it, exactly, by
+ * Dinkelbach's method for fractional objectives: for a guess lambda the best S
+ * of  sum_S w_i (r_i - lambda) - lambda w0  is the top k by w_i (r_i - lambda);
+ * setting lambda = R(S) and repeating increases lambda strictly until the slate
+ * stops changing, at the optimum (a few rounds in practice). Within the slate,
+ * items go in decreasing w_i r_i, so the most valuable suffer the least
+ * position bias. Myopic: it ignores what the slate does to later sessions
+ * (satiation, boredom, return visits), which is exactly what the testbed asks
+ * learning agents to beat. */
 #include "agent.h"
 
 #include "../sim/common.h"
@@ -16,6 +22,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+enum { MAX_ROUNDS = 100 };
+
 typedef struct {
     int unused; /* the oracle has no hyperparameters */
 } oracle_config;
@@ -23,8 +31,9 @@ typedef struct {
 typedef struct {
     agent base;
     privileged_view truth;
-    double *utility;    /* [n_items] scratch, per candidate */
-    double *value;      /* [n_items] scratch, per candidate */
+    double *weight;     /* [n_items] w_i = e^{v_i - v_max}, per candidate */
+    double *value;      /* [n_items] r_i, per candidate */
+    double *score;      /* [n_items] scratch, per candidate */
     int *heap, *best;   /* [slate] scratch for rank_top_k */
 } oracle;
 
@@ -33,8 +42,9 @@ static void oracle_destroy(agent *a)
     oracle *o = (oracle *)a;
     if (!o)
         return;
-    free(o->utility);
+    free(o->weight);
     free(o->value);
+    free(o->score);
     free(o->heap);
     free(o->best);
     free(o);
@@ -51,11 +61,12 @@ static int oracle_create(const void *config, const env_spec *spec, const agent_c
         return err_set(err, DS_ENOMEM, "out of memory");
     o->base.spec = spec;
     o->truth = ctx->privileged;
-    o->utility = calloc((size_t)spec->n_items, sizeof *o->utility);
+    o->weight = calloc((size_t)spec->n_items, sizeof *o->weight);
     o->value = calloc((size_t)spec->n_items, sizeof *o->value);
+    o->score = calloc((size_t)spec->n_items, sizeof *o->score);
     o->heap = calloc((size_t)spec->slate, sizeof *o->heap);
     o->best = calloc((size_t)spec->slate, sizeof *o->best);
-    if (!o->utility || !o->value || !o->heap || !o->best) {
+    if (!o->weight || !o->value || !o->score || !o->heap || !o->best) {
         oracle_destroy(&o->base);
         return err_set(err, DS_ENOMEM, "out of memory for %d items", spec->n_items);
     }
@@ -63,28 +74,77 @@ static int oracle_create(const void *config, const env_spec *spec, const agent_c
     return DS_OK;
 }
 
+/* Expected reward of the slate of candidate positions best[0..k-1]. */
+static double slate_value(const oracle *o, double w0, int k)
+{
+    double num = 0.0, den = w0;
+    for (int j = 0; j < k; j++) {
+        num += o->weight[o->best[j]] * o->value[o->best[j]];
+        den += o->weight[o->best[j]];
+    }
+    return num / den;
+}
+
+/* Fills o->best with the positions of the optimal k-slate. */
+static void best_assortment(oracle *o, int n, int k, const int *candidates, double w0)
+{
+    double lambda = 0.0;
+    for (int round = 0; round < MAX_ROUNDS; round++) {
+        for (int i = 0; i < n; i++)
+            o->score[i] = o->weight[i] * (o->value[i] - lambda);
+        rank_top_k(candidates, o->score, n, k, o->heap, o->best);
+        double next = slate_value(o, w0, k);
+        if (!(next > lambda))
+            break;
+        lambda = next;
+    }
+}
+
+/* Sorts the chosen positions o->best[0..k-1] by decreasing w_i r_i (ties: lower
+ * item id first) and writes their items to slate. */
+static void order_by_value(oracle *o, const int *candidates, int k, int *slate)
+{
+    for (int j = 1; j < k; j++) {
+        int p = o->best[j], at = j;
+        double v = o->weight[p] * o->value[p];
+        for (; at > 0; at--) {
+            int q = o->best[at - 1];
+            double u = o->weight[q] * o->value[q];
+            if (u > v || (u == v && candidates[q] < candidates[p]))
+                break;
+            o->best[at] = q;
+        }
+        o->best[at] = p;
+    }
+    for (int j = 0; j < k; j++)
+        slate[j] = candidates[o->best[j]];
+}
+
 static int oracle_act(agent *a, const observation *obs, int *slate)
 {
     oracle *o = (oracle *)a;
     int n = obs->n_candidates, k = a->spec->slate;
     if (n < k)
-        return DS_EINPUT;
-    int rc = o->truth.utilities(o->truth.ctx, obs->user, obs->candidates, n, o->utility,
-                                o->value);
+        return err_set(a->err, DS_EINPUT, "%d candidates for a slate of %d", n, k);
+    double v0;
+    int rc = o->truth.utilities(o->truth.ctx, obs->user, obs->candidates, n, o->weight,
+                                o->value, &v0);
     if (rc != DS_OK)
-        return rc;
-    /* Score in log space, log v + log r, so large utilities cannot overflow. */
+        return err_set(a->err, rc, "the environment gave no true utilities");
+    /* Shift by the largest utility so no weight overflows; R(S) is unchanged. */
+    double top = v0;
     for (int i = 0; i < n; i++)
-        o->utility[i] = o->value[i] > 0.0 ? o->utility[i] + log(o->value[i]) : -INFINITY;
-    rank_top_k(obs->candidates, o->utility, n, k, o->heap, o->best);
-    for (int j = 0; j < k; j++)
-        slate[j] = obs->candidates[o->best[j]];
+        top = fmax(top, o->weight[i]);
+    for (int i = 0; i < n; i++)
+        o->weight[i] = exp(o->weight[i] - top);
+    best_assortment(o, n, k, obs->candidates, exp(v0 - top));
+    order_by_value(o, obs->candidates, k, slate);
     return DS_OK;
 }
 
 const agent_type oracle_agent = {
     .name = "oracle",
-    .version = 1,
+    .version = 2,
     .summary = "myopically best slate from the true utilities (upper reference)",
     .params = {NULL, 0, sizeof(oracle_config)},
     .needs_privileged = 1,

@@ -1,5 +1,11 @@
 /* popularity: recommends the items most clicked and bought lately.
  *
+ * With `paging` on (the default), step s of a session shows ranks s*k .. s*k+k-1
+ * of the chart (wrapping around), like a shopper leafing through a best-seller
+ * list, instead of the same top k at every step. Counts only grow for items
+ * that are shown, so without exploration the chart locks onto whatever it
+ * showed first: each slot shows a random candidate with probability epsilon.
+ *
  * Each click adds 1 and each purchase adds purchase_weight to an item's count,
  * and counts decay with the given half-life in simulated hours. Decay is the same
  * for every item, so instead of decaying all counts we grow the weight of new
@@ -9,6 +15,7 @@
 
 #include "../sim/common.h"
 #include "rank.h"
+#include "sample.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -16,6 +23,8 @@
 typedef struct {
     double half_life;
     double purchase_weight;
+    int paging;
+    double epsilon;
 } popularity_config;
 
 static const param_spec popularity_params[] = {
@@ -23,15 +32,20 @@ static const param_spec popularity_params[] = {
            "hours for a click or purchase to lose half its weight"),
     P_REAL(popularity_config, purchase_weight, "5", 0, 1e6,
            "weight of a purchase relative to a click"),
+    P_BOOL(popularity_config, paging, "true",
+           "step s of a session shows chart ranks s*k+1 .. s*k+k instead of the top k again"),
+    P_REAL(popularity_config, epsilon, "0.1", 0, 1,
+           "probability that a slate slot shows a random candidate instead"),
 };
 
 typedef struct {
     agent base;
     popularity_config cfg;
+    gsl_rng *sampling;  /* exploration draws, borrowed from the engine */
     double *count;      /* [n_items] decayed counts, scaled by 2^{(t_ref - now)/half_life} */
     double t_ref;       /* reference time of the scaling */
     double *score;      /* [n_items] scratch: scores of the current candidates */
-    int *heap, *best;   /* [slate] scratch for rank_top_k */
+    int *heap, *best;   /* [max_steps * slate] scratch for rank_top_k */
 } popularity;
 
 static void popularity_destroy(agent *a)
@@ -49,16 +63,17 @@ static void popularity_destroy(agent *a)
 static int popularity_create(const void *config, const env_spec *spec,
                              const agent_context *ctx, agent **out, char *err)
 {
-    (void)ctx;
     popularity *p = calloc(1, sizeof *p);
     if (!p)
         return err_set(err, DS_ENOMEM, "out of memory");
     p->base.spec = spec;
     p->cfg = *(const popularity_config *)config;
+    p->sampling = ctx->sampling;
     p->count = calloc((size_t)spec->n_items, sizeof *p->count);
     p->score = calloc((size_t)spec->n_items, sizeof *p->score);
-    p->heap = calloc((size_t)spec->slate, sizeof *p->heap);
-    p->best = calloc((size_t)spec->slate, sizeof *p->best);
+    size_t depth = (size_t)spec->max_steps * (size_t)spec->slate;
+    p->heap = calloc(depth, sizeof *p->heap);
+    p->best = calloc(depth, sizeof *p->best);
     if (!p->count || !p->score || !p->heap || !p->best) {
         popularity_destroy(&p->base);
         return err_set(err, DS_ENOMEM, "out of memory for %d items", spec->n_items);
@@ -99,11 +114,16 @@ static int popularity_act(agent *a, const observation *obs, int *slate)
     int k = a->spec->slate;
     if (obs->n_candidates < k)
         return DS_EINPUT;
-    for (int i = 0; i < obs->n_candidates; i++)
+    int n = obs->n_candidates;
+    for (int i = 0; i < n; i++)
         p->score[i] = p->count[obs->candidates[i]];
-    rank_top_k(obs->candidates, p->score, obs->n_candidates, k, p->heap, p->best);
+    /* Page s starts at rank s*k; a page past the end wraps to the top of the chart. */
+    int pages = n / k, page = p->cfg.paging ? obs->step % pages : 0;
+    int depth = (page + 1) * k;
+    rank_top_k(obs->candidates, p->score, n, depth, p->heap, p->best);
     for (int j = 0; j < k; j++)
-        slate[j] = obs->candidates[p->best[j]];
+        slate[j] = obs->candidates[p->best[page * k + j]];
+    sample_explore(p->sampling, obs->candidates, n, slate, k, p->cfg.epsilon);
     return DS_OK;
 }
 

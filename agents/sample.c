@@ -42,3 +42,28 @@ int sample_distinct(gsl_rng *r, const int *candidates, int n, int *out, int k)
     free(pool);
     return DS_OK;
 }
+
+void sample_explore(gsl_rng *r, const int *candidates, int n, int *slate, int k,
+                    double epsilon)
+{
+    if (epsilon <= 0)
+        return;
+    int given_up = 0;
+    for (int s = 0; s < k; s++) {
+        if (gsl_rng_uniform(r) < epsilon) {
+            slate[s] = -1;
+            given_up++;
+        }
+    }
+    /* Rejection sampling: at least n - k + 1 >= 1 candidates are free for each
+     * slot, so the expected number of draws per slot is at most k. */
+    for (int s = 0; s < k && given_up > 0; s++) {
+        if (slate[s] != -1)
+            continue;
+        int item;
+        do
+            item = candidates[gsl_rng_uniform_int(r, (unsigned long)n)];
+        while (sample_contains(slate, k, item));
+        slate[s] = item;
+    }
+}

@@ -157,14 +157,18 @@ static int bandit_step(env *e, int user, const int *slate, double t, env_respons
 }
 
 static int bandit_privileged(env *e, int user, const int *items, int n, double *utility,
-                             double *value_if_clicked)
+                             double *value_if_clicked, double *no_click_utility)
 {
     bandit *b = (bandit *)e;
     (void)user;
     for (int i = 0; i < n; i++) {
-        utility[i] = bandit_utility(b, items[i]);
-        value_if_clicked[i] = 1.0;
+        if (utility)
+            utility[i] = bandit_utility(b, items[i]);
+        if (value_if_clicked)
+            value_if_clicked[i] = 1.0;
     }
+    if (no_click_utility)
+        *no_click_utility = b->cfg.u0;
     return DS_OK;
 }
 

@@ -59,7 +59,7 @@ struct env_type {
     int (*xAdvance)(env *e, double t);
     /* True utilities for the oracle; see privileged_view. */
     int (*xPrivileged)(env *e, int user, const int *items, int n, double *utility,
-                       double *value_if_clicked);
+                       double *value_if_clicked, double *no_click_utility);
     /* True item latents [n_items][*dim], unit norm: for metrics (ILD) only. */
     const double *(*xLatents)(const env *e, int *dim);
     void (*xDestroy)(env *e);

@@ -29,7 +29,7 @@
  *     v_j = g x.q_i + w_a a_i - b_u log p_i - kappa s[topic_i] - position_bias log2(1+j)
  * against a no-click option of utility v0; the user picks by multinomial logit.
  * A click on i turns into a purchase with probability
- *     sigmoid(purchase_bias + purchase_affinity x.q_i
+ *     sigmoid(purchase_bias + purchase_affinity x.q_i + purchase_appeal a_i
  *             - purchase_price m_u (log p_i - price_mean))   (stream `purchases`),
  * evaluated with x before the click's reinforcement; then s[topic_i] +=
  * satiation_gain and x <- x + reinforcement (q_i - x). The step lasts an
@@ -84,7 +84,7 @@ static const param_spec shop_params[] = {
     CFG(price_mean, "3.0", -50, 50, "mean log-price over topics (log of currency units)"),
     CFG(price_topic_sd, "0.5", 0, 10, "sd of the topics' mean log-prices"),
     CFG(price_sd, "0.3", 0, 10, "sd of log-price within a topic"),
-    CFG(appeal_sd, "0.5", 0, 10, "sd of an item's intrinsic appeal a_i (utility units)"),
+    CFG(appeal_sd, "2.0", 0, 10, "sd of an item's intrinsic appeal a_i (utility units)"),
     /* users */
     ICFG(users, "10000", 1, 1e9, "users"),
     ICFG(user_topics, "3", 1, 1000, "topics mixed into a user's long-term taste"),
@@ -99,18 +99,19 @@ static const param_spec shop_params[] = {
     CFG(drift_scale, "0.1", 0, 10, "stationary sd sigma of each taste coordinate around its mean"),
     CFG(satiation_tau, "24", 1e-6, 1e9, "time constant of satiation decay (hours)"),
     /* choice */
-    CFG(affinity, "4.0", 0, 1e3, "weight g of taste affinity x.q_i in the utility"),
+    CFG(affinity, "8.0", 0, 1e3, "weight g of taste affinity x.q_i in the utility"),
     CFG(appeal_weight, "1.0", -1e3, 1e3, "weight of intrinsic appeal a_i in the utility"),
     CFG(satiation_weight, "0.5", -1e3, 1e3,
         "utility lost per unit of satiation kappa of the item's topic"),
     CFG(position_bias, "0.3", -1e3, 1e3, "utility lost per log2(1 + position) down the slate"),
-    CFG(no_click_utility, "3.0", -1e3, 1e3, "utility v0 of clicking nothing"),
+    CFG(no_click_utility, "6.0", -1e3, 1e3, "utility v0 of clicking nothing"),
     CFG(satiation_gain, "1.0", 0, 1e3, "satiation added to a topic per click"),
     CFG(reinforcement, "0.05", 0, 1, "share of the way taste moves toward a clicked item"),
     /* purchases */
-    CFG(purchase_bias, "-3.5", -1e3, 1e3,
+    CFG(purchase_bias, "-8.0", -1e3, 1e3,
         "log-odds of buying a clicked item of zero affinity at the mean price"),
-    CFG(purchase_affinity, "2.0", -1e3, 1e3, "log-odds of buying per unit of affinity x.q_i"),
+    CFG(purchase_affinity, "4.0", -1e3, 1e3, "log-odds of buying per unit of affinity x.q_i"),
+    CFG(purchase_appeal, "0.5", -1e3, 1e3, "log-odds of buying per unit of intrinsic appeal a_i"),
     CFG(purchase_price, "1.0", -1e3, 1e3,
         "log-odds lost per unit of log-price above price_mean (times b_u/price_weight)"),
     CFG(purchase_delay, "0", 0, 1e6,
@@ -434,7 +435,8 @@ static double item_utility(shop_state *s, int u, int i, double affinity)
 static double purchase_probability(shop_state *s, int u, int i, double affinity)
 {
     const shop_config *c = &s->cfg;
-    return sigmoid(c->purchase_bias + c->purchase_affinity * affinity -
+    return sigmoid(c->purchase_bias + c->purchase_affinity * affinity +
+                   c->purchase_appeal * s->appeal[i] -
                    c->purchase_price * s->user[u].price_mult *
                        (s->log_price[i] - c->price_mean));
 }
@@ -776,11 +778,13 @@ static int shop_advance(env *e, double t)
 }
 
 static int shop_privileged(env *e, int u, const int *items, int n, double *utility,
-                           double *value_if_clicked)
+                           double *value_if_clicked, double *no_click_utility)
 {
     shop_state *s = as_shop(e);
     if (!user_ok(s, u))
         return DS_EINPUT;
+    if (no_click_utility)
+        *no_click_utility = s->cfg.no_click_utility;
     for (int j = 0; j < n; j++)
         if (items[j] < 0 || items[j] >= s->capacity)
             return DS_EINPUT;

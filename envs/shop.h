@@ -24,7 +24,7 @@ typedef struct {
     double affinity, appeal_weight, satiation_weight, position_bias, no_click_utility;
     double satiation_gain, reinforcement;
     /* purchases */
-    double purchase_bias, purchase_affinity, purchase_price, purchase_delay;
+    double purchase_bias, purchase_affinity, purchase_appeal, purchase_price, purchase_delay;
     /* sessions, return and churn */
     double step_minutes, leave_bias, leave_boredom, leave_value;
     double return_gain, satisfaction_ref, rate_floor, rate_ceiling, churn_threshold;

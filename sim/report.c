@@ -109,7 +109,7 @@ static const char *const per_run_sql =
     "      FROM episodes WHERE phase = 'eval' GROUP BY run_id) e ON e.run_id = r.id "
     "JOIN phases p ON p.run_id = r.id AND p.phase = 'eval' "
     "WHERE r.status = 'done' "
-    "ORDER BY r.env, (SELECT MIN(started_at) FROM runs x WHERE x.agent = r.agent), r.agent, r.seed";
+    "ORDER BY r.env, r.agent, r.seed";
 
 typedef struct {
     char env[64], agent[64];
@@ -157,40 +157,84 @@ static void print_header(FILE *out)
     fputc('\n', out);
 }
 
+/* Agents in registry order (random first, oracle last), unknown names after. */
+static int agent_rank(const char *name)
+{
+    for (int i = 0; i < agent_registry_count; i++)
+        if (strcmp(agent_registry[i]->name, name) == 0)
+            return i;
+    return agent_registry_count;
+}
+
+static int by_env_then_agent(const void *a, const void *b)
+{
+    const group *x = a, *y = b;
+    int c = strcmp(x->env, y->env);
+    if (c == 0)
+        c = agent_rank(x->agent) - agent_rank(y->agent);
+    return c ? c : strcmp(x->agent, y->agent);
+}
+
+/* Reads one group per env and agent (rows arrive sorted by them). */
+static int read_groups(sqlite3_stmt *st, group **out, size_t *n_out)
+{
+    group *groups = NULL;
+    size_t n = 0;
+    int step, rc = DS_OK;
+    while (rc == DS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *env_name = (const char *)sqlite3_column_text(st, 0);
+        const char *agent_name = (const char *)sqlite3_column_text(st, 1);
+        if (n == 0 || strcmp(env_name, groups[n - 1].env) != 0 ||
+            strcmp(agent_name, groups[n - 1].agent) != 0) {
+            group *grown = realloc(groups, (n + 1) * sizeof *grown);
+            if (!grown) {
+                rc = DS_ENOMEM;
+                break;
+            }
+            groups = grown;
+            groups[n] = (group){0};
+            snprintf(groups[n].env, sizeof groups[n].env, "%s", env_name);
+            snprintf(groups[n].agent, sizeof groups[n].agent, "%s", agent_name);
+            n++;
+        }
+        double v[N_METRICS];
+        for (int m = 0; m < N_METRICS; m++)
+            v[m] = sqlite3_column_double(st, 2 + m);
+        rc = group_add(&groups[n - 1], v);
+    }
+    if (rc == DS_OK && step != SQLITE_DONE)
+        rc = DS_EIO;
+    *out = groups;
+    *n_out = n;
+    return rc;
+}
+
 int report_compare(FILE *out, sqlite3 *db, const char *db_path, char *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, per_run_sql, -1, &st, NULL) != SQLITE_OK)
         return err_set(err, DS_EIO, "'%s' is not a divsim results database: %s", db_path,
                        sqlite3_errmsg(db));
-    group g = {0};
-    int rc = DS_OK, rows = 0, step;
-    fprintf(out, "eval phase, mean ± 95%% CI half-width over seeds (Student t)\n\n");
-    print_header(out);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *env_name = (const char *)sqlite3_column_text(st, 0);
-        const char *agent_name = (const char *)sqlite3_column_text(st, 1);
-        if (g.n && (strcmp(env_name, g.env) != 0 || strcmp(agent_name, g.agent) != 0)) {
-            print_group(out, &g);
-            g.n = 0;
-        }
-        snprintf(g.env, sizeof g.env, "%s", env_name);
-        snprintf(g.agent, sizeof g.agent, "%s", agent_name);
-        double v[N_METRICS];
-        for (int m = 0; m < N_METRICS; m++)
-            v[m] = sqlite3_column_double(st, 2 + m);
-        if ((rc = group_add(&g, v)) != DS_OK)
-            break;
-        rows++;
-    }
-    if (rc == DS_OK && step != SQLITE_DONE)
-        rc = err_set(err, DS_EIO, "reading '%s': %s", db_path, sqlite3_errmsg(db));
-    if (rc == DS_OK && g.n)
-        print_group(out, &g);
-    if (rc == DS_OK && rows == 0)
-        fprintf(out, "(no finished runs with an eval phase in '%s')\n", db_path);
+    group *groups;
+    size_t n;
+    int rc = read_groups(st, &groups, &n);
+    if (rc == DS_EIO)
+        err_set(err, rc, "reading '%s': %s", db_path, sqlite3_errmsg(db));
+    else if (rc != DS_OK)
+        err_set(err, rc, "out of memory reading '%s'", db_path);
     sqlite3_finalize(st);
-    for (int m = 0; m < N_METRICS; m++)
-        free(g.values[m]);
+    if (rc == DS_OK) {
+        qsort(groups, n, sizeof *groups, by_env_then_agent);
+        fprintf(out, "eval phase, mean ± 95%% CI half-width over seeds (Student t)\n\n");
+        print_header(out);
+        for (size_t i = 0; i < n; i++)
+            print_group(out, &groups[i]);
+        if (n == 0)
+            fprintf(out, "(no finished runs with an eval phase in '%s')\n", db_path);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int m = 0; m < N_METRICS; m++)
+            free(groups[i].values[m]);
+    free(groups);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "rng.h"
 
 #include <gsl/gsl_errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,10 +129,10 @@ static int engine_alloc_items(engine *g)
 }
 
 static int oracle_utilities(void *ctx, int user, const int *items, int n, double *utility,
-                            double *value)
+                            double *value, double *no_click_utility)
 {
     env *e = ctx;
-    return e->type->xPrivileged(e, user, items, n, utility, value);
+    return e->type->xPrivileged(e, user, items, n, utility, value, no_click_utility);
 }
 
 static int log_update(void *ctx, const update_row *row)
@@ -652,8 +653,19 @@ static void summarise(engine *g)
     }
 }
 
+/* OpenBLAS's own threads would fight the parallel runs for cores and only add
+ * overhead at these sizes: a run is single-threaded, parallelism is across runs. */
+void openblas_set_num_threads(int n);
+
+static void single_threaded_blas(void)
+{
+    openblas_set_num_threads(1);
+}
+
 int run_execute(const run_spec *r, const run_hooks *hooks, run_result *res, char *err)
 {
+    static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+    pthread_once(&blas_once, single_threaded_blas);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gsl_set_error_handler_off();

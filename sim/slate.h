@@ -64,11 +64,12 @@ typedef struct {
 
 /* Access to an environment's true model, handed only to agents that declare
  * needs_privileged (the oracle). For each item: its current MNL utility for the
- * user (without position bias) and its expected reward if clicked. */
+ * user (without position bias) and its expected reward if clicked; and the
+ * utility of not clicking. Any output may be NULL. */
 typedef struct {
     void *ctx;
-    int (*utilities)(void *ctx, int user, const int *items, int n,
-                     double *utility, double *value_if_clicked);
+    int (*utilities)(void *ctx, int user, const int *items, int n, double *utility,
+                     double *value_if_clicked, double *no_click_utility);
 } privileged_view;
 
 #endif

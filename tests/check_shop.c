@@ -212,7 +212,7 @@ START_TEST(test_privileged_formula)
         CALL_OK(shop_user_preference(e, 2, x, NULL));
         int items[6] = {0, 7, 13, 21, 40, 59};
         double util[6], value[6];
-        CALL_OK(shop_env.xPrivileged(e, 2, items, 6, util, value));
+        CALL_OK(shop_env.xPrivileged(e, 2, items, 6, util, value, NULL));
         for (int j = 0; j < 6; j++) {
             int i = items[j];
             double aff = dot(x, q + (size_t)i * dim, dim);
@@ -254,7 +254,7 @@ static void run_choices(const shop_config *c, uint64_t seed, const int *slate, l
     int k = c->slate, user = 1;
     double util[8], buy[8];
     memset(out, 0, sizeof(*out));
-    CALL_OK(shop_env.xPrivileged(e, user, slate, k, util, buy));
+    CALL_OK(shop_env.xPrivileged(e, user, slate, k, util, buy, NULL));
     /* expected: softmax of utility - position_bias log2(1+j) against v0 */
     double z = exp(c->no_click_utility);
     for (int j = 0; j < k; j++)
@@ -287,7 +287,7 @@ static void run_choices(const shop_config *c, uint64_t seed, const int *slate, l
     }
     /* the state really was frozen: the utilities have not moved */
     double after[8];
-    CALL_OK(shop_env.xPrivileged(e, user, slate, k, after, NULL));
+    CALL_OK(shop_env.xPrivileged(e, user, slate, k, after, NULL, NULL));
     for (int j = 0; j < k; j++)
         ck_assert_double_eq(after[j], util[j]);
     shop_env.xDestroy(e);
@@ -371,7 +371,7 @@ START_TEST(test_live_purchase_and_leave)
             CALL_OK(shop_env.xStartSession(e, user, t));
         }
         random_slate(e, user, agent, slate);
-        CALL_OK(shop_env.xPrivileged(e, user, slate, k, util, buy));
+        CALL_OK(shop_env.xPrivileged(e, user, slate, k, util, buy, NULL));
         double vmax = -INFINITY, sum = 0;
         for (int j = 0; j < k; j++) {
             v[j] = util[j] - c.position_bias * log2(1.0 + j);
@@ -431,12 +431,12 @@ START_TEST(test_satiation_decay)
     ck_assert_int_eq(r.click, 0);
     CALL_OK(shop_user_satiation(e, user, topic, &sat));
     ck_assert_double_eq(sat, 1.5);
-    CALL_OK(shop_env.xPrivileged(e, user, item, 1, &before, NULL));
+    CALL_OK(shop_env.xPrivileged(e, user, item, 1, &before, NULL, NULL));
     /* 10 hours later: 1.5 e^{-10/24}; satiation is stored as float (rel. 1e-7) */
     CALL_OK(shop_env.xStartSession(e, user, 12.0));
     CALL_OK(shop_user_satiation(e, user, topic, &sat));
     ck_assert_double_eq_tol(sat, 1.5 * exp(-10.0 / 24), 1e-6);
-    CALL_OK(shop_env.xPrivileged(e, user, item, 1, &after, NULL));
+    CALL_OK(shop_env.xPrivileged(e, user, item, 1, &after, NULL, NULL));
     ck_assert_double_eq_tol(after - before, c.satiation_weight * 1.5 * (1 - exp(-10.0 / 24)),
                             1e-6);
     /* a step 5 hours on decays first, then adds the click */
@@ -692,6 +692,7 @@ START_TEST(test_catalogue_churn)
     c.items = 100;
     c.launch_rate = 2;
     c.item_lifetime = 50;
+    c.churn_patience = 0; /* the test user must keep coming back */
     streams s;
     streams_init(&s, 62);
     env *e = make_env(&c, &s);
