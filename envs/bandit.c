@@ -5,7 +5,8 @@
  * e^{u_i} / (e^{u0} + sum_{j in S} e^{u_j}). Every session is one step; the
  * reward is the click. The best slate is the k items of highest utility, so the
  * optimal and the random click rates are known exactly and validate both the
- * agents and the choice code. */
+ * agents and the choice code. Items have no latents: every pair of distinct
+ * items counts as fully diverse (ILD 1). */
 #include "env.h"
 
 #include "../sim/common.h"
@@ -39,7 +40,6 @@ typedef struct {
     int *topic;       /* [items] each item is its own topic */
     double *price;    /* [items] all 1 */
     int *all_items;   /* [items] 0..items-1: the candidates */
-    double *latent;   /* [items][items] one-hot: every pair is fully diverse */
     double *weight;   /* [slate] scratch: e^{u} of the slate items */
 } bandit;
 
@@ -49,10 +49,6 @@ static int bandit_validate(const void *config, char *err)
     if (c->slate > c->items)
         return err_set(err, DS_EINPUT, "'slate' (%d) is larger than 'items' (%d)",
                        c->slate, c->items);
-    if ((double)c->items * c->items > 1e8)
-        return err_set(err, DS_EINPUT,
-                       "'items' (%d) is too large for bandit's one-hot latents (at most 10000)",
-                       c->items);
     return DS_OK;
 }
 
@@ -64,7 +60,6 @@ static void bandit_destroy(env *e)
     free(b->topic);
     free(b->price);
     free(b->all_items);
-    free(b->latent);
     free(b->weight);
     free(b);
 }
@@ -82,9 +77,8 @@ static int bandit_create(const void *config, const env_context *ctx, env **out, 
     b->topic = malloc(n * sizeof *b->topic);
     b->price = malloc(n * sizeof *b->price);
     b->all_items = malloc(n * sizeof *b->all_items);
-    b->latent = calloc(n * n, sizeof *b->latent);
     b->weight = malloc((size_t)c->slate * sizeof *b->weight);
-    if (!b->topic || !b->price || !b->all_items || !b->latent || !b->weight) {
+    if (!b->topic || !b->price || !b->all_items || !b->weight) {
         bandit_destroy(&b->base);
         return err_set(err, DS_ENOMEM, "out of memory for %d items", c->items);
     }
@@ -92,7 +86,6 @@ static int bandit_create(const void *config, const env_context *ctx, env **out, 
         b->topic[i] = (int)i;
         b->price[i] = 1.0;
         b->all_items[i] = (int)i;
-        b->latent[i * n + i] = 1.0;
     }
     b->base.spec = (env_spec){.n_items = c->items, .n_users = c->users, .slate = c->slate,
                               .n_topics = c->items, .max_steps = 1,
@@ -172,13 +165,6 @@ static int bandit_privileged(env *e, int user, const int *items, int n, double *
     return DS_OK;
 }
 
-static const double *bandit_latents(const env *e, int *dim)
-{
-    const bandit *b = (const bandit *)e;
-    *dim = b->cfg.items;
-    return b->latent;
-}
-
 const env_type bandit_env = {
     .name = "bandit",
     .version = 1,
@@ -194,6 +180,6 @@ const env_type bandit_env = {
     .xNextEvent = NULL,
     .xAdvance = NULL,
     .xPrivileged = bandit_privileged,
-    .xLatents = bandit_latents,
+    .xLatents = NULL,
     .xDestroy = bandit_destroy,
 };

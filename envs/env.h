@@ -60,7 +60,8 @@ struct env_type {
     /* True utilities for the oracle; see privileged_view. */
     int (*xPrivileged)(env *e, int user, const int *items, int n, double *utility,
                        double *value_if_clicked, double *no_click_utility);
-    /* True item latents [n_items][*dim], unit norm: for metrics (ILD) only. */
+    /* True item latents [n_items][*dim], unit norm: for metrics (ILD) only.
+     * NULL (or a NULL slot) means items are mutually orthogonal: ILD 1. */
     const double *(*xLatents)(const env *e, int *dim);
     void (*xDestroy)(env *e);
 };

@@ -44,13 +44,18 @@
  *
  * Catalogue churn (stream `item_churn`; off unless launch_rate or item_lifetime
  * is set). Ids then range over a capacity of 2 x items slots, `items` active at
- * first. Launches are Poisson(launch_rate) and fill a free slot with a new item
- * drawn as above; each active item lives an exponential time of mean
- * item_lifetime. By memorylessness, the next retirement is at total rate
- * n_active / item_lifetime and hits a uniformly chosen active item, which is how
- * it is simulated. A launch finding the catalogue full is lost, and retirements
- * pause while only `slate` items remain active so a slate can always be filled.
- * Slots not active hold a valid item (drawn like the rest) that is not offered.
+ * first. Launches are Poisson(launch_rate) and give a free id a new item drawn as
+ * above; each active item lives an exponential time of mean item_lifetime. By
+ * memorylessness, the next retirement is at total rate n_active / item_lifetime
+ * and hits a uniformly chosen active item, which is how it is simulated. A launch
+ * finding the catalogue full is lost, and retirements pause while only `slate`
+ * items remain active so a slate can always be filled. Launches take ids never
+ * used before (items, items + 1, ...) first; once all 2 x items slots have been
+ * used, ids are recycled oldest-retired first (a FIFO queue of free ids), so an id
+ * comes back as late as possible. Agents then see a recycled id: a new item under
+ * an id that named a retired one, whose history (clicks, pending purchases) is
+ * keyed by the same id. Slots not active hold a valid item (drawn like the rest)
+ * that is not offered.
  *
  * Calls out of order return DS_EINPUT: a step outside a session, a time earlier
  * than the user's last update, a session for a churned user, a slate with a
@@ -59,7 +64,6 @@
 
 #include "../sim/common.h"
 
-#include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
 #include <math.h>
 #include <stdlib.h>
@@ -126,7 +130,7 @@ static const param_spec shop_params[] = {
         "log visit-rate change per unit of session satisfaction above the reference"),
     CFG(satisfaction_ref, "0.2", 0, 1,
         "clicks per step at which a session leaves the visit rate unchanged"),
-    CFG(rate_floor, "0.1", 0, 1, "lowest visit rate, as a multiple of the user's base rate"),
+    CFG(rate_floor, "0.1", 1e-6, 1, "lowest visit rate, as a multiple of the user's base rate"),
     CFG(rate_ceiling, "10", 1, 1e6, "highest visit rate, as a multiple of the user's base rate"),
     CFG(churn_threshold, "0.05", 0, 1, "clicks per step below which a session is dissatisfied"),
     ICFG(churn_patience, "3", 0, 1e6,
@@ -162,9 +166,12 @@ typedef struct {
     double *log_price;     /* [capacity] */
     double *appeal;        /* [capacity] */
     double *latent;        /* [capacity][dim] unit norm */
-    int *slots;            /* [capacity] permutation of ids: active ones first */
-    int *slot_pos;         /* [capacity] position of each id in slots */
+    int *active;           /* [capacity] the n_active active ids (the candidates) */
+    int *active_pos;       /* [capacity] position of each id in active, -1 if inactive */
     int n_active;
+    int *free_ids;         /* [capacity] ring of the n_free inactive ids from free_head:
+                              never-used ones first, then in order of retirement */
+    int free_head, n_free;
     unsigned char *mark;   /* [capacity] scratch to check slates are distinct */
     double next_event;     /* time of the next launch or retirement, or INFINITY */
     /* users */
@@ -193,13 +200,19 @@ static double mean_one_lognormal(const gsl_rng *r, double s)
     return exp(s * gsl_ran_gaussian_ziggurat(r, 1.0) - 0.5 * s * s);
 }
 
-/* Scales v [n] to unit norm; returns 0 (and leaves v) if its norm is zero. */
+/* Scales v [n] to unit norm; returns 0 (and leaves v) if its norm is zero.
+ * Plain loops rather than BLAS, like every sum in this file: OpenBLAS picks its
+ * kernels by CPU, and the simulated world must be the same on every machine. */
 static int normalize(double *v, int n)
 {
-    double norm = cblas_dnrm2(n, v, 1);
+    double sum = 0.0;
+    for (int k = 0; k < n; k++)
+        sum += v[k] * v[k];
+    double norm = sqrt(sum);
     if (norm == 0 || !isfinite(norm))
         return 0;
-    cblas_dscal(n, 1.0 / norm, v, 1);
+    for (int k = 0; k < n; k++)
+        v[k] /= norm;
     return 1;
 }
 
@@ -218,7 +231,7 @@ static double shop_memory_bytes(const shop_config *c)
 {
     double cap = (double)shop_capacity(c), d = c->dim, t = c->topics;
     double per_user = 2 * d * sizeof(double) + sizeof(shop_user) + t * sizeof(float);
-    double per_item = d * sizeof(double) + 3 * sizeof(double) + 3 * sizeof(int) + 1;
+    double per_item = d * sizeof(double) + 3 * sizeof(double) + 4 * sizeof(int) + 1;
     double per_topic = d * sizeof(double) + 3 * sizeof(double);
     return (double)c->users * per_user + cap * per_item + t * per_topic +
            (double)c->slate * 2 * sizeof(double) +
@@ -319,12 +332,20 @@ static int build_catalogue(shop_state *s, char *err)
         return err_set(err, DS_ENOMEM, "out of memory for shop topic table");
     /* With churn, the spare slots are drawn after the active items, so the
      * starting catalogue is the same with churn on or off. */
-    for (int i = 0; i < s->capacity; i++) {
+    for (int i = 0; i < s->capacity; i++)
         draw_item(s, i, r);
-        s->slots[i] = i;
-        s->slot_pos[i] = i;
+    for (int i = 0; i < c->items; i++) {
+        s->active[i] = i;
+        s->active_pos[i] = i;
     }
     s->n_active = c->items;
+    /* the spare ids queue up in order, ahead of any id retired later */
+    s->free_head = 0;
+    s->n_free = s->capacity - c->items;
+    for (int i = c->items; i < s->capacity; i++) {
+        s->active_pos[i] = -1;
+        s->free_ids[i - c->items] = i;
+    }
     return DS_OK;
 }
 
@@ -343,8 +364,11 @@ static void draw_user(shop_state *s, int u, const gsl_ran_discrete_t *topic_of_u
     gsl_ran_dirichlet(r, m, alpha, w);
     double *mu = user_mu(s, u);
     memset(mu, 0, sizeof(double) * (size_t)s->dim);
-    for (size_t j = 0; j < m; j++)
-        cblas_daxpy(s->dim, w[j], s->centroid + (size_t)chosen[j] * s->dim, 1, mu, 1);
+    for (size_t j = 0; j < m; j++) {
+        const double *c_t = s->centroid + (size_t)chosen[j] * s->dim;
+        for (int k = 0; k < s->dim; k++)
+            mu[k] += w[j] * c_t[k];
+    }
     if (!normalize(mu, s->dim)) /* opposite centroids cancelling: practically never */
         memcpy(mu, s->centroid + (size_t)chosen[0] * s->dim, sizeof(double) * (size_t)s->dim);
     memcpy(user_x(s, u), mu, sizeof(double) * (size_t)s->dim);
@@ -419,7 +443,12 @@ static void user_advance(shop_state *s, int u, double t)
 
 static double affinity_of(shop_state *s, int u, int i)
 {
-    return cblas_ddot(s->dim, user_x(s, u), 1, item_latent(s, i), 1);
+    /* A plain loop, not BLAS (see normalize). */
+    const double *x = user_x(s, u), *q = item_latent(s, i);
+    double sum = 0.0;
+    for (int k = 0; k < s->dim; k++)
+        sum += x[k] * q[k];
+    return sum;
 }
 
 /* Utility of item i for user u without position bias, given its affinity. */
@@ -464,7 +493,7 @@ static int check_slate(shop_state *s, const int *slate)
     int k = s->cfg.slate, ok = 1, j;
     for (j = 0; j < k && ok; j++) {
         int i = slate[j];
-        if (i < 0 || i >= s->capacity || s->slot_pos[i] >= s->n_active || s->mark[i])
+        if (i < 0 || i >= s->capacity || s->active_pos[i] < 0 || s->mark[i])
             ok = 0;
         else
             s->mark[i] = 1;
@@ -506,7 +535,7 @@ static int choose(shop_state *s, double *inclusive)
 
 static double launch_rate_now(const shop_state *s)
 {
-    return s->n_active < s->capacity ? s->cfg.launch_rate : 0;
+    return s->n_free > 0 ? s->cfg.launch_rate : 0;
 }
 
 static double retire_rate_now(const shop_state *s)
@@ -524,29 +553,39 @@ static void schedule_catalogue_event(shop_state *s, double now)
                               : INFINITY;
 }
 
-/* Moves id to position pos of the slot permutation, swapping with the occupant. */
-static void slot_swap(shop_state *s, int id, int pos)
+/* A new item under the id at the head of the free queue: a never-used id while
+ * any remain, else the one retired longest ago. Needs n_free > 0. */
+static void launch_item(shop_state *s, const gsl_rng *r)
 {
-    int other = s->slots[pos], from = s->slot_pos[id];
-    s->slots[pos] = id;
-    s->slot_pos[id] = pos;
-    s->slots[from] = other;
-    s->slot_pos[other] = from;
+    int id = s->free_ids[s->free_head];
+    s->free_head = (s->free_head + 1) % s->capacity;
+    s->n_free--;
+    draw_item(s, id, r);
+    s->active[s->n_active] = id;
+    s->active_pos[id] = s->n_active++;
+}
+
+/* Retires a uniformly chosen active item; its id joins the back of the free queue.
+ * n_active + n_free = capacity, so the ring never overflows. */
+static void retire_item(shop_state *s, const gsl_rng *r)
+{
+    int pos = (int)gsl_rng_uniform_int(r, (unsigned long)s->n_active);
+    int id = s->active[pos], last = s->active[--s->n_active];
+    s->active[pos] = last;
+    s->active_pos[last] = pos;
+    s->active_pos[id] = -1;
+    s->free_ids[(s->free_head + s->n_free) % s->capacity] = id;
+    s->n_free++;
 }
 
 static void catalogue_event(shop_state *s)
 {
     const gsl_rng *r = s->ctx.item_churn;
     double launch = launch_rate_now(s), retire = retire_rate_now(s);
-    if (gsl_rng_uniform(r) * (launch + retire) < launch) {
-        int id = s->slots[s->n_active]; /* the first free slot */
-        draw_item(s, id, r);
-        s->n_active++;
-    } else {
-        int id = s->slots[gsl_rng_uniform_int(r, (unsigned long)s->n_active)];
-        slot_swap(s, id, s->n_active - 1);
-        s->n_active--;
-    }
+    if (gsl_rng_uniform(r) * (launch + retire) < launch)
+        launch_item(s, r);
+    else
+        retire_item(s, r);
     schedule_catalogue_event(s, s->next_event);
 }
 
@@ -565,8 +604,9 @@ static void shop_destroy(env *e)
     free(s->log_price);
     free(s->appeal);
     free(s->latent);
-    free(s->slots);
-    free(s->slot_pos);
+    free(s->active);
+    free(s->active_pos);
+    free(s->free_ids);
     free(s->mark);
     free(s->user);
     free(s->x);
@@ -604,8 +644,9 @@ static int shop_allocate(shop_state *s)
     s->log_price = malloc(sizeof(double) * cap);
     s->appeal = malloc(sizeof(double) * cap);
     s->latent = malloc(sizeof(double) * cap * d);
-    s->slots = malloc(sizeof(int) * cap);
-    s->slot_pos = malloc(sizeof(int) * cap);
+    s->active = malloc(sizeof(int) * cap);
+    s->active_pos = malloc(sizeof(int) * cap);
+    s->free_ids = malloc(sizeof(int) * cap);
     s->mark = calloc(cap, 1);
     s->user = calloc(users, sizeof(shop_user));
     s->x = malloc(sizeof(double) * users * d);
@@ -614,8 +655,9 @@ static int shop_allocate(shop_state *s)
     s->v = malloc(sizeof(double) * k);
     s->prob = malloc(sizeof(double) * k);
     return s->centroid && s->topic_price && s->item_topic && s->item_price &&
-                   s->log_price && s->appeal && s->latent && s->slots && s->slot_pos &&
-                   s->mark && s->user && s->x && s->mu && s->satiation && s->v && s->prob
+                   s->log_price && s->appeal && s->latent && s->active && s->active_pos &&
+                   s->free_ids && s->mark && s->user && s->x && s->mu && s->satiation &&
+                   s->v && s->prob
                ? DS_OK
                : DS_ENOMEM;
 }
@@ -696,7 +738,7 @@ static int shop_candidates(env *e, int u, const int **items, int *n)
     shop_state *s = as_shop(e);
     if (!user_ok(s, u))
         return DS_EINPUT;
-    *items = s->slots;
+    *items = s->active;
     *n = s->n_active;
     return DS_OK;
 }
@@ -848,6 +890,25 @@ int shop_user_satiation(const env *e, int user, int topic, double *satiation)
     if (topic < 0 || topic >= s->topics)
         return DS_EINPUT;
     *satiation = s->satiation[(size_t)user * s->topics + topic];
+    return DS_OK;
+}
+
+int shop_item_appeal(const env *e, int item, double *appeal)
+{
+    if (!is_shop(e))
+        return DS_EINPUT;
+    const shop_state *s = as_shop_const(e);
+    if (item < 0 || item >= s->capacity)
+        return DS_EINPUT;
+    *appeal = s->appeal[item];
+    return DS_OK;
+}
+
+int shop_user_price_multiplier(const env *e, int user, double *m)
+{
+    if (!is_shop(e) || !user_ok(as_shop_const(e), user))
+        return DS_EINPUT;
+    *m = as_shop_const(e)->user[user].price_mult;
     return DS_OK;
 }
 

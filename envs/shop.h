@@ -33,10 +33,10 @@ typedef struct {
     double launch_rate, item_lifetime;
 } shop_config;
 
-/* Inspection of a user's hidden state, for tests and analysis only (agents never
- * see it). All read the state as of the user's last update (session start or
- * step), without applying pending drift. Each returns DS_OK, or DS_EINPUT when e
- * is not a shop environment or user/topic is out of range. */
+/* Inspection of hidden state, for tests and analysis only (agents never see
+ * it). The user functions read the state as of the user's last update (session
+ * start or step), without applying pending drift. Each returns DS_OK, or
+ * DS_EINPUT when e is not a shop environment or user/topic/item is out of range. */
 
 /* Copies the current preference x_u and long-term taste mu_u ([dim] each; either
  * pointer may be NULL). */
@@ -47,5 +47,13 @@ int shop_set_user_preference(env *e, int user, const double *x);
 
 /* The user's satiation for a topic. */
 int shop_user_satiation(const env *e, int user, int topic, double *satiation);
+
+/* The user's price multiplier m_u: price sensitivity b_u = price_weight * m_u,
+ * and the purchase log-odds lose purchase_price * m_u per unit of log-price. */
+int shop_user_price_multiplier(const env *e, int user, double *m);
+
+/* The intrinsic appeal a_i of the item now under id item, 0 <= item < spec.n_items
+ * (an inactive id holds a placeholder item, redrawn when the id is launched). */
+int shop_item_appeal(const env *e, int item, double *appeal);
 
 #endif

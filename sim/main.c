@@ -1,5 +1,6 @@
 /* divsim: the command line. The only place that decides to exit.
- * Exit codes: 0 ok, 1 a run failed, 2 usage or input error. */
+ * Exit codes: 0 ok, 1 a run failed, 2 usage or input error, 128 + the signal
+ * number when SIGINT or SIGTERM interrupted a run. */
 #include "common.h"
 #include "config.h"
 #include "report.h"
@@ -18,12 +19,14 @@
 
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested; /* the signal number, or 0 */
 
+/* The first SIGINT or SIGTERM asks the current run to stop cleanly; a second
+ * one ends the process at once (the default action). */
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    stop_requested = sig;
+    signal(sig, SIG_DFL);
 }
 
 static const char usage[] =
@@ -39,7 +42,8 @@ static const char usage[] =
     "  compare DB         per agent: eval purchases, ILD, coverage, Gini, 95% CI\n"
     "  --help, --version\n"
     "\n"
-    "exit codes: 0 ok, 1 a run failed, 2 usage or input error\n";
+    "exit codes: 0 ok, 1 a run failed, 2 usage or input error,\n"
+    "            130 or 143 when SIGINT or SIGTERM interrupted a run\n";
 
 static int fail_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -129,10 +133,10 @@ static int execute(const experiment *x, const run_args *a)
         return EXIT_RUN_FAILED;
     }
     if (!a->quiet)
-        fprintf(stderr, "%s: %zu done, %zu skipped (already done), %zu failed, %zu diverged, %zu interrupted\n",
-                db_path, c.done, c.skipped, c.failed, c.diverged, c.interrupted);
-    if (stop_requested)
-        return 128 + SIGINT;
+        fprintf(stderr, "%s: %zu done, %zu skipped (already done), %zu failed, %zu diverged, %zu interrupted, %zu not started\n",
+                db_path, c.done, c.skipped, c.failed, c.diverged, c.interrupted, c.not_started);
+    if (stop_requested && (c.interrupted || c.not_started))
+        return 128 + stop_requested;
     return exit_code_of(&c);
 }
 

@@ -107,11 +107,11 @@ void exposure_reset(exposure *x)
     x->reward = x->ild = 0.0;
 }
 
-void exposure_add_slate(exposure *x, const int *slate, int k)
+void exposure_add_impressions(exposure *x, const int *items, long n)
 {
-    for (int j = 0; j < k; j++)
-        x->counts[slate[j]]++;
-    x->impressions += k;
+    for (long j = 0; j < n; j++)
+        x->counts[items[j]]++;
+    x->impressions += n;
 }
 
 void exposure_add_episode(exposure *x, const episode_row *e)

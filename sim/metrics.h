@@ -73,7 +73,8 @@ typedef struct {
 int exposure_init(exposure *x, int n_items);
 void exposure_free(exposure *x);
 void exposure_reset(exposure *x);
-void exposure_add_slate(exposure *x, const int *slate, int k);
+/* Counts one impression of each of items[0..n-1]. */
+void exposure_add_impressions(exposure *x, const int *items, long n);
 void exposure_add_episode(exposure *x, const episode_row *e);
 /* Fills the coverage columns of row from x. */
 void exposure_summarise(exposure *x, long users_churned, int n_users, window_row *row);

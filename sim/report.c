@@ -103,16 +103,16 @@ static const char *const metric_titles[N_METRICS] = {"purchases/episode", "ILD",
 
 /* One value per done run and metric, in the eval phase. */
 static const char *const per_run_sql =
-    "SELECT r.env, r.agent, e.purchases, e.ild, p.coverage, p.gini "
+    "SELECT r.env, r.agent, r.config_hash, e.purchases, e.ild, p.coverage, p.gini "
     "FROM runs r "
     "JOIN (SELECT run_id, AVG(purchases) AS purchases, AVG(ild) AS ild "
     "      FROM episodes WHERE phase = 'eval' GROUP BY run_id) e ON e.run_id = r.id "
     "JOIN phases p ON p.run_id = r.id AND p.phase = 'eval' "
     "WHERE r.status = 'done' "
-    "ORDER BY r.env, r.agent, r.seed";
+    "ORDER BY r.env, r.agent, r.config_hash, r.seed";
 
 typedef struct {
-    char env[64], agent[64];
+    char env[64], agent[64], config[17]; /* config: hash of all but the seed */
     double *values[N_METRICS]; /* [n] per run */
     size_t n, cap;
 } group;
@@ -135,9 +135,14 @@ static int group_add(group *g, const double *v)
     return DS_OK;
 }
 
-static void print_group(FILE *out, const group *g)
+/* A group per configuration: the seeds of one sweep point. The config column
+ * (a prefix of the hash) appears only when an agent has several. */
+static void print_group(FILE *out, const group *g, int show_config)
 {
-    fprintf(out, "%-8s %-12s %3zu", g->env, g->agent, g->n);
+    fprintf(out, "%-8s %-12s ", g->env, g->agent);
+    if (show_config)
+        fprintf(out, "%-8.8s ", g->config);
+    fprintf(out, "%3zu", g->n);
     for (int m = 0; m < N_METRICS; m++) {
         summary s;
         stats_summary(g->values[m], g->n, 0.95, &s);
@@ -149,9 +154,12 @@ static void print_group(FILE *out, const group *g)
     fputc('\n', out);
 }
 
-static void print_header(FILE *out)
+static void print_header(FILE *out, int show_config)
 {
-    fprintf(out, "%-8s %-12s %3s", "env", "agent", "n");
+    fprintf(out, "%-8s %-12s ", "env", "agent");
+    if (show_config)
+        fprintf(out, "%-8s ", "config");
+    fprintf(out, "%3s", "n");
     for (int m = 0; m < N_METRICS; m++)
         fprintf(out, "  %-19s", metric_titles[m]);
     fputc('\n', out);
@@ -172,10 +180,12 @@ static int by_env_then_agent(const void *a, const void *b)
     int c = strcmp(x->env, y->env);
     if (c == 0)
         c = agent_rank(x->agent) - agent_rank(y->agent);
-    return c ? c : strcmp(x->agent, y->agent);
+    if (c == 0)
+        c = strcmp(x->agent, y->agent);
+    return c ? c : strcmp(x->config, y->config);
 }
 
-/* Reads one group per env and agent (rows arrive sorted by them). */
+/* Reads one group per env, agent and configuration (rows arrive sorted by them). */
 static int read_groups(sqlite3_stmt *st, group **out, size_t *n_out)
 {
     group *groups = NULL;
@@ -184,8 +194,10 @@ static int read_groups(sqlite3_stmt *st, group **out, size_t *n_out)
     while (rc == DS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *env_name = (const char *)sqlite3_column_text(st, 0);
         const char *agent_name = (const char *)sqlite3_column_text(st, 1);
+        const char *config = (const char *)sqlite3_column_text(st, 2);
         if (n == 0 || strcmp(env_name, groups[n - 1].env) != 0 ||
-            strcmp(agent_name, groups[n - 1].agent) != 0) {
+            strcmp(agent_name, groups[n - 1].agent) != 0 ||
+            strcmp(config, groups[n - 1].config) != 0) {
             group *grown = realloc(groups, (n + 1) * sizeof *grown);
             if (!grown) {
                 rc = DS_ENOMEM;
@@ -195,11 +207,12 @@ static int read_groups(sqlite3_stmt *st, group **out, size_t *n_out)
             groups[n] = (group){0};
             snprintf(groups[n].env, sizeof groups[n].env, "%s", env_name);
             snprintf(groups[n].agent, sizeof groups[n].agent, "%s", agent_name);
+            snprintf(groups[n].config, sizeof groups[n].config, "%s", config);
             n++;
         }
         double v[N_METRICS];
         for (int m = 0; m < N_METRICS; m++)
-            v[m] = sqlite3_column_double(st, 2 + m);
+            v[m] = sqlite3_column_double(st, 3 + m);
         rc = group_add(&groups[n - 1], v);
     }
     if (rc == DS_OK && step != SQLITE_DONE)
@@ -226,9 +239,13 @@ int report_compare(FILE *out, sqlite3 *db, const char *db_path, char *err)
     if (rc == DS_OK) {
         qsort(groups, n, sizeof *groups, by_env_then_agent);
         fprintf(out, "eval phase, mean ± 95%% CI half-width over seeds (Student t)\n\n");
-        print_header(out);
+        int show_config = 0;
+        for (size_t i = 1; i < n; i++)
+            show_config |= strcmp(groups[i].env, groups[i - 1].env) == 0 &&
+                           strcmp(groups[i].agent, groups[i - 1].agent) == 0;
+        print_header(out, show_config);
         for (size_t i = 0; i < n; i++)
-            print_group(out, &groups[i]);
+            print_group(out, &groups[i], show_config);
         if (n == 0)
             fprintf(out, "(no finished runs with an eval phase in '%s')\n", db_path);
     }

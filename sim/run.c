@@ -29,7 +29,8 @@ typedef struct {
     double ild_sum, topic_ild_sum, novelty_sum;
     long impressions, repeats;
     long *topic_counts; /* [n_topics] topics shown so far */
-    int *shown;         /* [max_steps * slate] items shown so far */
+    int *shown;         /* [cap_shown] items shown so far, step after step */
+    size_t cap_shown;
 } session;
 
 typedef struct {
@@ -65,6 +66,7 @@ typedef struct {
 
     /* episodes and windows */
     long total_episodes, started, ended;
+    long pending_visits;      /* session starts scheduled and not yet due */
     long *episode_window;     /* [total_episodes] the window each episode fell into */
     exposure window_acc[2], phase_acc[2];
     long windows_closed[2];   /* per phase */
@@ -167,7 +169,7 @@ static int engine_create_modules(engine *g)
         return rc;
     g->env->type = r->env;
     g->es = &g->env->spec;
-    g->latent = r->env->xLatents(g->env, &g->latent_dim);
+    g->latent = r->env->xLatents ? r->env->xLatents(g->env, &g->latent_dim) : NULL;
     agent_context ac = {
         .init = g->rng[RNG_AGENT_INIT], .sampling = g->rng[RNG_AGENT_SAMPLING],
         .minibatch = g->rng[RNG_MINIBATCH], .reward = (reward_kind)r->settings.reward,
@@ -227,13 +229,11 @@ static int session_grow(engine *g)
     if (!f)
         return DS_ENOMEM;
     g->free_sessions = f;
-    size_t shown = (size_t)g->es->max_steps * g->es->slate;
     for (int i = old; i < cap; i++) {
         s[i] = (session){0};
         g->cap_sessions = i + 1; /* teardown frees whatever was allocated */
         s[i].topic_counts = malloc((size_t)g->es->n_topics * sizeof(long));
-        s[i].shown = malloc(shown * sizeof(int));
-        if (!s[i].topic_counts || !s[i].shown)
+        if (!s[i].topic_counts)
             return DS_ENOMEM;
     }
     for (int i = cap - 1; i >= old; i--)
@@ -313,12 +313,24 @@ static int shown_before(const session *s, int k, int item)
     return 0;
 }
 
+/* Makes room for one more slate in s->shown. */
+static int shown_reserve(session *s, int k)
+{
+    size_t need = (size_t)(s->step + 1) * k;
+    if (need <= s->cap_shown)
+        return DS_OK;
+    size_t cap = s->cap_shown ? 2 * s->cap_shown : 8 * (size_t)k;
+    int *grown = realloc(s->shown, cap * sizeof *grown);
+    if (!grown)
+        return DS_ENOMEM;
+    s->shown = grown;
+    s->cap_shown = cap;
+    return DS_OK;
+}
+
 static void record_slate(engine *g, session *s, const int *slate, double ild)
 {
     int k = g->es->slate;
-    phase ph = episode_phase(g, s->episode);
-    exposure_add_slate(&g->window_acc[ph], slate, k);
-    exposure_add_slate(&g->phase_acc[ph], slate, k);
     s->ild_sum += ild;
     s->topic_ild_sum += metrics_topic_ild(g->es->item_topic, slate, k);
     for (int j = 0; j < k; j++) {
@@ -375,7 +387,10 @@ static int schedule_next_visit(engine *g, int user, double now)
     int rc = g->env->type->xNextVisit(g->env, user, now, &next);
     if (rc != DS_OK)
         return fail(g, rc, "environment failed to schedule a visit");
-    return isfinite(next) ? schedule(g, EV_SESSION_START, next, user, -1) : DS_OK;
+    if (!isfinite(next))
+        return DS_OK; /* churned */
+    g->pending_visits++;
+    return schedule(g, EV_SESSION_START, next, user, -1);
 }
 
 static void close_window(engine *g, phase ph, double t)
@@ -402,18 +417,22 @@ static int end_session(engine *g, int slot, double t, int churned)
     e->churned = churned;
     int user = s->user;
     long episode = s->episode;
-    session_close(g, slot);
     g->last_visit_end[user] = t;
     g->users_churned += churned;
     g->ended++;
 
+    /* The episode's impressions count in the window it ends in, with it. */
+    long impressions = (long)e->length * g->es->slate;
     g->episode_window[episode] = g->windows_closed[ph];
+    exposure_add_impressions(&g->window_acc[ph], s->shown, impressions);
+    exposure_add_impressions(&g->phase_acc[ph], s->shown, impressions);
     exposure_add_episode(&g->window_acc[ph], e);
     exposure_add_episode(&g->phase_acc[ph], e);
     g->ended_in_phase[ph]++;
     if (g->window_acc[ph].episodes == g->spec->settings.window ||
         g->ended_in_phase[ph] == g->phase_total[ph])
         close_window(g, ph, t);
+    session_close(g, slot);
 
     if (g->agent->type->xEndEpisode) {
         int rc = g->agent->type->xEndEpisode(g->agent, user, episode);
@@ -457,9 +476,15 @@ static int do_step(engine *g, int slot, double t)
 
     env_response r;
     if ((rc = et->xStep(g->env, user, g->slate, t, &r)) != DS_OK)
-        return fail(g, rc, "environment failed to answer a slate");
+        return err_set(g->err, rc, "environment '%s' refused the slate of agent '%s' "
+                       "(an item that is not among the candidates?)",
+                       et->name, g->agent->type->name);
+    if (shown_reserve(s, k) != DS_OK)
+        return fail(g, DS_ENOMEM, "out of memory for a session's impressions");
     g->res->steps++;
-    double ild = metrics_ild(g->latent, g->latent_dim, g->slate, k);
+    /* Without latents (bandit) items are mutually orthogonal: distinct items, ILD 1. */
+    double ild = g->latent ? metrics_ild(g->latent, g->latent_dim, g->slate, k)
+                           : (k > 1 ? 1.0 : 0.0);
     record_slate(g, s, g->slate, ild);
 
     episode_row *e = &g->res->episodes[s->episode];
@@ -513,6 +538,10 @@ static int start_session(engine *g, int user, double t)
     if (g->started == g->total_episodes || g->active[user] >= 0)
         return DS_OK; /* enough sessions started: the user does not come back */
     long episode = g->started++;
+    g->episode_window[episode] = -1; /* in progress */
+    g->res->episodes[episode] = (episode_row){.episode = episode,
+                                              .phase = episode_phase(g, episode),
+                                              .user = user, .start_time = t};
     if (episode == g->spec->settings.train_episodes)
         g->agent->learning = 0;
     int rc = g->env->type->xStartSession(g->env, user, t);
@@ -521,10 +550,6 @@ static int start_session(engine *g, int user, double t)
     int slot;
     if (session_open(g, user, episode, &slot) != DS_OK)
         return fail(g, DS_ENOMEM, "out of memory for sessions");
-    g->episode_window[episode] = -1;
-    g->res->episodes[episode] = (episode_row){.episode = episode,
-                                              .phase = episode_phase(g, episode),
-                                              .user = user, .start_time = t};
     return do_step(g, slot, t);
 }
 
@@ -566,7 +591,7 @@ static int env_event(engine *g, double t)
 static int dispatch(engine *g, const event *ev)
 {
     switch (ev->type) {
-    case EV_SESSION_START: return start_session(g, ev->user, ev->time);
+    case EV_SESSION_START: g->pending_visits--; return start_session(g, ev->user, ev->time);
     case EV_STEP: return do_step(g, g->active[ev->user], ev->time);
     case EV_PURCHASE: return reveal_purchase(g, ev);
     case EV_AGENT_UPDATE: return agent_update(g, ev->time);
@@ -577,26 +602,36 @@ static int dispatch(engine *g, const event *ev)
 
 static int schedule_initial(engine *g)
 {
-    for (int u = 0; u < g->es->n_users; u++)
-        if (schedule_next_visit(g, u, 0.0) != DS_OK)
-            return DS_ENOMEM;
-    if (g->agent->update_every > 0 && g->agent->type->xUpdate && g->agent->learning)
-        if (schedule(g, EV_AGENT_UPDATE, g->agent->update_every, -1, -1) != DS_OK)
-            return DS_ENOMEM;
-    if (g->env->type->xNextEvent) {
+    int rc = DS_OK;
+    for (int u = 0; u < g->es->n_users && rc == DS_OK; u++)
+        rc = schedule_next_visit(g, u, 0.0);
+    if (rc == DS_OK && g->agent->update_every > 0 && g->agent->type->xUpdate &&
+        g->agent->learning)
+        rc = schedule(g, EV_AGENT_UPDATE, g->agent->update_every, -1, -1);
+    if (rc == DS_OK && g->env->type->xNextEvent) {
         double next = g->env->type->xNextEvent(g->env);
-        if (isfinite(next) && schedule(g, EV_ENV_EVENT, next, -1, -1) != DS_OK)
-            return DS_ENOMEM;
+        if (isfinite(next))
+            rc = schedule(g, EV_ENV_EVENT, next, -1, -1);
     }
-    return DS_OK;
+    return rc;
 }
 
-/* Runs events until every episode has ended, then reveals the purchases still
- * pending (they were decided during the run; only their news was late). */
+/* Sessions can still happen: one is in progress or a visit is scheduled. (Agent
+ * updates and catalogue events alone would go on for ever once every user has
+ * churned.) */
+static int sessions_possible(const engine *g)
+{
+    return g->started > g->ended || g->pending_visits > 0;
+}
+
+/* Runs events until every episode has ended (or every user has churned), then
+ * reveals the purchases still pending (they were decided during the run; only
+ * their news was late). */
 static int event_loop(engine *g)
 {
     event ev;
-    while (g->ended < g->total_episodes && events_pop(&g->queue, &ev) == 0) {
+    while (g->ended < g->total_episodes && sessions_possible(g) &&
+           events_pop(&g->queue, &ev) == 0) {
         g->res->sim_time = ev.time;
         int rc = dispatch(g, &ev);
         if (rc != DS_OK)
@@ -606,9 +641,11 @@ static int event_loop(engine *g)
             return DS_OK;
         }
     }
-    while (events_pop(&g->queue, &ev) == 0)
-        if (ev.type == EV_PURCHASE && reveal_purchase(g, &ev) != DS_OK)
-            return DS_EINTERNAL;
+    while (events_pop(&g->queue, &ev) == 0) {
+        int rc = ev.type == EV_PURCHASE ? reveal_purchase(g, &ev) : DS_OK;
+        if (rc != DS_OK)
+            return rc;
+    }
     return DS_OK;
 }
 
@@ -620,10 +657,8 @@ static int by_phase_then_window(const void *a, const void *b)
     return (x->window > y->window) - (x->window < y->window);
 }
 
-/* Closes what a stopped run left open, adds the whole-phase rows, and computes
- * each window's mean reward from the final episode rows, so that purchases
- * revealed after a window closed still count. */
-static void summarise(engine *g)
+/* Closes the windows a stopped run left open and adds the whole-phase rows. */
+static void close_phases(engine *g)
 {
     run_result *res = g->res;
     for (int p = 0; p < 2; p++) {
@@ -633,24 +668,35 @@ static void summarise(engine *g)
             window_row *row = &res->phases[res->n_phases++];
             *row = (window_row){.window = -1, .phase = (phase)p, .sim_time = res->sim_time};
             exposure_summarise(&g->phase_acc[p], g->users_churned, g->es->n_users, row);
-            row->reward = 0.0;
         }
     }
     qsort(res->windows, res->n_windows, sizeof *res->windows, by_phase_then_window);
+}
+
+/* Keeps the episodes that ended (a stopped run drops those in progress) and
+ * recomputes each window's and phase's mean reward from them, so that purchases
+ * revealed after a window closed still count. */
+static void finish_episodes(engine *g)
+{
+    run_result *res = g->res;
     for (size_t w = 0; w < res->n_windows; w++)
         res->windows[w].reward = 0.0;
-    res->n_episodes = (size_t)g->started;
-    for (size_t i = 0; i < res->n_episodes; i++) {
+    for (size_t p = 0; p < res->n_phases; p++)
+        res->phases[p].reward = 0.0;
+    size_t kept = 0;
+    for (long i = 0; i < g->started; i++) {
         const episode_row *e = &res->episodes[i];
         if (g->episode_window[i] < 0)
-            continue; /* still in progress when the run stopped */
+            continue;
         long offset = e->phase == PHASE_EVAL ? g->windows_closed[PHASE_TRAIN] : 0;
         window_row *w = &res->windows[g->episode_window[i] + offset];
         w->reward += e->reward / (double)w->episodes;
         for (size_t p = 0; p < res->n_phases; p++)
             if (res->phases[p].phase == e->phase)
                 res->phases[p].reward += e->reward / (double)res->phases[p].episodes;
+        res->episodes[kept++] = *e;
     }
+    res->n_episodes = kept;
 }
 
 /* OpenBLAS's own threads would fight the parallel runs for cores and only add
@@ -686,8 +732,10 @@ int run_execute(const run_spec *r, const run_hooks *hooks, run_result *res, char
     if (rc == DS_OK && g.ended < g.total_episodes && res->status == RUN_DONE)
         snprintf(res->message, sizeof res->message,
                  "every user churned after %ld of %ld episodes", g.ended, g.total_episodes);
-    if (g.res->episodes && g.episode_window)
-        summarise(&g);
+    if (g.res->episodes && g.episode_window && g.res->windows) {
+        close_phases(&g);
+        finish_episodes(&g);
+    }
     if (rc == DS_ENUMERIC)
         res->status = RUN_DIVERGED;
     else if (rc != DS_OK)

@@ -6,6 +6,8 @@
 #include "config.h"
 #include "metrics.h"
 
+#include <signal.h>
+
 typedef enum {
     RUN_DONE = 0,
     RUN_FAILED,
@@ -36,11 +38,13 @@ typedef struct {
 typedef struct {
     void (*on_episode)(void *ctx, long done, long total);
     void *ctx;
-    volatile int *stop;  /* when set non-zero, the run stops as interrupted */
+    volatile sig_atomic_t *stop;  /* when set non-zero, the run stops as interrupted */
 } run_hooks;
 
-/* Executes r. Returns DS_OK when the run finished (res->status says how: done
- * or diverged), or an error code with err filled (res->status = RUN_FAILED). */
+/* Executes r. Returns DS_OK when the run ended (res->status says how: done,
+ * diverged or interrupted), or an error code with err filled (res->status =
+ * RUN_FAILED). A run in which every user churned before all episodes ended is
+ * done, with res->message saying so. */
 int run_execute(const run_spec *r, const run_hooks *hooks, run_result *res, char *err);
 
 void run_result_free(run_result *res);

@@ -91,8 +91,10 @@ int sweep_run(const experiment *x, store *s, const sweep_options *opt, sweep_cou
     *counts = (sweep_counts){0};
     progress p = {.opt = opt, .total = x->n_runs, .tty = isatty(fileno(opt->progress))};
     for (size_t i = 0; i < x->n_runs; i++) {
-        if (opt->stop && *opt->stop)
+        if (opt->stop && *opt->stop) {
+            counts->not_started = x->n_runs - i;
             break;
+        }
         char status[16];
         int rc = store_run_status(s, x->runs[i].run_id, status, err);
         if (rc != DS_OK)

@@ -17,6 +17,7 @@ typedef struct {
 
 typedef struct {
     size_t done, skipped, failed, diverged, interrupted;
+    size_t not_started; /* left when a stop was requested */
 } sweep_counts;
 
 /* Returns DS_OK when every run was attempted (see counts for failures), or an

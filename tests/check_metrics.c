@@ -15,7 +15,7 @@ static void recbole_exposure(exposure *x)
         int slate[3];
         for (int j = 0; j < 3; j++)
             slate[j] = recbole_lists[l][j] - 1;
-        exposure_add_slate(x, slate, 3);
+        exposure_add_impressions(x, slate, 3);
     }
 }
 

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +146,10 @@ typedef struct {
     double late_reward;
     int last_slate[16];
     int bad_feedback;          /* step feedback not matching the last slate */
+    long late_by_episode[TRAIN + EVAL];
+    unsigned char shown[TRAIN + EVAL][80]; /* items shown in each episode */
+    long end_order[TRAIN + EVAL];          /* episodes in the order they ended */
+    int n_ended;
 } spy;
 
 static int spy_create(const void *cfg, const env_spec *spec, const agent_context *ctx,
@@ -180,12 +185,23 @@ static int spy_observe(agent *a, const feedback *fb)
     if (fb->kind == FEEDBACK_LATE_PURCHASE) {
         s->late_purchases++;
         s->late_reward += fb->reward;
+        s->late_by_episode[fb->episode]++;
         return DS_OK;
     }
+    for (int j = 0; j < fb->slate_len; j++)
+        s->shown[fb->episode][fb->slate[j]] = 1;
     if (fb->slate_len != a->spec->slate ||
         memcmp(fb->slate, s->last_slate, (size_t)fb->slate_len * sizeof(int)) != 0 ||
         (fb->click >= 0 && fb->slate[fb->click] != fb->item))
         s->bad_feedback++;
+    return DS_OK;
+}
+
+static int spy_end_episode(agent *a, int user, long episode)
+{
+    spy *s = (spy *)a;
+    (void)user;
+    s->end_order[s->n_ended++] = episode;
     return DS_OK;
 }
 
@@ -207,7 +223,7 @@ static const agent_type spy_agent = {
     .name = "spy", .version = 1, .summary = "test double",
     .params = {NULL, 0, 1},
     .xCreate = spy_create, .xAct = spy_act, .xObserve = spy_observe,
-    .xUpdate = spy_update, .xDestroy = spy_destroy,
+    .xEndEpisode = spy_end_episode, .xUpdate = spy_update, .xDestroy = spy_destroy,
 };
 
 START_TEST(learning_is_frozen_in_eval)
@@ -226,13 +242,13 @@ START_TEST(learning_is_frozen_in_eval)
 }
 END_TEST
 
-/* With a delay, purchases arrive as separate feedback, after their step, and
- * are still credited to their episode. */
+/* With a delay far beyond the run, every purchase is revealed after the last
+ * session, as separate feedback, and still credited to the episode that made it. */
 START_TEST(delayed_purchases_are_credited)
 {
     run_spec r = small_spec(&shop_env, &spy_agent, 4);
     shop_config *c = (shop_config *)env_config;
-    c->purchase_delay = 2.0;
+    c->purchase_delay = 1e6;
     c->purchase_bias = 0.0; /* many purchases, so the test has something to count */
     run_result res;
     char err[ERR_LEN];
@@ -242,12 +258,67 @@ START_TEST(delayed_purchases_are_credited)
     for (size_t i = 0; i < res.n_episodes; i++) {
         purchases += res.episodes[i].purchases;
         reward += res.episodes[i].reward;
+        ck_assert_int_eq(res.episodes[i].purchases, last_spy->late_by_episode[i]);
     }
     ck_assert_int_gt(purchases, 10);
     ck_assert_int_eq(last_spy->late_purchases, purchases);
     ck_assert_double_eq_tol(last_spy->late_reward, reward, 1e-9);
     free(last_spy);
     run_result_free(&res);
+}
+END_TEST
+
+/* Windows of one episode: each window's coverage is the share of the catalogue
+ * that its episode (the next to end in its phase) showed. */
+START_TEST(window_exposure_is_its_episodes)
+{
+    run_spec r = small_spec(&shop_env, &spy_agent, 8);
+    r.settings.window = 1;
+    run_result res;
+    char err[ERR_LEN];
+    ck_assert_int_eq(run_execute(&r, NULL, &res, err), DS_OK);
+    ck_assert_uint_eq(res.n_windows, TRAIN + EVAL);
+    long next_in_phase[2] = {0, TRAIN}; /* windows are stored train first */
+    for (int i = 0; i < last_spy->n_ended; i++) {
+        long ep = last_spy->end_order[i];
+        phase ph = ep < TRAIN ? PHASE_TRAIN : PHASE_EVAL;
+        const window_row *w = &res.windows[next_in_phase[ph]++];
+        int distinct = 0;
+        for (int item = 0; item < 80; item++)
+            distinct += last_spy->shown[ep][item];
+        ck_assert_int_eq(w->episodes, 1);
+        ck_assert_double_eq_tol(w->coverage, distinct / 80.0, 1e-12);
+        ck_assert_double_eq_tol(w->reward, res.episodes[ep].reward, 1e-12);
+    }
+    free(last_spy);
+    run_result_free(&res);
+}
+END_TEST
+
+/* When every user churns early, the run ends (it used to wait for ever on the
+ * agent's retraining and the catalogue's events) and says why. */
+START_TEST(run_ends_when_every_user_churned)
+{
+    const char *agents[] = {"cf", "random"};
+    for (int i = 0; i < 2; i++) {
+        run_spec r = small_spec(&shop_env, agent_find(agents[i]), 2);
+        shop_config *c = (shop_config *)env_config;
+        c->users = 5;
+        c->churn_threshold = 1.0; /* every session disappoints */
+        c->churn_patience = 1;
+        c->launch_rate = 1.0;     /* catalogue events keep coming */
+        c->item_lifetime = 50.0;
+        run_result res;
+        char err[ERR_LEN];
+        ck_assert_int_eq(run_execute(&r, NULL, &res, err), DS_OK);
+        ck_assert_int_eq(res.status, RUN_DONE);
+        ck_assert_uint_lt(res.n_episodes, 50);
+        char expected[80];
+        snprintf(expected, sizeof expected, "every user churned after %zu of 100 episodes",
+                 res.n_episodes);
+        ck_assert_str_eq(res.message, expected);
+        run_result_free(&res);
+    }
 }
 END_TEST
 
@@ -260,6 +331,8 @@ static Suite *run_suite(void)
     tcase_add_test(tc, same_seed_same_rows);
     tcase_add_test(tc, learning_is_frozen_in_eval);
     tcase_add_test(tc, delayed_purchases_are_credited);
+    tcase_add_test(tc, window_exposure_is_its_episodes);
+    tcase_add_test(tc, run_ends_when_every_user_churned);
     suite_add_tcase(s, tc);
     return s;
 }

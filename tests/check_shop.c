@@ -10,6 +10,7 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_randist.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,41 +194,123 @@ END_TEST
 
 /* ------------------------------------------------- utility formula (known) */
 
-/* With no appeal noise and one price weight for all, xPrivileged's utility and
- * purchase probability are computable from public prices, latents and x. */
+/* xPrivileged's utility and purchase probability against the model's formulas,
+ * computed here from public prices and latents and the inspected x_u, s_u, a_i
+ * and m_u:
+ *     v = g x.q + w_a a - b_u log p - kappa s[topic],  b_u = price_weight m_u,
+ *     P(buy) = sigmoid(purchase_bias + purchase_affinity x.q + purchase_appeal a
+ *                      - purchase_price m_u (log p - price_mean)).
+ * Appeals and price weights vary (appeal_sd, price_weight_sd > 0), every
+ * coefficient differs so a swapped or dropped term shows, and a click has made
+ * one topic's satiation non-zero for user 2 (user 9 has none). Tolerance 1e-9
+ * (relative above 1): the two sides differ only in rounding. */
 START_TEST(test_privileged_formula)
 {
     shop_config c = frozen_config();
-    c.appeal_sd = 0;
-    c.price_weight_sd = 0;
+    c.appeal_sd = 2.0;
+    c.price_weight_sd = 0.5;
+    c.appeal_weight = 1.3;
+    c.satiation_weight = 0.6;
+    c.satiation_gain = 1.7;
+    c.reinforcement = 0.2;
+    c.no_click_utility = -200; /* the step below surely clicks */
+    c.purchase_bias = -2.0;    /* probabilities of order 0.1, so 1e-9 is tight */
+    c.purchase_affinity = 3.5;
+    c.purchase_appeal = 0.7;
+    c.purchase_price = 1.2;
     streams s;
     streams_init(&s, 13);
     for (int reward = REWARD_PURCHASES; reward <= REWARD_CLICKS; reward++) {
         s.ctx.reward = (reward_kind)reward;
         env *e = make_env(&c, &s);
-        int dim;
+        int dim, first[5] = {0, 1, 2, 3, 4};
         const double *q = shop_env.xLatents(e, &dim);
         ck_assert_int_eq(dim, c.dim);
-        double x[4];
-        CALL_OK(shop_user_preference(e, 2, x, NULL));
-        int items[6] = {0, 7, 13, 21, 40, 59};
-        double util[6], value[6];
-        CALL_OK(shop_env.xPrivileged(e, 2, items, 6, util, value, NULL));
-        for (int j = 0; j < 6; j++) {
-            int i = items[j];
-            double aff = dot(x, q + (size_t)i * dim, dim);
-            double logp = log(e->spec.item_price[i]);
-            ck_assert_double_eq_tol(dot(q + (size_t)i * dim, q + (size_t)i * dim, dim), 1, 1e-12);
-            ck_assert_double_eq_tol(util[j], c.affinity * aff - c.price_weight * logp, 1e-9);
-            double buy = 1 / (1 + exp(-(c.purchase_bias + c.purchase_affinity * aff -
-                                        c.purchase_price * (logp - c.price_mean))));
-            double want = reward == REWARD_PURCHASES ? buy
-                          : reward == REWARD_REVENUE ? buy * e->spec.item_price[i]
-                                                     : 1;
-            ck_assert_double_eq_tol(value[j], want, 1e-9 * fmax(1, want));
+        env_response r;
+        CALL_OK(shop_env.xStartSession(e, 2, 1.0));
+        CALL_OK(shop_env.xStep(e, 2, first, 1.0, &r));
+        ck_assert_int_ge(r.click, 0);
+        int items[7] = {0, 7, 13, 21, 40, 59, r.item}, users[2] = {2, 9}, satiated = 0;
+        for (int n = 0; n < 2; n++) {
+            int u = users[n];
+            double x[4], m, util[7], value[7];
+            CALL_OK(shop_user_preference(e, u, x, NULL));
+            CALL_OK(shop_user_price_multiplier(e, u, &m));
+            REQUIRE(fabs(m - 1) > 0.01, "user %d: m_u = %g is too close to 1 to test", u, m);
+            CALL_OK(shop_env.xPrivileged(e, u, items, 7, util, value, NULL));
+            for (int j = 0; j < 7; j++) {
+                int i = items[j];
+                const double *qi = q + (size_t)i * dim;
+                double aff = dot(x, qi, dim), logp = log(e->spec.item_price[i]), a, sat;
+                CALL_OK(shop_item_appeal(e, i, &a));
+                CALL_OK(shop_user_satiation(e, u, e->spec.item_topic[i], &sat));
+                satiated += sat > 0;
+                ck_assert_double_eq_tol(dot(qi, qi, dim), 1, 1e-12);
+                double v = c.affinity * aff + c.appeal_weight * a -
+                           c.price_weight * m * logp - c.satiation_weight * sat;
+                ck_assert_double_eq_tol(util[j], v, 1e-9 * fmax(1, fabs(v)));
+                double buy = 1 / (1 + exp(-(c.purchase_bias + c.purchase_affinity * aff +
+                                            c.purchase_appeal * a -
+                                            c.purchase_price * m * (logp - c.price_mean))));
+                double want = reward == REWARD_PURCHASES ? buy
+                              : reward == REWARD_REVENUE ? buy * e->spec.item_price[i]
+                                                         : 1;
+                ck_assert_double_eq_tol(value[j], want, 1e-9 * fmax(1, want));
+            }
         }
+        ck_assert_int_ge(satiated, 1); /* the satiation term was exercised */
         shop_env.xDestroy(e);
     }
+    streams_free(&s);
+}
+END_TEST
+
+/* Appeal a_i ~ N(0, appeal_sd) over items, log m_u ~ N(-s^2/2, s) over users
+ * (s = price_weight_sd): each mean within 5 standard errors (sd/sqrt(n)) and
+ * each sample variance within 5 standard errors (var sqrt(2/(n-1)), normal data). */
+static void check_normal_sample(const double *x, int n, double mean, double sd,
+                                const char *what)
+{
+    double sum = 0, sum2 = 0;
+    for (int i = 0; i < n; i++)
+        sum += x[i];
+    double m = sum / n;
+    for (int i = 0; i < n; i++)
+        sum2 += (x[i] - m) * (x[i] - m);
+    double var = sum2 / (n - 1);
+    ck_assert_msg(fabs(m - mean) < 5 * sd / sqrt(n), "%s: mean %g, expected %g", what, m, mean);
+    ck_assert_msg(fabs(var - sd * sd) < 5 * sd * sd * sqrt(2.0 / (n - 1)),
+                  "%s: variance %g, expected %g", what, var, sd * sd);
+}
+
+START_TEST(test_appeal_and_price_multiplier_draws)
+{
+    shop_config c = small_config();
+    c.items = 20000;
+    c.users = 20000;
+    c.appeal_sd = 1.5;
+    c.price_weight_sd = 0.4;
+    streams s;
+    streams_init(&s, 14);
+    env *e = make_env(&c, &s);
+    double *a = malloc(sizeof(double) * (size_t)c.items);    /* [items] appeals */
+    double *logm = malloc(sizeof(double) * (size_t)c.users); /* [users] log m_u */
+    for (int i = 0; i < c.items; i++)
+        CALL_OK(shop_item_appeal(e, i, &a[i]));
+    for (int u = 0; u < c.users; u++) {
+        double m;
+        CALL_OK(shop_user_price_multiplier(e, u, &m));
+        logm[u] = log(m);
+    }
+    check_normal_sample(a, c.items, 0, 1.5, "appeal");
+    check_normal_sample(logm, c.users, -0.5 * 0.4 * 0.4, 0.4, "log price multiplier");
+    double v;
+    ck_assert_int_eq(shop_item_appeal(e, c.items, &v), DS_EINPUT);
+    ck_assert_int_eq(shop_item_appeal(e, -1, &v), DS_EINPUT);
+    ck_assert_int_eq(shop_user_price_multiplier(e, c.users, &v), DS_EINPUT);
+    free(a);
+    free(logm);
+    shop_env.xDestroy(e);
     streams_free(&s);
 }
 END_TEST
@@ -685,7 +768,10 @@ END_TEST
 /* Launches at rate L and exponential lifetimes of mean T make the active count an
  * M/M/infinity queue: stationary Poisson(L T) = 100 here. Its time average over
  * 10000 h (correlation time T = 50 h) has variance about 2 * 100 * 50 / 10000 = 1,
- * so the tolerance 5 is 5 standard errors. */
+ * so the tolerance 5 is 5 standard errors.
+ * Ids: a launch takes a never-used id while any remain; after that, the id that
+ * has been free longest (retired at the earliest event among the free ids). A
+ * launched id holds a freshly drawn item, not the placeholder or retired one. */
 START_TEST(test_catalogue_churn)
 {
     shop_config c = small_config();
@@ -699,15 +785,27 @@ START_TEST(test_catalogue_churn)
     int cap = e->spec.n_items, dim, user = 0;
     ck_assert_int_eq(cap, 2 * c.items);
     unsigned char *active = calloc((size_t)cap, 1), *now = calloc((size_t)cap, 1);
+    unsigned char *used = calloc((size_t)cap, 1); /* [cap] ever active */
+    long *retired_at = malloc(sizeof(long) * (size_t)cap); /* [cap] event of last retirement */
+    const double *latent = shop_env.xLatents(e, &dim);
+    double *old_latent = malloc(sizeof(double) * (size_t)cap * dim); /* [cap][dim] */
+    memcpy(old_latent, latent, sizeof(double) * (size_t)cap * dim);
     const int *cand;
     int n, prev_n = c.items, checked_retired = 0, launches = 0, retirements = 0;
+    int unused = cap, recycled = 0;
+    long event = 0;
     CALL_OK(shop_env.xCandidates(e, user, &cand, &n));
     ck_assert_int_eq(n, c.items);
-    for (int i = 0; i < n; i++)
-        active[cand[i]] = 1;
+    for (int i = 0; i < n; i++) {
+        active[cand[i]] = used[cand[i]] = 1;
+        unused--;
+    }
+    for (int i = 0; i < cap; i++)
+        retired_at[i] = -1; /* the spare ids count as free since before any event */
     double area = 0, last = 500, t;
     while ((t = shop_env.xNextEvent(e)) <= 10500) {
         CALL_OK(shop_env.xAdvance(e, t));
+        event++;
         REQUIRE(shop_env.xNextEvent(e) > t, "event at %g not consumed", t);
         if (t > 500) {
             area += prev_n * (t - last);
@@ -730,13 +828,32 @@ START_TEST(test_catalogue_churn)
         REQUIRE(changes == 1, "%d items changed in one event", changes);
         if (added >= 0) {
             launches++;
-            const double *q = shop_env.xLatents(e, &dim) + (size_t)added * dim;
+            if (unused > 0) {
+                REQUIRE(!used[added], "launch %d reused id %d while %d ids were unused",
+                        launches, added, unused);
+                used[added] = 1;
+                unused--;
+            } else {
+                long oldest = LONG_MAX;
+                for (int i = 0; i < cap; i++)
+                    if (!active[i] && retired_at[i] < oldest)
+                        oldest = retired_at[i];
+                REQUIRE(retired_at[added] == oldest,
+                        "launch %d took id %d, retired at event %ld, but an id retired at "
+                        "event %ld was free",
+                        launches, added, retired_at[added], oldest);
+                recycled++;
+            }
+            const double *q = latent + (size_t)added * dim;
             REQUIRE(fabs(dot(q, q, dim) - 1) < 1e-12, "launched item %d not unit norm", added);
-            REQUIRE(e->spec.item_price[added] > 0, "launched item %d has no price", added);
+            REQUIRE(memcmp(q, old_latent + (size_t)added * dim, sizeof(double) * dim) != 0,
+                    "launched item %d was not redrawn", added);
+            memcpy(old_latent + (size_t)added * dim, q, sizeof(double) * dim);
             REQUIRE(e->spec.item_topic[added] >= 0 && e->spec.item_topic[added] < c.topics,
                     "launched item %d has topic %d", added, e->spec.item_topic[added]);
         } else {
             retirements++;
+            retired_at[removed] = event;
         }
         if (removed >= 0 && checked_retired < 20) { /* a retired item cannot be shown */
             int slate[5];
@@ -756,8 +873,128 @@ START_TEST(test_catalogue_churn)
     ck_assert_msg(fabs(mean - 100) < 5, "time-average active items %g, expected 100", mean);
     ck_assert_int_gt(launches, 15000);   /* 2/h over 10500 h: ~21000 */
     ck_assert_int_gt(retirements, 15000);
+    ck_assert_int_eq(unused, 0);         /* every slot was used... */
+    ck_assert_int_gt(recycled, 15000);   /* ...and nearly all launches recycled an id */
     free(active);
     free(now);
+    free(used);
+    free(retired_at);
+    free(old_latent);
+    shop_env.xDestroy(e);
+    streams_free(&s);
+}
+END_TEST
+
+/* Runs the catalogue's events up to time `until`; *floor_time and *floor_count
+ * get the time spent with exactly `level` items active and the number of such
+ * spells that ended, and each event leaving `level` must move in direction
+ * `leave` (+1: a launch, -1: a retirement). The active count stays in
+ * [lo, hi]. Returns the final active count. */
+static int run_catalogue(env *e, double until, int level, int leave, int lo, int hi,
+                         double *floor_time, long *floor_count)
+{
+    const int *cand;
+    int n, prev;
+    double t, since = 0;
+    CALL_OK(shop_env.xCandidates(e, 0, &cand, &prev));
+    *floor_time = 0;
+    *floor_count = 0;
+    while ((t = shop_env.xNextEvent(e)) <= until) {
+        CALL_OK(shop_env.xAdvance(e, t));
+        CALL_OK(shop_env.xCandidates(e, 0, &cand, &n));
+        REQUIRE(n >= lo && n <= hi, "%d items active, outside [%d, %d]", n, lo, hi);
+        if (prev == level) {
+            REQUIRE(n == level + leave, "%d items active after %d", n, level);
+            *floor_time += t - since;
+            ++*floor_count;
+        }
+        if (n == level)
+            since = t;
+        prev = n;
+    }
+    return prev;
+}
+
+/* Retirements pause while only `slate` items are active. Without launches the
+ * catalogue shrinks to exactly `slate` items and then nothing happens; with
+ * launches (L = 0.5/h) and lifetimes of 1 h, the catalogue keeps hitting
+ * `slate` = 5 items, where retirement would run at 5/h: each such spell must
+ * end with a launch, after an exponential wait of mean 1/L = 2 h (mean over the
+ * spells within 5 standard errors, 2/sqrt(spells)). */
+START_TEST(test_catalogue_churn_pause)
+{
+    shop_config c = small_config();
+    c.items = 20;
+    c.item_lifetime = 10;
+    streams s;
+    streams_init(&s, 63);
+    env *e = make_env(&c, &s);
+    double wait;
+    long spells;
+    int n = run_catalogue(e, 1e9, c.slate, +1, c.slate, c.items, &wait, &spells);
+    ck_assert_int_eq(n, c.slate);
+    ck_assert(isinf(shop_env.xNextEvent(e)));
+    const int *cand;
+    env_response r;
+    CALL_OK(shop_env.xCandidates(e, 0, &cand, &n));
+    CALL_OK(shop_env.xStartSession(e, 0, 1.0));
+    CALL_OK(shop_env.xStep(e, 0, cand, 1.0, &r)); /* the last items still fill a slate */
+    shop_env.xDestroy(e);
+    c.launch_rate = 0.5;
+    c.item_lifetime = 1;
+    e = make_env(&c, &s);
+    run_catalogue(e, 4000, c.slate, +1, c.slate, 2 * c.items, &wait, &spells);
+    ck_assert_int_gt(spells, 300); /* most of the time is spent at the floor */
+    double mean = wait / spells;
+    ck_assert_msg(fabs(mean - 2) < 5 * 2 / sqrt((double)spells),
+                  "mean wait at %d items %g h, expected 2 h", c.slate, mean);
+    shop_env.xDestroy(e);
+    streams_free(&s);
+}
+END_TEST
+
+/* A launch finding the catalogue full (2 x items ids active) is lost. Without
+ * retirements, the spare ids are launched in order, items, items + 1, ..., and
+ * then nothing more happens. With fast launches (L = 100/h) and lifetimes of
+ * 1000 h, the catalogue is mostly full; each spell at full capacity must end
+ * with a retirement, after an exponential wait of mean T / (2 items) = 1000/60 h
+ * (retirements alone; mean over the spells within 5 standard errors). */
+START_TEST(test_catalogue_churn_full)
+{
+    shop_config c = small_config();
+    c.items = 30;
+    c.launch_rate = 1;
+    streams s;
+    streams_init(&s, 64);
+    env *e = make_env(&c, &s);
+    int cap = e->spec.n_items;
+    const int *cand;
+    int n;
+    double t;
+    ck_assert_int_eq(cap, 2 * c.items);
+    for (int id = c.items; id < cap; id++) {
+        t = shop_env.xNextEvent(e);
+        REQUIRE(isfinite(t), "no launch for id %d", id);
+        CALL_OK(shop_env.xAdvance(e, t));
+        CALL_OK(shop_env.xCandidates(e, 0, &cand, &n));
+        REQUIRE(n == id + 1 && cand[n - 1] == id, "launch %d: %d active, last id %d",
+                id - c.items, n, cand[n - 1]);
+    }
+    ck_assert(isinf(shop_env.xNextEvent(e)));
+    CALL_OK(shop_env.xAdvance(e, 1e9));
+    CALL_OK(shop_env.xCandidates(e, 0, &cand, &n));
+    ck_assert_int_eq(n, cap);
+    shop_env.xDestroy(e);
+    c.launch_rate = 100;
+    c.item_lifetime = 1000;
+    e = make_env(&c, &s);
+    double wait;
+    long spells;
+    run_catalogue(e, 50000, cap, -1, c.slate, cap, &wait, &spells);
+    ck_assert_int_gt(spells, 1000);
+    double mean = wait / spells, want = c.item_lifetime / cap;
+    ck_assert_msg(fabs(mean - want) < 5 * want / sqrt((double)spells),
+                  "mean wait at full capacity %g h, expected %g h", mean, want);
     shop_env.xDestroy(e);
     streams_free(&s);
 }
@@ -777,6 +1014,12 @@ START_TEST(test_validation)
     c.dim = 0;
     ck_assert_int_eq(shop_env.xValidate(&c, err), DS_EINPUT);
     ck_assert_ptr_nonnull(strstr(err, "'dim'"));
+    c = small_config();
+    c.rate_floor = 0; /* a zero visit rate would make the next visit 1/0 hours away */
+    ck_assert_int_eq(shop_env.xValidate(&c, err), DS_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err, "'rate_floor'"));
+    c.rate_floor = 1e-6;
+    CALL_OK(shop_env.xValidate(&c, err));
     c = small_config();
     c.users = 1000000000; /* 10^9 users of ~200 bytes: far over the limit */
     c.dim = 64;
@@ -826,6 +1069,7 @@ static Suite *shop_suite(void)
     tcase_add_test(model, test_ou_transition);
     tcase_add_test(model, test_ou_noiseless);
     tcase_add_test(model, test_privileged_formula);
+    tcase_add_test(model, test_appeal_and_price_multiplier_draws);
     tcase_add_test(model, test_mnl_frequencies);
     tcase_add_test(model, test_purchase_rate);
     tcase_add_test(model, test_live_purchase_and_leave);
@@ -839,6 +1083,8 @@ static Suite *shop_suite(void)
     tcase_add_test(engine, test_determinism);
     tcase_add_test(engine, test_no_churn_identity);
     tcase_add_test(engine, test_catalogue_churn);
+    tcase_add_test(engine, test_catalogue_churn_pause);
+    tcase_add_test(engine, test_catalogue_churn_full);
     tcase_add_test(engine, test_validation);
     tcase_add_test(engine, test_bad_calls);
     suite_add_tcase(s, engine);

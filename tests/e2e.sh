@@ -17,6 +17,7 @@ check() { # check DESCRIPTION COMMAND...: passes when the command succeeds
     if "$@"; then ok; else bad "$what"; fi
 }
 query() { sqlite3 -batch -noheader "$1" "$2"; }
+exact() { sqlite3 -batch -noheader -cmd ".mode quote" "$1" "$2"; } # reals round-trip
 
 # --- the basics
 check "--version prints a version" sh -c "$DIVSIM --version | grep -q '^divsim '"
@@ -31,19 +32,37 @@ check "list metrics shows gini" sh -c "$DIVSIM list metrics | grep -q gini"
 # --- a tiny experiment, twice, into two databases
 "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/a.db" -q; check "tiny run exits 0" test $? -eq 0
 "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/b.db" -q
-check "4 runs, all done" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM runs WHERE status = 'done'")" = 4
-check "every episode stored" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM episodes")" = 800
-check "eval episodes tagged" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM episodes WHERE phase = 'eval'")" = 320
+check "6 runs, all done" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM runs WHERE status = 'done'")" = 6
+check "every episode stored" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM episodes")" = 1200
+check "eval episodes tagged" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM episodes WHERE phase = 'eval'")" = 480
 check "windows stored per phase" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM windows WHERE run_id = (SELECT MIN(id) FROM runs)")" = 5
 check "params hold every expanded key" test "$(query "$tmp/a.db" "SELECT value FROM params WHERE key = 'env.items' LIMIT 1")" = 120
-dump() { query "$1" "SELECT r.agent, r.seed, e.* FROM episodes e JOIN runs r ON r.id = e.run_id ORDER BY e.run_id, e.episode; SELECT * FROM windows ORDER BY run_id, phase, window; SELECT * FROM phases ORDER BY run_id, phase"; }
+dump() { exact "$1" "SELECT r.agent, r.seed, e.* FROM episodes e JOIN runs r ON r.id = e.run_id ORDER BY e.run_id, e.episode; SELECT * FROM windows ORDER BY run_id, phase, window; SELECT * FROM phases ORDER BY run_id, phase"; }
 dump "$tmp/a.db" > "$tmp/a.txt"; dump "$tmp/b.db" > "$tmp/b.txt"
 check "same seeds give identical episodes and windows" cmp -s "$tmp/a.txt" "$tmp/b.txt"
 check "the dump is not empty" test -s "$tmp/a.txt"
 "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/a.db" 2> "$tmp/again.txt"
-check "a second run skips finished runs" grep -q "4 skipped" "$tmp/again.txt"
+check "a second run skips finished runs" grep -q ": 0 done, 6 skipped" "$tmp/again.txt"
 check "compare prints each agent" sh -c "$DIVSIM compare '$tmp/a.db' | grep -q oracle && $DIVSIM compare '$tmp/a.db' | grep -q random"
-check "dry run lists 4 runs" sh -c "$DIVSIM run tests/fixtures/tiny.ini --dry-run | grep -q '^4 runs'"
+check "dry run lists 6 runs" sh -c "$DIVSIM run tests/fixtures/tiny.ini --dry-run | grep -q '^6 runs'"
+
+# --- SIGINT: the run in progress is recorded as interrupted, and resumes
+long="--set agent.kind=random --set experiment.seeds=1 --set experiment.train_episodes=400000 --set env.churn_patience=0"
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/i.db" -q $long &
+pid=$!
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    [ "$(query "$tmp/i.db" "SELECT COUNT(*) FROM runs" 2>/dev/null)" = 1 ] && break
+    sleep 0.2
+done
+sleep 0.3
+kill -INT $pid
+wait $pid
+check "SIGINT exits 130" test $? -eq 130
+check "the interrupted run is recorded" test "$(query "$tmp/i.db" "SELECT status FROM runs")" = interrupted
+check "no unfinished episode is stored" test "$(query "$tmp/i.db" "SELECT COUNT(*) FROM episodes WHERE end_time < start_time OR length = 0")" = 0
+check "the database is intact" test "$(query "$tmp/i.db" "PRAGMA integrity_check")" = ok
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/i.db" -q $long
+check "the same command resumes" test "$(query "$tmp/i.db" "SELECT status FROM runs")" = done
 
 # --- bad input: exit 2, file:line and key in the message, database untouched
 cp "$tmp/a.db" "$tmp/before.db"
