@@ -45,7 +45,7 @@ typedef struct {
     double *count;      /* [n_items] decayed counts, scaled by 2^{(t_ref - now)/half_life} */
     double t_ref;       /* reference time of the scaling */
     double *score;      /* [n_items] scratch: scores of the current candidates */
-    int *heap, *best;   /* [max_steps * slate] scratch for rank_top_k */
+    int *heap, *best;   /* [min(max_steps * slate, n_items)] scratch for rank_top_k */
 } popularity;
 
 static void popularity_destroy(agent *a)
@@ -71,7 +71,10 @@ static int popularity_create(const void *config, const env_spec *spec,
     p->sampling = ctx->sampling;
     p->count = calloc((size_t)spec->n_items, sizeof *p->count);
     p->score = calloc((size_t)spec->n_items, sizeof *p->score);
+    /* A page never reaches past the catalogue: depth <= n_items. */
     size_t depth = (size_t)spec->max_steps * (size_t)spec->slate;
+    if (depth > (size_t)spec->n_items)
+        depth = (size_t)spec->n_items;
     p->heap = calloc(depth, sizeof *p->heap);
     p->best = calloc(depth, sizeof *p->best);
     if (!p->count || !p->score || !p->heap || !p->best) {
