@@ -419,7 +419,11 @@ double mf_model_loss(const mf_model *m)
             loss += (1.0 + row->conf[j]) * (1.0 - s) * (1.0 - s) - s * s;
         }
     }
-    norms += dot(m->Y, m->Y, m->n_items * d);
+    /* Item by item: n_items * d can exceed INT_MAX, the length cblas_ddot takes. */
+    for (int i = 0; i < m->n_items; i++) {
+        const double *y = m->Y + (size_t)i * (size_t)d;
+        norms += dot(y, y, d);
+    }
     free(G);
     free(Gx);
     return loss + m->cfg.regularization * norms;

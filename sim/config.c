@@ -340,8 +340,12 @@ static int mark_section(loader *L, const char *header)
 }
 
 /* inih's reader: one line per call, so L->line is the line inih is handling.
- * Leading whitespace is dropped, so an indented line is an ordinary key rather
- * than inih's continuation of the previous value. Returns NULL to stop. */
+ * A line may hold num - 2 characters as written (leading whitespace counted, the
+ * "\n" or "\r\n" and a first line's byte order mark not): the text handed on
+ * plus "\n" and the terminating NUL then fit inih's num-byte buffer, whether or
+ * not the file ends in a newline. A longer line is refused, not cut. Leading
+ * whitespace is dropped, so an indented line is an ordinary key rather than
+ * inih's continuation of the previous value. Returns NULL to stop. */
 static char *read_line(char *str, int num, void *stream)
 {
     loader *L = stream;
@@ -361,16 +365,23 @@ static char *read_line(char *str, int num, void *stream)
     char *s = L->buf;
     if (L->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
         s += 3; /* UTF-8 byte order mark */
-    while (*s == ' ' || *s == '\t')
-        s++;
     size_t len = strlen(s);
-    if (len + 1 > (size_t)num) {
-        fail_line(L, L->line, "line longer than %d characters", num - 3);
+    if (len > 0 && s[len - 1] == '\n')
+        len--;
+    if (len > 0 && s[len - 1] == '\r')
+        len--;
+    if (num < 2 || len > (size_t)num - 2) {
+        fail_line(L, L->line, "line longer than %d characters", num - 2);
         return NULL;
     }
+    s[len] = '\0';
+    while (*s == ' ' || *s == '\t')
+        s++;
     if (*s == '[' && mark_section(L, s) != DS_OK)
         return NULL;
-    memcpy(str, s, len + 1);
+    len = strlen(s);
+    memcpy(str, s, len);
+    memcpy(str + len, "\n", 2);
     return str;
 }
 
@@ -645,19 +656,78 @@ static int expand_seeds(loader *L, const entry *e)
     return rc;
 }
 
-/* Checks every element against spec; owner names the table when several are checked. */
+/* The shortest of %.15g, %.16g, %.17g that reads back as v, so 1.0 gives "1", 5e1
+ * "50" and 0.1 "0.1" (%.17g always reads back). -0 is written as 0. */
+static void shortest_real(double v, char *out, size_t n)
+{
+    if (v == 0)
+        v = 0;
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(out, n, "%.*g", digits, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
+/* The canonical text of a value that spec accepts, into out[VALUE_LEN]: integers
+ * as %d, reals by shortest_real(), booleans as true/false, choices by name. Equal
+ * values written differently (50, 5e1, 50.0) get one text, and so one config text
+ * and one run id. Returns param_parse's code and message for a bad value. */
+static int canonical_value(const param_spec *spec, const char *text, char *out, char *why)
+{
+    param_spec local = *spec;
+    local.offset = 0; /* parse into a local variable rather than a config struct */
+    int iv = 0;
+    double dv = 0;
+    int rc = param_parse(&local, text, spec->type == PARAM_REAL ? (void *)&dv : (void *)&iv,
+                         why);
+    if (rc != DS_OK)
+        return rc;
+    switch (spec->type) {
+    case PARAM_INT:
+        snprintf(out, VALUE_LEN, "%d", iv);
+        break;
+    case PARAM_REAL:
+        shortest_real(dv, out, VALUE_LEN);
+        break;
+    case PARAM_BOOL:
+        snprintf(out, VALUE_LEN, "%s", iv ? "true" : "false");
+        break;
+    case PARAM_CHOICE:
+        param_choice_name(spec->choices, iv, out, VALUE_LEN);
+        break;
+    }
+    return DS_OK;
+}
+
+/* Checks every element against spec; owner names the table when several are
+ * checked. Two elements with the same value (1 and 1.0) are an error like two
+ * with the same text. A key shared by several env tables is checked against
+ * each, as its type, and so its canonical text, may differ between them. */
 static int check_items(const loader *L, const entry *e, const param_spec *spec,
                        const char *owner)
 {
-    char why[ERR_LEN];
-    for (size_t i = 0; i < e->n_items; i++) {
-        if (param_parse(spec, e->items[i], NULL, why) == DS_OK)
-            continue;
-        if (owner)
-            return fail_entry(L, e, "'%s' (%s): %s", e->key, owner, why);
-        return fail_entry(L, e, "'%s': %s", e->key, why);
+    char why[ERR_LEN], name[2 * NAME_LEN + 4];
+    if (owner)
+        snprintf(name, sizeof name, "'%s' (%s)", e->key, owner);
+    else
+        snprintf(name, sizeof name, "'%s'", e->key);
+    char(*canon)[VALUE_LEN] = malloc(e->n_items * sizeof *canon); /* [n_items] */
+    if (!canon)
+        return err_set(L->err, DS_ENOMEM, "out of memory");
+    int rc = DS_OK;
+    for (size_t i = 0; i < e->n_items && rc == DS_OK; i++) {
+        if (canonical_value(spec, e->items[i], canon[i], why) != DS_OK) {
+            rc = fail_entry(L, e, "%s: %s", name, why);
+            break;
+        }
+        for (size_t j = 0; j < i && rc == DS_OK; j++)
+            if (strcmp(canon[i], canon[j]) == 0)
+                rc = fail_entry(L, e, "%s: '%s' and '%s' are the same value in the list", name,
+                                e->items[j], e->items[i]);
     }
-    return DS_OK;
+    free(canon);
+    return rc;
 }
 
 static int check_experiment_key(loader *L, entry *e)
@@ -902,15 +972,31 @@ static int point_next(grid_point *g)
     return 0;
 }
 
-/* Fills config with the table's defaults and the point's values for section. */
+/* The canonical text of key spec of section at this point, the point's element or
+ * else the default, into out[VALUE_LEN]. Every value was checked in pass 2, so a
+ * failure is internal. */
+static int resolved_value(const param_spec *spec, const grid_point *g, const char *section,
+                          char *out, char *err)
+{
+    const char *v = point_value(g, section, spec->key);
+    char why[ERR_LEN];
+    if (canonical_value(spec, v ? v : spec->fallback, out, why) != DS_OK)
+        return err_set(err, DS_EINTERNAL, "bad %s for '%s': %s", v ? "value" : "default",
+                       spec->key, why);
+    return DS_OK;
+}
+
+/* Fills config from the canonical text of every key of the table, so the struct
+ * holds exactly what the run's params say. */
 static void *fill_config(const param_table *t, const grid_point *g, const char *section,
                          void *config, char *err)
 {
-    int rc = param_defaults(t, config, err);
+    int rc = DS_OK;
     for (size_t i = 0; i < t->count && rc == DS_OK; i++) {
-        const char *v = point_value(g, section, t->specs[i].key);
-        if (v)
-            rc = param_parse(&t->specs[i], v, config, err);
+        char value[VALUE_LEN];
+        rc = resolved_value(&t->specs[i], g, section, value, err);
+        if (rc == DS_OK)
+            rc = param_parse(&t->specs[i], value, config, err);
     }
     return rc == DS_OK ? config : NULL;
 }
@@ -940,16 +1026,20 @@ static int set_param(run_param *p, const char *key, const char *value)
     return DS_OK;
 }
 
-/* Appends "prefix.key = value" for every key of t, the point's value or the default. */
+/* Appends "prefix.key = value" for every key of t, in canonical text: the point's
+ * value or the default. */
 static int add_table_params(run_param *params, size_t *n, const param_table *t,
-                            const grid_point *g, const char *section, const char *prefix)
+                            const grid_point *g, const char *section, const char *prefix,
+                            char *err)
 {
     for (size_t i = 0; i < t->count; i++) {
-        const char *v = point_value(g, section, t->specs[i].key);
-        char key[sizeof params->key];
+        char key[sizeof params->key], value[VALUE_LEN];
+        int rc = resolved_value(&t->specs[i], g, section, value, err);
+        if (rc != DS_OK)
+            return rc;
         if ((size_t)snprintf(key, sizeof key, "%s.%s", prefix, t->specs[i].key) >= sizeof key ||
-            set_param(&params[(*n)++], key, v ? v : t->specs[i].fallback) != DS_OK)
-            return DS_EINTERNAL;
+            set_param(&params[(*n)++], key, value) != DS_OK)
+            return err_set(err, DS_EINTERNAL, "a parameter name or value is too long");
     }
     return DS_OK;
 }
@@ -972,21 +1062,21 @@ static int build_params(const loader *L, const grid_point *g, run_spec *r, char 
     char agent_prefix[2 * NAME_LEN];
     snprintf(agent_prefix, sizeof agent_prefix, "agent.%s", atype->name);
     size_t n = 0;
-    int rc = set_param(&r->params[n++], "experiment.name", L->name);
-    if (rc == DS_OK)
-        rc = add_table_params(r->params, &n, &experiment_table, g, "experiment", "experiment");
-    if (rc == DS_OK)
-        rc = set_param(&r->params[n++], "env.kind", etype->name);
-    if (rc == DS_OK)
-        rc = add_table_params(r->params, &n, &etype->params, g, "env", "env");
-    if (rc == DS_OK)
-        rc = set_param(&r->params[n++], "agent.kind", atype->name);
-    if (rc == DS_OK)
-        rc = add_table_params(r->params, &n, &atype->params, g, agent_prefix, agent_prefix);
-    if (rc == DS_OK)
-        rc = add_table_params(r->params, &n, &reward_table, g, "reward", "reward");
-    if (rc != DS_OK)
+    int rc = DS_OK;
+    if (set_param(&r->params[n++], "experiment.name", L->name) != DS_OK ||
+        set_param(&r->params[n++], "env.kind", etype->name) != DS_OK ||
+        set_param(&r->params[n++], "agent.kind", atype->name) != DS_OK)
         return err_set(err, DS_EINTERNAL, "a parameter name or value is too long");
+    rc = add_table_params(r->params, &n, &experiment_table, g, "experiment", "experiment", err);
+    if (rc == DS_OK)
+        rc = add_table_params(r->params, &n, &etype->params, g, "env", "env", err);
+    if (rc == DS_OK)
+        rc = add_table_params(r->params, &n, &atype->params, g, agent_prefix, agent_prefix,
+                              err);
+    if (rc == DS_OK)
+        rc = add_table_params(r->params, &n, &reward_table, g, "reward", "reward", err);
+    if (rc != DS_OK)
+        return rc;
     r->n_params = n;
     qsort(r->params, n, sizeof *r->params, compare_params);
 

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,17 +104,22 @@ static const char *env_fallback(const char *key)
     return s->fallback;
 }
 
-/* The first registered agent with an integer parameter, and that parameter. */
-static const agent_type *agent_with_int(const param_spec **spec)
+/* The first registered agent with a parameter of the type, and that parameter. */
+static const agent_type *agent_with_type(param_type type, const param_spec **spec)
 {
     for (int i = 0; i < agent_registry_count; i++)
         for (size_t j = 0; j < agent_registry[i]->params.count; j++)
-            if (agent_registry[i]->params.specs[j].type == PARAM_INT) {
+            if (agent_registry[i]->params.specs[j].type == type) {
                 *spec = &agent_registry[i]->params.specs[j];
                 return agent_registry[i];
             }
-    ck_abort_msg("no registered agent has an integer parameter");
+    ck_abort_msg("no registered agent has a parameter of type %d", (int)type);
     return NULL;
+}
+
+static const agent_type *agent_with_int(const param_spec **spec)
+{
+    return agent_with_type(PARAM_INT, spec);
 }
 
 START_TEST(simple_file_has_every_default_sorted)
@@ -138,7 +144,8 @@ START_TEST(simple_file_has_every_default_sorted)
     ck_assert_int_eq(env_int(r, "items"), 20);
     ck_assert_int_eq(env_int(r, "slate"), atoi(env_fallback("slate")));
 
-    /* Every key, sorted by strcmp; bandit's defaults are its table's fallback text. */
+    /* Every key, sorted by strcmp; bandit's defaults are its table's fallback text
+     * (written there in canonical form already). */
     char want[2048];
     snprintf(want, sizeof want,
              "agent.kind = random\n"
@@ -243,6 +250,115 @@ START_TEST(run_ids_are_stable_and_distinct)
     }
     experiment_free(&a);
     experiment_free(&b);
+}
+END_TEST
+
+/* The product file with every value spelled differently but equal. */
+static const char product_respelled_ini[] =
+    "[experiment]\n"
+    "name = prod\n"
+    "seeds = 1-3\n"
+    "\n"
+    "[env]\n"
+    "kind = bandit\n"
+    "items = 1e1, 20.0\n"
+    "u0 = -0.0, 1.000\n"
+    "\n" AGENT_REWARD;
+
+START_TEST(reformatted_values_keep_run_ids)
+{
+    experiment a, b;
+    load_ok("product.ini", product_ini, NULL, 0, &a);
+    load_ok("product.ini", product_respelled_ini, NULL, 0, &b);
+    ck_assert_uint_eq(a.n_runs, 12);
+    ck_assert_uint_eq(b.n_runs, 12);
+    for (size_t i = 0; i < a.n_runs; i++) {
+        ck_assert_str_eq(a.runs[i].config_text, b.runs[i].config_text);
+        ck_assert_uint_eq(a.runs[i].config_hash, b.runs[i].config_hash);
+        ck_assert_int_eq(a.runs[i].run_id, b.runs[i].run_id);
+    }
+    /* The canonical text, not the written one, is what the runs carry. */
+    ck_assert_str_eq(run_param_get(&b.runs[0], "env.items"), "10");
+    ck_assert_str_eq(run_param_get(&b.runs[0], "env.u0"), "0");
+    ck_assert_str_eq(run_param_get(&b.runs[11], "env.items"), "20");
+    ck_assert_str_eq(run_param_get(&b.runs[11], "env.u0"), "1");
+    ck_assert(!signbit(env_real(&b.runs[0], "u0"))); /* -0.0 became 0 */
+    experiment_free(&a);
+    experiment_free(&b);
+
+    /* u0 written as 1, as 1.0 and left to its default "1": one config text. A
+     * --set goes through the same path. */
+    const char *over[] = {"env.u0=1e0"};
+    experiment c[4];
+    load_ok("same.ini", "[env]\nkind = bandit\nu0 = 1\n" AGENT_REWARD, NULL, 0, &c[0]);
+    load_ok("same.ini", "[env]\nkind = bandit\nu0 = 1.0\n" AGENT_REWARD, NULL, 0, &c[1]);
+    load_ok("same.ini", "[env]\nkind = bandit\n" AGENT_REWARD, NULL, 0, &c[2]);
+    load_ok("same.ini", "[env]\nkind = bandit\nu0 = 3\n" AGENT_REWARD, over, 1, &c[3]);
+    ck_assert_str_eq(env_fallback("u0"), "1"); /* the case the default covers */
+    for (size_t i = 1; i < 4; i++) {
+        ck_assert_str_eq(c[i].runs[0].config_text, c[0].runs[0].config_text);
+        ck_assert_int_eq(c[i].runs[0].run_id, c[0].runs[0].run_id);
+    }
+    for (size_t i = 0; i < 4; i++)
+        experiment_free(&c[i]);
+}
+END_TEST
+
+START_TEST(params_show_canonical_values)
+{
+    /* Reals: the shortest of %.15g/%.16g/%.17g that reads back. 0.1 + 0.2 is
+     * 0.30000000000000004 and needs 17 digits; 1/3 to 16 digits needs 16; the exact
+     * expansion of the double nearest 0.1 is just 0.1; exponents as printf writes
+     * them. 0.3 and 0.30000000000000004 are different doubles, so not duplicates. */
+    static const char *written[] = {"5e-1", "0.10", "2.50", "0.30000000000000004", "0.3",
+                                    "0.3333333333333333", "1000", "1e-5",
+                                    "0.1000000000000000055511151231257827"};
+    static const char *canonical[] = {"0.5", "0.1", "2.5", "0.30000000000000004", "0.3",
+                                      "0.3333333333333333", "1000", "1e-05", NULL};
+    char text[512] = "[env]\nkind = bandit\nutility_step = ";
+    for (size_t i = 0; i < 8; i++) {
+        strcat(text, written[i]);
+        strcat(text, i < 7 ? ", " : "\n");
+    }
+    strcat(text, "u0 = ");
+    strcat(text, written[8]);
+    strcat(text, "\n" AGENT_REWARD);
+    experiment x;
+    load_ok("canon.ini", text, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 8);
+    for (size_t i = 0; i < 8; i++) {
+        const run_spec *r = &x.runs[i];
+        ck_assert_str_eq(run_param_get(r, "env.utility_step"), canonical[i]);
+        ck_assert(env_real(r, "utility_step") == strtod(written[i], NULL));
+        ck_assert_str_eq(run_param_get(r, "env.u0"), "0.1");
+        ck_assert(env_real(r, "u0") == 0.1);
+    }
+    experiment_free(&x);
+
+    /* Integers as %d, whatever the spelling. */
+    load_ok("canon.ini", "[experiment]\nwindow = 2.5e1\n[env]\nkind = bandit\n"
+            "items = 1.2e2, 7.0\n" AGENT_REWARD, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 2);
+    ck_assert_str_eq(run_param_get(&x.runs[0], "env.items"), "120");
+    ck_assert_str_eq(run_param_get(&x.runs[1], "env.items"), "7");
+    ck_assert_str_eq(run_param_get(&x.runs[0], "experiment.window"), "25");
+    ck_assert_int_eq(x.runs[0].settings.window, 25);
+    experiment_free(&x);
+
+    /* Booleans as true/false, from any accepted spelling. */
+    const param_spec *spec;
+    const agent_type *a = agent_with_type(PARAM_BOOL, &spec);
+    char key[128];
+    snprintf(text, sizeof text, "[env]\nkind = bandit\n[agent]\nkind = %s\n[agent.%s]\n"
+             "%s = YES, off\n[reward]\nkind = clicks\n", a->name, a->name, spec->key);
+    snprintf(key, sizeof key, "agent.%s.%s", a->name, spec->key);
+    load_ok("bool.ini", text, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 2);
+    ck_assert_str_eq(run_param_get(&x.runs[0], key), "true");
+    ck_assert_str_eq(run_param_get(&x.runs[1], key), "false");
+    ck_assert_int_eq(*(const int *)((const char *)x.runs[0].agent_config + spec->offset), 1);
+    ck_assert_int_eq(*(const int *)((const char *)x.runs[1].agent_config + spec->offset), 0);
+    experiment_free(&x);
 }
 END_TEST
 
@@ -438,6 +554,32 @@ START_TEST(errors_lists_and_seeds)
 }
 END_TEST
 
+START_TEST(errors_equal_values_in_a_list)
+{
+    /* Different text, same value: integers, reals, signed zeros, booleans. */
+    expect_error("[env]\nkind = bandit\nitems = 50, 20, 5e1\n" AGENT_REWARD,
+                 ":3: 'items': '50' and '5e1' are the same value in the list");
+    expect_error("[env]\nkind = bandit\n\nu0 = 1, 1.0\n" AGENT_REWARD,
+                 ":4: 'u0': '1' and '1.0' are the same value in the list");
+    expect_error("[env]\nkind = bandit\nu0 = 0, -0\n" AGENT_REWARD,
+                 ":3: 'u0': '0' and '-0' are the same value in the list");
+    expect_error("[experiment]\nwindow = 100, 1e2\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ":2: 'window': '100' and '1e2' are the same value in the list");
+    expect_override_error("env.utility_step=0.1,0.10",
+                          "--set 'env.utility_step=0.1,0.10': 'utility_step': '0.1' and "
+                          "'0.10' are the same value in the list");
+
+    const param_spec *spec;
+    const agent_type *a = agent_with_type(PARAM_BOOL, &spec);
+    char text[512], tail[256];
+    snprintf(text, sizeof text, "[env]\nkind = bandit\n[agent]\nkind = %s\n[agent.%s]\n"
+             "%s = yes, true\n[reward]\nkind = clicks\n", a->name, a->name, spec->key);
+    snprintf(tail, sizeof tail, ":6: '%s': 'yes' and 'true' are the same value in the list",
+             spec->key);
+    expect_error(text, tail);
+}
+END_TEST
+
 START_TEST(errors_file_and_sections)
 {
     char path[PATH_LEN], err[ERR_LEN], want[ERR_LEN + PATH_LEN];
@@ -460,11 +602,70 @@ START_TEST(errors_file_and_sections)
                  ":3: syntax error (expected 'key = value' or '[section]')");
     expect_error("[env]\nkind = bandit\n[agent\n",
                  ":3: syntax error (expected 'key = value' or '[section]')");
-    /* inih reads at most 199 bytes a line: a longer line is refused, not cut. */
+    /* A line longer than the limit is refused, not cut. */
     char text[512] = "[experiment]\nname = ";
     memset(text + strlen(text), 'a', 300);
     strcat(text, "\n");
-    expect_error_with(text, ":2: ", "line longer than");
+    expect_error(text, ":2: line longer than 198 characters");
+}
+END_TEST
+
+/* "u0 = 0.000...01": a line of exactly len characters (len >= 8) whose value is
+ * 1e-(len - 7), so a line cut short would give a different value. */
+static void u0_line(size_t len, char *out)
+{
+    strcpy(out, "u0 = 0.");
+    memset(out + 7, '0', len - 8);
+    strcpy(out + len - 1, "1");
+}
+
+/* The limit is 198 characters as written (inih's 200-byte buffer less "\n" and the
+ * NUL), leading whitespace included, "\n" or "\r\n" and a byte order mark not. */
+START_TEST(line_length_boundary)
+{
+    char line[256], text[1024];
+    experiment x;
+
+    u0_line(198, line);
+    ck_assert_uint_eq(strlen(line), 198);
+    snprintf(text, sizeof text, "[env]\nkind = bandit\n%s\n" AGENT_REWARD, line);
+    load_ok("long.ini", text, NULL, 0, &x);
+    ck_assert_str_eq(run_param_get(&x.runs[0], "env.u0"), "1e-191");
+    ck_assert(env_real(&x.runs[0], "u0") == 1e-191);
+    experiment_free(&x);
+
+    /* The same line ended by \r\n, or last in a file without a final newline. */
+    snprintf(text, sizeof text, "[env]\r\nkind = bandit\r\n%s\r\n" AGENT_REWARD, line);
+    load_ok("long.ini", text, NULL, 0, &x);
+    ck_assert(env_real(&x.runs[0], "u0") == 1e-191);
+    experiment_free(&x);
+    snprintf(text, sizeof text, AGENT_REWARD "[env]\nkind = bandit\n%s", line);
+    load_ok("long.ini", text, NULL, 0, &x);
+    ck_assert(env_real(&x.runs[0], "u0") == 1e-191);
+    experiment_free(&x);
+
+    /* A byte order mark does not count. */
+    char comment[256] = "\xEF\xBB\xBF;";
+    memset(comment + 4, 'c', 197);
+    comment[201] = '\0';
+    snprintf(text, sizeof text, "%s\n[env]\nkind = bandit\n" AGENT_REWARD, comment);
+    load_ok("bom.ini", text, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 1);
+    experiment_free(&x);
+
+    /* 199 characters: with \n, with \r\n, at the end of the file, or 198 after an
+     * indent. */
+    u0_line(199, line);
+    ck_assert_uint_eq(strlen(line), 199);
+    snprintf(text, sizeof text, "[env]\nkind = bandit\n%s\n" AGENT_REWARD, line);
+    expect_error(text, ":3: line longer than 198 characters");
+    snprintf(text, sizeof text, "[env]\r\nkind = bandit\r\n%s\r\n" AGENT_REWARD, line);
+    expect_error(text, ":3: line longer than 198 characters");
+    snprintf(text, sizeof text, AGENT_REWARD "[env]\nkind = bandit\n%s", line);
+    expect_error(text, ":8: line longer than 198 characters");
+    u0_line(198, line);
+    snprintf(text, sizeof text, "[env]\nkind = bandit\n %s\n" AGENT_REWARD, line);
+    expect_error(text, ":3: line longer than 198 characters");
 }
 END_TEST
 
@@ -527,6 +728,8 @@ static Suite *config_suite(void)
     tcase_add_test(expand, simple_file_has_every_default_sorted);
     tcase_add_test(expand, axes_expand_in_order_with_seeds_innermost);
     tcase_add_test(expand, run_ids_are_stable_and_distinct);
+    tcase_add_test(expand, reformatted_values_keep_run_ids);
+    tcase_add_test(expand, params_show_canonical_values);
     tcase_add_test(expand, agent_list_times_seeds);
     tcase_add_test(expand, agent_section_sets_its_parameter);
     tcase_add_test(expand, seed_lists_and_ranges);
@@ -537,7 +740,9 @@ static Suite *config_suite(void)
     tcase_add_test(errors, errors_unknown_names);
     tcase_add_test(errors, errors_bad_values);
     tcase_add_test(errors, errors_lists_and_seeds);
+    tcase_add_test(errors, errors_equal_values_in_a_list);
     tcase_add_test(errors, errors_file_and_sections);
+    tcase_add_test(errors, line_length_boundary);
     tcase_add_test(errors, errors_grid_limit);
     tcase_add_test(errors, errors_cross_field_checks);
     tcase_add_test(errors, errors_overrides);
