@@ -36,7 +36,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROGRAM  := $(if $(SANITIZE),$(BUILD)/divsim,divsim)
 
 DEBIAN_PACKAGES := libgsl-dev libopenblas-dev libsqlite3-dev libinih-dev check \
-                   pkg-config gnuplot-nox sqlite3
+                   pkg-config gnuplot-nox sqlite3 parallel
 
 .PHONY: all deps test unit e2e demo bench clean help
 
@@ -59,7 +59,8 @@ $(BUILD)/tests/%: tests/%.c $(LIB)
 # Installs the Debian packages when any is missing (needs root or sudo).
 deps:
 	@if pkg-config --exists $(PKGS) check inih && ls /usr/lib/*/libopenblas.so >/dev/null 2>&1 \
-	    && command -v gnuplot >/dev/null && command -v sqlite3 >/dev/null; then \
+	    && command -v gnuplot >/dev/null && command -v sqlite3 >/dev/null \
+	    && command -v parallel >/dev/null; then \
 	    echo "deps: all packages present"; \
 	else \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

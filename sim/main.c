@@ -3,6 +3,7 @@
  * number when SIGINT or SIGTERM interrupted a run. */
 #include "common.h"
 #include "config.h"
+#include "merge.h"
 #include "report.h"
 #include "store.h"
 #include "sweep.h"
@@ -20,26 +21,42 @@
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
 
 static volatile sig_atomic_t stop_requested; /* the signal number, or 0 */
+static volatile sig_atomic_t is_worker;      /* this process is a sweep worker */
 
 /* The first SIGINT or SIGTERM asks the current run to stop cleanly; a second
- * one ends the process at once (the default action). */
+ * one ends the process at once (the default action). A worker of `-j N` keeps
+ * stopping cleanly: it may get the signal twice, from the terminal and from its
+ * parent passing it on. */
 static void on_signal(int sig)
 {
-    stop_requested = sig;
-    signal(sig, SIG_DFL);
+    if (!stop_requested)
+        stop_requested = sig;
+    if (!is_worker)
+        signal(sig, SIG_DFL);
+}
+
+static void become_worker(void)
+{
+    is_worker = 1;
 }
 
 static const char usage[] =
     "usage: divsim <command> [options]\n"
     "\n"
     "commands:\n"
-    "  run FILE [-o DB] [--set section.key=value]... [--dry-run] [-q]\n"
+    "  run FILE [-o DB] [-j N] [--shard K/N] [--set section.key=value]...\n"
+    "      [--dry-run] [-q]\n"
     "                     run every expanded run of an experiment file into DB\n"
-    "                     (default results/<experiment name>.db); runs already\n"
-    "                     done in DB are skipped\n"
+    "                     (default results/<experiment name>.db) with N worker\n"
+    "                     processes, only shard K of N if given; runs already\n"
+    "                     done in DB are skipped, so the same command resumes\n"
     "  list agents|envs|metrics\n"
     "                     what exists, with every parameter, default and meaning\n"
     "  compare DB         per agent: eval purchases, ILD, coverage, Gini, 95% CI\n"
+    "  status DB          progress of a sweep: runs planned, done, failed, diverged,\n"
+    "                     interrupted, running, missing; by agent and swept parameter\n"
+    "  merge OUT IN...    merge shard databases into OUT (idempotent; refuses runs\n"
+    "                     whose configurations disagree)\n"
     "  --help, --version\n"
     "\n"
     "exit codes: 0 ok, 1 a run failed, 2 usage or input error,\n"
@@ -64,7 +81,29 @@ typedef struct {
     const char **sets;
     size_t n_sets;
     int quiet, dry_run;
+    int jobs, shard, shards;
 } run_args;
+
+/* Parses a positive integer; returns 0 if text is not one. */
+static int positive(const char *text)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    return end != text && *end == '\0' && v > 0 && v <= 100000 ? (int)v : 0;
+}
+
+static int parse_shard(const char *text, run_args *a)
+{
+    const char *slash = strchr(text, '/');
+    char k[32];
+    if (!slash || (size_t)(slash - text) >= sizeof k)
+        return -1;
+    memcpy(k, text, (size_t)(slash - text));
+    k[slash - text] = '\0';
+    a->shard = positive(k);
+    a->shards = positive(slash + 1);
+    return a->shard && a->shards && a->shard <= a->shards ? 0 : -1;
+}
 
 static int parse_run_args(int argc, char **argv, run_args *a)
 {
@@ -79,6 +118,14 @@ static int parse_run_args(int argc, char **argv, run_args *a)
             a->db = argv[++i];
         else if (strcmp(arg, "--set") == 0 && has_value)
             a->sets[a->n_sets++] = argv[++i];
+        else if (strcmp(arg, "-j") == 0 && has_value) {
+            if (!(a->jobs = positive(argv[++i])))
+                return fail_usage("run: -j needs a number of workers, got '%s'", argv[i]);
+        } else if (strcmp(arg, "--shard") == 0 && has_value) {
+            if (parse_shard(argv[++i], a) != 0)
+                return fail_usage("run: --shard needs K/N with 1 <= K <= N, got '%s'",
+                                  argv[i]);
+        }
         else if (arg[0] == '-')
             return fail_usage("run: unknown or incomplete option '%s'", arg);
         else if (a->file)
@@ -91,13 +138,20 @@ static int parse_run_args(int argc, char **argv, run_args *a)
     return EXIT_OK;
 }
 
-static void print_dry_run(const experiment *x)
+static void print_dry_run(const experiment *x, const run_args *a)
 {
-    printf("%zu runs of experiment '%s'\n", x->n_runs, x->name);
+    size_t n = 0;
+    for (size_t i = 0; i < x->n_runs; i++)
+        n += sweep_shard_of(&x->runs[i], a->shards) == a->shard;
+    printf("%zu runs of experiment '%s'", n, x->name);
+    if (a->shards > 1)
+        printf(" in shard %d/%d (of %zu)", a->shard, a->shards, x->n_runs);
+    putchar('\n');
     for (size_t i = 0; i < x->n_runs; i++) {
         const run_spec *r = &x->runs[i];
-        printf("%016llx  %-8s %-12s seed %llu\n", (unsigned long long)r->run_id, r->env->name,
-               r->agent->name, (unsigned long long)r->seed);
+        if (sweep_shard_of(r, a->shards) == a->shard)
+            printf("%016llx  %-8s %-12s seed %llu\n", (unsigned long long)r->run_id,
+                   r->env->name, r->agent->name, (unsigned long long)r->seed);
     }
 }
 
@@ -117,17 +171,21 @@ static int execute(const experiment *x, const run_args *a)
         snprintf(db_path, sizeof db_path, "results/%s.db", x->name);
         mkdir("results", 0777); /* the default home of databases; may exist */
     }
-    store *s;
+    store *s; /* opened first so that a bad database is an input error */
     if (store_open(db_path, &s, err) != DS_OK) {
         fprintf(stderr, "error: %s\n", err);
         return EXIT_USAGE;
     }
+    store_close(s);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    sweep_options opt = {.quiet = a->quiet, .progress = stderr, .stop = &stop_requested};
+    sweep_options opt = {.quiet = a->quiet, .progress = stderr, .stop = &stop_requested,
+                         .jobs = a->jobs, .shard = a->shard, .shards = a->shards,
+                         .in_worker = become_worker};
     sweep_counts c;
-    int rc = sweep_run(x, s, &opt, &c, err);
-    store_close(s);
+    int rc = sweep_run(x, db_path, &opt, &c, err);
+    if (c.worker) /* a worker process is done: it leaves the summary to its parent */
+        return c.worker_failed || rc != DS_OK ? EXIT_RUN_FAILED : EXIT_OK;
     if (rc != DS_OK) {
         fprintf(stderr, "error: %s\n", err);
         return EXIT_RUN_FAILED;
@@ -142,7 +200,7 @@ static int execute(const experiment *x, const run_args *a)
 
 static int cmd_run(int argc, char **argv)
 {
-    run_args a = {0};
+    run_args a = {.jobs = 1, .shard = 1, .shards = 1};
     a.sets = calloc((size_t)argc, sizeof *a.sets);
     if (!a.sets)
         return EXIT_RUN_FAILED;
@@ -159,7 +217,7 @@ static int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (a.dry_run)
-        print_dry_run(&x);
+        print_dry_run(&x, &a);
     else
         code = execute(&x, &a);
     experiment_free(&x);
@@ -179,14 +237,17 @@ static int cmd_list(int argc, char **argv)
     return EXIT_OK;
 }
 
-static int cmd_compare(int argc, char **argv)
+typedef int (*report_fn)(FILE *out, sqlite3 *db, const char *db_path, char *err);
+
+/* `divsim compare DB`, `divsim status DB`: a report on a database opened read-only. */
+static int cmd_report(int argc, char **argv, report_fn report)
 {
     if (argc != 3)
-        return fail_usage("compare: expected one results DB");
+        return fail_usage("%s: expected one results DB", argv[1]);
     const char *path = argv[2];
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return fail_usage("compare: '%s' is not a file", path);
+        return fail_usage("%s: '%s' is not a file", argv[1], path);
     sqlite3 *db;
     char err[ERR_LEN];
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
@@ -195,13 +256,38 @@ static int cmd_compare(int argc, char **argv)
         return EXIT_USAGE;
     }
     sqlite3_busy_timeout(db, 10000);
-    int rc = report_compare(stdout, db, path, err);
+    int rc = report(stdout, db, path, err);
     sqlite3_close(db);
     if (rc != DS_OK) {
         fprintf(stderr, "error: %s\n", err);
         return EXIT_USAGE;
     }
     return EXIT_OK;
+}
+
+/* `divsim merge OUT IN...`: each input in its own transaction. */
+static int cmd_merge(int argc, char **argv)
+{
+    if (argc < 4)
+        return fail_usage("merge: expected OUT.db and at least one IN.db");
+    store *out;
+    char err[ERR_LEN];
+    if (store_open(argv[2], &out, err) != DS_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return EXIT_USAGE;
+    }
+    merge_counts c = {0};
+    int code = EXIT_OK;
+    for (int i = 3; i < argc && code == EXIT_OK; i++) {
+        if (merge_database(out, argv[i], &c, err) != DS_OK) {
+            fprintf(stderr, "error: %s\n", err);
+            code = EXIT_USAGE;
+        }
+    }
+    store_close(out);
+    fprintf(stderr, "%s: %zu runs added, %zu replaced unfinished copies, %zu already there\n",
+            argv[2], c.added, c.replaced, c.kept);
+    return code;
 }
 
 int main(int argc, char **argv)
@@ -223,6 +309,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "list") == 0)
         return cmd_list(argc, argv);
     if (strcmp(cmd, "compare") == 0)
-        return cmd_compare(argc, argv);
+        return cmd_report(argc, argv, report_compare);
+    if (strcmp(cmd, "status") == 0)
+        return cmd_report(argc, argv, report_status);
+    if (strcmp(cmd, "merge") == 0)
+        return cmd_merge(argc, argv);
     return fail_usage("unknown command '%s'", cmd);
 }

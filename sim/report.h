@@ -14,4 +14,8 @@ int report_list(FILE *out, const char *what, char *err);
  * coverage and Gini, each as mean +- 95% CI half-width over seeds. */
 int report_compare(FILE *out, struct sqlite3 *db, const char *db_path, char *err);
 
+/* Per experiment, per agent and per swept parameter: how many runs are planned,
+ * done, failed, diverged, interrupted, running and missing. */
+int report_status(FILE *out, struct sqlite3 *db, const char *db_path, char *err);
+
 #endif

@@ -23,6 +23,18 @@
  * them. Add columns, never rename. The comments inside CREATE statements are
  * kept by SQLite, so `.schema` shows them. One table or view per string (ISO C
  * caps string literals at 4095 bytes). */
+/* Added in schema version 2: the runs each `divsim run` set out to do. */
+#define PLANNED_TABLE_SQL \
+    "CREATE TABLE planned(\n" \
+    "  run_id INTEGER PRIMARY KEY,      -- as runs.id\n" \
+    "  experiment TEXT NOT NULL,\n" \
+    "  agent TEXT NOT NULL,\n" \
+    "  env TEXT NOT NULL,\n" \
+    "  seed INTEGER NOT NULL,\n" \
+    "  config TEXT NOT NULL,            -- as runs.config\n" \
+    "  config_hash TEXT NOT NULL\n" \
+    ");\n"
+
 static const char *const schema_sql[] = {
     "CREATE TABLE runs(\n"
     "  id INTEGER PRIMARY KEY,          -- hash of the configuration and the seed\n"
@@ -161,6 +173,8 @@ static const char *const schema_sql[] = {
     "  FROM run_summary WHERE status = 'done'\n"
     "  GROUP BY experiment, env, agent, phase;\n",
 
+    PLANNED_TABLE_SQL,
+
     "CREATE VIEW config_summary AS\n"
     "  -- As agent_summary, but one row per configuration (config_hash): the runs\n"
     "  -- pooled are the seeds of one point of a sweep.\n"
@@ -176,6 +190,11 @@ static const char *const schema_sql[] = {
     "  GROUP BY experiment, env, agent, config_hash, phase;\n"
 };
 
+/* migrations[v] takes a database from schema version v to v + 1. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+    [1] = PLANNED_TABLE_SQL,
+};
+
 static const char *const store_tables[] = {
     "runs", "params", "episodes", "windows", "phases", "updates"
 };
@@ -187,6 +206,7 @@ enum {
     ST_RUN_INSERT,
     ST_RUN_FINISH,
     ST_RUN_STATUS,
+    ST_PLAN,
     ST_PARAM,
     ST_EPISODE,
     ST_WINDOW,
@@ -205,6 +225,9 @@ static const char *const statement_sql[ST_COUNT] = {
         "UPDATE runs SET status = ?, message = ?, finished_at = " ISO_NOW ","
         " wall_seconds = ?, sim_hours = ?, steps = ? WHERE id = ?",
     [ST_RUN_STATUS] = "SELECT status FROM runs WHERE id = ?",
+    [ST_PLAN] =
+        "INSERT OR IGNORE INTO planned(run_id, experiment, agent, env, seed, config,"
+        " config_hash) VALUES(?, ?, ?, ?, ?, ?, ?)",
     [ST_PARAM] = "INSERT INTO params(run_id, key, value) VALUES(?, ?, ?)",
     [ST_EPISODE] =
         "INSERT INTO episodes(run_id, episode, phase, user_id, start_time, end_time,"
@@ -433,6 +456,32 @@ static int create_schema(store *s, char *err)
     return commit(s, "creating the schema", err);
 }
 
+/* Brings an older database up to this schema, one version at a time, in one
+ * transaction (repeating the check inside it, as create_schema does). */
+static int migrate(store *s, char *err)
+{
+    int rc = exec_sql(s, "BEGIN IMMEDIATE", "upgrading the schema", err);
+    if (rc != DS_OK)
+        return rc;
+    db_state state;
+    rc = read_state(s, &state, err);
+    if (rc == DS_OK)
+        rc = check_state(s, &state, err);
+    for (int v = state.user_version; rc == DS_OK && v < STORE_SCHEMA_VERSION; v++)
+        rc = exec_sql(s, migrations[v], "upgrading the schema", err);
+    if (rc == DS_OK && state.user_version < STORE_SCHEMA_VERSION) {
+        char version_sql[64];
+        snprintf(version_sql, sizeof version_sql, "PRAGMA user_version = %d",
+                 STORE_SCHEMA_VERSION);
+        rc = exec_sql(s, version_sql, "setting the schema version", err);
+    }
+    if (rc != DS_OK) {
+        rollback(s, err);
+        return rc;
+    }
+    return commit(s, "upgrading the schema", err);
+}
+
 static int configure(store *s, char *err)
 {
     /* foreign_keys must be on for ON DELETE CASCADE; it is per connection. */
@@ -492,6 +541,8 @@ int store_open(const char *path, store **out, char *err)
         rc = configure(s, err);
     if (rc == DS_OK && state.objects == 0)
         rc = create_schema(s, err);
+    else if (rc == DS_OK && state.user_version < STORE_SCHEMA_VERSION)
+        rc = migrate(s, err);
     if (rc == DS_OK)
         rc = prepare_statements(s, err);
     if (rc != DS_OK) {
@@ -517,6 +568,16 @@ void store_close(store *s)
 struct sqlite3 *store_db(store *s)
 {
     return s ? s->db : NULL;
+}
+
+int store_exec(store *s, const char *sql, const char *what, char *err)
+{
+    return exec_sql(s, sql, what, err);
+}
+
+void store_rollback(store *s, char *err)
+{
+    rollback(s, err);
 }
 
 /* ---- reads ---- */
@@ -612,6 +673,36 @@ int store_run_start(store *s, const run_spec *r, char *err)
         return rc;
     }
     return commit(s, "starting run", err);
+}
+
+/* ---- the plan of a sweep ---- */
+
+static int insert_planned(store *s, const run_spec *r)
+{
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016" PRIx64, r->config_hash);
+    binder b = bind_start(s->stmt[ST_PLAN]);
+    bind_int(&b, r->run_id);
+    bind_text(&b, r->settings.name);
+    bind_text(&b, r->agent->name);
+    bind_text(&b, r->env->name);
+    bind_int(&b, (int64_t)r->seed);
+    bind_text(&b, r->config_text ? r->config_text : "");
+    bind_text(&b, hash);
+    return bind_step(&b);
+}
+
+int store_plan(store *s, const run_spec *runs, size_t n, char *err)
+{
+    int rc = exec_sql(s, "BEGIN IMMEDIATE", "recording the plan", err);
+    for (size_t i = 0; rc == DS_OK && i < n; i++)
+        if (insert_planned(s, &runs[i]) != SQLITE_OK)
+            rc = db_fail(s->db, s->path, err, "planning run %" PRId64, runs[i].run_id);
+    if (rc != DS_OK) {
+        rollback(s, err);
+        return rc;
+    }
+    return commit(s, "recording the plan", err);
 }
 
 /* ---- run finish ---- */

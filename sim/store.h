@@ -8,7 +8,7 @@
 
 typedef struct store store;
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Opens or creates the database at path (WAL mode, schema created if new). */
 int store_open(const char *path, store **out, char *err);
@@ -22,10 +22,21 @@ int store_run_status(store *s, int64_t run_id, char *status, char *err);
  * runs row in status running plus its params rows. */
 int store_run_start(store *s, const run_spec *r, char *err);
 
+/* Records the runs a sweep is responsible for (the planned table), so that
+ * `divsim status` can tell which are missing. Runs already planned are kept. */
+int store_plan(store *s, const run_spec *runs, size_t n, char *err);
+
 /* Writes every row of res and the final status of r in one transaction. */
 int store_run_finish(store *s, const run_spec *r, const run_result *res, char *err);
 
-/* The underlying handle, for read-only queries by the report commands. */
+/* The underlying handle, for the report and merge commands. */
 struct sqlite3 *store_db(store *s);
+
+/* Runs SQL on the database; on failure err names the database, `what`, and
+ * SQLite's message. */
+int store_exec(store *s, const char *sql, const char *what, char *err);
+
+/* Rolls back the open transaction, if any (appending to err if that fails). */
+void store_rollback(store *s, char *err);
 
 #endif

@@ -1,17 +1,41 @@
+/* Sweeps: the runs of an experiment, one after another or in worker processes.
+ *
+ * Every run is written to the database in one transaction at its end, so the
+ * database only ever holds whole runs; a run that was executing when its
+ * process died stays in status `running` and is redone by the next sweep.
+ *
+ * With -j N the parent forks N workers, each with its own connection to the
+ * database (WAL mode; writers wait for each other up to the busy timeout). The
+ * parent hands out run indices through a pipe, so a worker that finishes early
+ * takes the next run, and workers report each run's start and end through a
+ * second pipe. Workers die with the parent (PR_SET_PDEATHSIG), so a killed
+ * sweep leaves no orphan writing into the database. */
 #include "sweep.h"
 
 #include "common.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Progress of the current run, redrawn at most ten times a second on a terminal. */
+int sweep_shard_of(const run_spec *r, int shards)
+{
+    return (int)((uint64_t)r->run_id % (uint64_t)shards) + 1;
+}
+
+/* ---- progress ---- */
+
 typedef struct {
     const sweep_options *opt;
-    const run_spec *run;
-    size_t index, total;
+    const experiment *x;
+    size_t total;        /* runs to execute */
+    size_t finished;     /* runs ended so far */
     int tty;
+    const run_spec *run; /* the run in progress (in this process) */
     double started, last_draw;
 } progress;
 
@@ -22,8 +46,12 @@ static double now_seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void draw(progress *p, long done, long total)
+/* Redraws the bar of the run in progress at most ten times a second. */
+static void on_episode(void *ctx, long done, long total)
 {
+    progress *p = ctx;
+    if (!p->tty || p->opt->quiet)
+        return;
     double t = now_seconds();
     if (t - p->last_draw < 0.1 && done < total)
         return;
@@ -31,29 +59,25 @@ static void draw(progress *p, long done, long total)
     double rate = done / (t - p->started + 1e-9);
     double eta = rate > 0 ? (total - done) / rate : 0.0;
     int width = 24, bar = total ? (int)(width * done / total) : width;
-    fprintf(p->opt->progress, "\r\033[Krun %zu/%zu %s seed %llu [%.*s%*s] %ld/%ld episodes  %.0f/s  ETA %.0fs",
-            p->index + 1, p->total, p->run->agent->name, (unsigned long long)p->run->seed,
+    fprintf(p->opt->progress,
+            "\r\033[Krun %zu/%zu %s seed %llu [%.*s%*s] %ld/%ld episodes  %.0f/s  ETA %.0fs",
+            p->finished + 1, p->total, p->run->agent->name, (unsigned long long)p->run->seed,
             bar, "########################", width - bar, "", done, total, rate, eta);
     fflush(p->opt->progress);
 }
 
-static void on_episode(void *ctx, long done, long total)
+static void report_run(progress *p, const run_spec *r, run_status status, double wall,
+                       long episodes, long steps, const char *message)
 {
-    progress *p = ctx;
-    if (p->tty && !p->opt->quiet)
-        draw(p, done, total);
-}
-
-static void report_run(progress *p, const run_result *res)
-{
+    p->finished++;
     if (p->opt->quiet)
         return;
     if (p->tty)
         fputs("\r\033[K", p->opt->progress);
-    fprintf(p->opt->progress, "run %zu/%zu %s seed %llu: %s in %.1f s (%zu episodes, %ld steps)%s%s\n",
-            p->index + 1, p->total, p->run->agent->name, (unsigned long long)p->run->seed,
-            run_status_name(res->status), res->wall_seconds, res->n_episodes, res->steps,
-            res->message[0] ? ": " : "", res->message);
+    fprintf(p->opt->progress, "run %zu/%zu %s seed %llu: %s in %.1f s (%ld episodes, %ld steps)%s%s\n",
+            p->finished, p->total, r->agent->name, (unsigned long long)r->seed,
+            run_status_name(status), wall, episodes, steps, message[0] ? ": " : "", message);
+    fflush(p->opt->progress);
 }
 
 static void count(sweep_counts *c, run_status s)
@@ -67,46 +91,340 @@ static void count(sweep_counts *c, run_status s)
     }
 }
 
-static int execute_one(store *s, progress *p, sweep_counts *c, char *err)
+/* ---- one run ---- */
+
+typedef struct {
+    run_status status;
+    double wall;
+    long episodes, steps;
+    char message[160];
+} run_outcome;
+
+static int execute_one(store *s, const run_spec *r, progress *p, run_outcome *out, char *err)
 {
-    int rc = store_run_start(s, p->run, err);
+    int rc = store_run_start(s, r, err);
     if (rc != DS_OK)
         return rc;
     run_result res;
     char why[ERR_LEN];
     run_hooks hooks = {.on_episode = on_episode, .ctx = p, .stop = p->opt->stop};
+    p->run = r;
     p->started = now_seconds();
     p->last_draw = 0.0;
-    run_execute(p->run, &hooks, &res, why);
-    rc = store_run_finish(s, p->run, &res, err);
-    report_run(p, &res);
-    count(c, res.status);
+    run_execute(r, &hooks, &res, why);
+    rc = store_run_finish(s, r, &res, err);
+    *out = (run_outcome){.status = res.status, .wall = res.wall_seconds,
+                         .episodes = (long)res.n_episodes, .steps = res.steps};
+    /* Shortened for the progress line; the database has the whole message. */
+    snprintf(out->message, sizeof out->message, "%.159s", res.message);
     run_result_free(&res);
     return rc;
 }
 
-int sweep_run(const experiment *x, store *s, const sweep_options *opt, sweep_counts *counts,
-              char *err)
+/* ---- planning ---- */
+
+/* The indices of the runs of this shard not yet done, and the plan recorded. */
+static int plan(const experiment *x, const char *db_path, const sweep_options *opt,
+                size_t **todo, size_t *n_todo, sweep_counts *c, char *err)
 {
-    *counts = (sweep_counts){0};
-    progress p = {.opt = opt, .total = x->n_runs, .tty = isatty(fileno(opt->progress))};
-    for (size_t i = 0; i < x->n_runs; i++) {
+    store *s;
+    int rc = store_open(db_path, &s, err);
+    if (rc != DS_OK)
+        return rc;
+    run_spec *mine = malloc((x->n_runs + 1) * sizeof *mine);
+    *todo = malloc((x->n_runs + 1) * sizeof **todo);
+    if (!mine || !*todo) {
+        rc = err_set(err, DS_ENOMEM, "out of memory planning %zu runs", x->n_runs);
+        goto out;
+    }
+    size_t n_mine = 0;
+    for (size_t i = 0; i < x->n_runs; i++)
+        if (sweep_shard_of(&x->runs[i], opt->shards) == opt->shard)
+            mine[n_mine++] = x->runs[i];
+    c->planned = n_mine;
+    if ((rc = store_plan(s, mine, n_mine, err)) != DS_OK)
+        goto out;
+    *n_todo = 0;
+    for (size_t i = 0; i < x->n_runs && rc == DS_OK; i++) {
+        char status[16];
+        if (sweep_shard_of(&x->runs[i], opt->shards) != opt->shard)
+            continue;
+        rc = store_run_status(s, x->runs[i].run_id, status, err);
+        if (rc == DS_OK && strcmp(status, "done") == 0)
+            c->skipped++;
+        else if (rc == DS_OK)
+            (*todo)[(*n_todo)++] = i;
+    }
+out:
+    free(mine);
+    store_close(s);
+    return rc;
+}
+
+/* ---- in this process ---- */
+
+static int run_here(const experiment *x, const char *db_path, const sweep_options *opt,
+                    const size_t *todo, size_t n_todo, sweep_counts *c, char *err)
+{
+    store *s;
+    int rc = store_open(db_path, &s, err);
+    if (rc != DS_OK)
+        return rc;
+    progress p = {.opt = opt, .x = x, .total = n_todo,
+                  .tty = isatty(fileno(opt->progress))};
+    for (size_t i = 0; i < n_todo && rc == DS_OK; i++) {
         if (opt->stop && *opt->stop) {
-            counts->not_started = x->n_runs - i;
+            c->not_started = n_todo - i;
             break;
         }
-        char status[16];
-        int rc = store_run_status(s, x->runs[i].run_id, status, err);
-        if (rc != DS_OK)
-            return rc;
-        if (strcmp(status, "done") == 0) {
-            counts->skipped++;
-            continue;
+        const run_spec *r = &x->runs[todo[i]];
+        run_outcome o;
+        rc = execute_one(s, r, &p, &o, err);
+        if (rc == DS_OK) {
+            report_run(&p, r, o.status, o.wall, o.episodes, o.steps, o.message);
+            count(c, o.status);
         }
-        p.run = &x->runs[i];
-        p.index = i;
-        if ((rc = execute_one(s, &p, counts, err)) != DS_OK)
-            return rc;
     }
-    return DS_OK;
+    store_close(s);
+    return rc;
+}
+
+/* ---- in worker processes ---- */
+
+/* What a worker tells the parent; small enough for one atomic pipe write. */
+typedef struct {
+    int worker;
+    int started;        /* 1: run `index` starts; 0: it ended */
+    size_t index;
+    run_outcome outcome;
+} worker_note;
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads exactly n bytes; returns 1, or 0 at end of file, or -1 on error. */
+static int read_all(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r == 0 && got == 0 ? 0 : -1;
+        got += (size_t)r;
+    }
+    return 1;
+}
+
+/* The body of worker w: runs the indices read from `work` until it closes. */
+static int worker_loop(const experiment *x, const char *db_path, const sweep_options *opt,
+                       int w, int work, int notes, char *err)
+{
+    store *s;
+    int rc = store_open(db_path, &s, err);
+    if (rc != DS_OK)
+        return rc;
+    sweep_options quiet = *opt;
+    quiet.quiet = 1; /* the parent reports */
+    progress p = {.opt = &quiet, .x = x};
+    size_t index;
+    while (rc == DS_OK && !(opt->stop && *opt->stop) &&
+           read_all(work, &index, sizeof index) == 1) {
+        worker_note note = {.worker = w, .started = 1, .index = index};
+        if (write_all(notes, &note, sizeof note) != 0)
+            break;
+        rc = execute_one(s, &x->runs[index], &p, &note.outcome, err);
+        note.started = 0;
+        if (rc == DS_OK && write_all(notes, &note, sizeof note) != 0)
+            break;
+    }
+    store_close(s);
+    return rc;
+}
+
+typedef struct {
+    pid_t pid;
+    size_t in_flight;   /* index of the run it is executing */
+    int busy;
+} worker;
+
+/* Forks the workers. In a worker it does not return to the parent's code: it
+ * runs worker_loop and then returns 1 with counts->worker set. */
+static int spawn(const experiment *x, const char *db_path, const sweep_options *opt,
+                 worker *workers, int pipes[2][2], sweep_counts *c, char *err)
+{
+    pid_t parent = getpid();
+    fflush(NULL); /* nothing buffered may be written twice */
+    for (int w = 0; w < opt->jobs; w++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            return err_set(err, DS_EIO, "cannot start worker %d: %s", w + 1, strerror(errno));
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            c->worker = 1;
+            if (getppid() != parent)
+                return 1; /* the parent died before we could arrange to follow it */
+            if (opt->in_worker)
+                opt->in_worker();
+            close(pipes[0][1]);
+            close(pipes[1][0]);
+            char why[ERR_LEN];
+            if (worker_loop(x, db_path, opt, w, pipes[0][0], pipes[1][1], why) != DS_OK) {
+                fprintf(stderr, "error: worker %d: %s\n", w + 1, why);
+                c->worker_failed = 1;
+            }
+            return 1;
+        }
+        workers[w] = (worker){.pid = pid};
+    }
+    return 0;
+}
+
+/* A worker that died in a run (a crash or a signal) leaves it in status
+ * running: record it as failed, with the reason. */
+static int bury(const char *db_path, const experiment *x, const worker *wk, int status,
+                progress *p, sweep_counts *c, char *err)
+{
+    if (!wk->busy)
+        return DS_OK;
+    const run_spec *r = &x->runs[wk->in_flight];
+    run_result res = {.status = RUN_FAILED};
+    if (WIFSIGNALED(status))
+        snprintf(res.message, sizeof res.message, "worker killed by signal %d",
+                 WTERMSIG(status));
+    else
+        snprintf(res.message, sizeof res.message, "worker exited with code %d",
+                 WEXITSTATUS(status));
+    store *s;
+    int rc = store_open(db_path, &s, err);
+    if (rc == DS_OK)
+        rc = store_run_finish(s, r, &res, err);
+    store_close(s);
+    report_run(p, r, RUN_FAILED, 0.0, 0, 0, res.message);
+    c->failed++;
+    return rc;
+}
+
+static void on_note(const worker_note *note, worker *workers, const experiment *x,
+                    progress *p, sweep_counts *c)
+{
+    worker *wk = &workers[note->worker];
+    wk->busy = note->started;
+    wk->in_flight = note->index;
+    if (note->started)
+        return;
+    const run_outcome *o = &note->outcome;
+    report_run(p, &x->runs[note->index], o->status, o->wall, o->episodes, o->steps,
+               o->message);
+    count(c, o->status);
+}
+
+/* The parent: feeds run indices to the workers, collects their notes, and
+ * forwards a stop request once. */
+static void supervise(const experiment *x, const sweep_options *opt, const size_t *todo,
+                      size_t n_todo, worker *workers, int work, int notes, progress *p,
+                      sweep_counts *c)
+{
+    size_t next = 0;
+    int forwarded = 0;
+    for (;;) {
+        if (opt->stop && *opt->stop && !forwarded) {
+            for (int w = 0; w < opt->jobs; w++)
+                kill(workers[w].pid, SIGTERM);
+            forwarded = 1;
+        }
+        if (work >= 0 && (next == n_todo || forwarded)) {
+            close(work); /* workers read end of file and stop */
+            work = -1;
+        }
+        struct pollfd fds[2] = {{.fd = notes, .events = POLLIN},
+                                {.fd = work, .events = POLLOUT}};
+        if (poll(fds, work >= 0 ? 2 : 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP)) {
+            worker_note note;
+            if (read_all(notes, &note, sizeof note) != 1)
+                break; /* every worker has closed its end */
+            on_note(&note, workers, x, p, c);
+        }
+        if (work >= 0 && (fds[1].revents & POLLOUT)) {
+            if (write_all(work, &todo[next], sizeof *todo) == 0)
+                next++;
+        }
+        if (work >= 0 && (fds[1].revents & (POLLERR | POLLHUP)))
+            next = n_todo; /* no worker left to read */
+    }
+    if (work >= 0)
+        close(work);
+    c->not_started = n_todo - next;
+}
+
+static int run_in_workers(const experiment *x, const char *db_path,
+                          const sweep_options *options, const size_t *todo, size_t n_todo,
+                          sweep_counts *c, char *err)
+{
+    sweep_options o = *options; /* no more workers than runs */
+    if ((size_t)o.jobs > n_todo)
+        o.jobs = (int)n_todo;
+    const sweep_options *opt = &o;
+    int pipes[2][2]; /* [0]: run indices to workers, [1]: notes to the parent */
+    if (pipe(pipes[0]) != 0 || pipe(pipes[1]) != 0)
+        return err_set(err, DS_EIO, "cannot create pipes: %s", strerror(errno));
+    worker *workers = calloc((size_t)opt->jobs, sizeof *workers);
+    if (!workers)
+        return err_set(err, DS_ENOMEM, "out of memory for %d workers", opt->jobs);
+    int rc = spawn(x, db_path, opt, workers, pipes, c, err);
+    if (rc == 1) { /* in a worker */
+        free(workers);
+        return DS_OK;
+    }
+    close(pipes[0][0]);
+    close(pipes[1][1]);
+    progress p = {.opt = opt, .x = x, .total = n_todo, .tty = 0};
+    if (rc == DS_OK)
+        supervise(x, opt, todo, n_todo, workers, pipes[0][1], pipes[1][0], &p, c);
+    else
+        close(pipes[0][1]);
+    close(pipes[1][0]);
+    for (int w = 0; w < opt->jobs; w++) {
+        int status;
+        if (workers[w].pid <= 0 || waitpid(workers[w].pid, &status, 0) < 0)
+            continue;
+        int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (!clean && rc == DS_OK)
+            rc = bury(db_path, x, &workers[w], status, &p, c, err);
+    }
+    free(workers);
+    return rc;
+}
+
+int sweep_run(const experiment *x, const char *db_path, const sweep_options *opt,
+              sweep_counts *counts, char *err)
+{
+    *counts = (sweep_counts){0};
+    size_t *todo = NULL, n_todo = 0;
+    int rc = plan(x, db_path, opt, &todo, &n_todo, counts, err);
+    if (rc == DS_OK && opt->jobs > 1 && n_todo > 1)
+        rc = run_in_workers(x, db_path, opt, todo, n_todo, counts, err);
+    else if (rc == DS_OK)
+        rc = run_here(x, db_path, opt, todo, n_todo, counts, err);
+    free(todo);
+    return rc;
 }

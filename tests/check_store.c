@@ -573,6 +573,43 @@ START_TEST(test_restart_replaces_rows)
 }
 END_TEST
 
+/* A version-1 database (no planned table) is upgraded in place on open, its
+ * runs kept; store_plan then records planned runs once each. */
+START_TEST(test_migrates_version_1_and_plans)
+{
+    char path[2048];
+    db_path(path, sizeof path, "v1.db");
+    store *s = open_ok(path);
+    fixture_run run, other;
+    fixture_result out;
+    make_run(&run, "exp1", &fake_popularity, 5, 3);
+    make_run(&other, "exp1", &fake_popularity, 6, 3);
+    make_detailed_result(&out);
+    start_ok(s, &run.spec);
+    finish_ok(s, &run.spec, &out.res);
+    char err[ERR_LEN];
+    ck_assert_int_eq(store_exec(s, "DROP TABLE planned; PRAGMA user_version = 1", "downgrade",
+                                err), DS_OK);
+    store_close(s);
+
+    s = open_ok(path);
+    sqlite3 *db = store_db(s);
+    sqlite3_stmt *st = query_row(db, "PRAGMA user_version");
+    ck_assert_int_eq(sqlite3_column_int(st, 0), STORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    assert_status(s, run.spec.run_id, "done");
+    ck_assert_int_eq(count_rows(db, "episodes", run.spec.run_id), 3);
+    run_spec both[2] = {run.spec, other.spec};
+    ck_assert_int_eq(store_plan(s, both, 2, err), DS_OK);
+    ck_assert_int_eq(store_plan(s, both, 2, err), DS_OK); /* idempotent */
+    st = query_row(db, "SELECT count(*), count(DISTINCT config_hash) FROM planned");
+    ck_assert_int_eq(sqlite3_column_int(st, 0), 2);
+    ck_assert_int_eq(sqlite3_column_int(st, 1), 1);
+    sqlite3_finalize(st);
+    store_close(s);
+}
+END_TEST
+
 START_TEST(test_failed_finish_rolls_back)
 {
     char path[2048];
@@ -771,6 +808,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_status_transitions);
     tcase_add_test(tc, test_restart_replaces_rows);
     tcase_add_test(tc, test_failed_finish_rolls_back);
+    tcase_add_test(tc, test_migrates_version_1_and_plans);
     tcase_add_test(tc, test_refuses_garbage_file);
     tcase_add_test(tc, test_refuses_foreign_database);
     tcase_add_test(tc, test_refuses_newer_schema);

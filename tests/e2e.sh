@@ -64,6 +64,52 @@ check "the database is intact" test "$(query "$tmp/i.db" "PRAGMA integrity_check
 "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/i.db" -q $long
 check "the same command resumes" test "$(query "$tmp/i.db" "SELECT status FROM runs")" = done
 
+# --- parallel workers, shards and merge: the same rows as one process
+rows() { exact "$1" "SELECT r.agent, r.seed, r.status, r.config, e.* FROM episodes e JOIN runs r ON r.id = e.run_id ORDER BY e.run_id, e.episode; SELECT * FROM windows ORDER BY run_id, phase, window; SELECT * FROM phases ORDER BY run_id, phase; SELECT * FROM params ORDER BY run_id, key"; }
+rows "$tmp/a.db" > "$tmp/one.txt"
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/j2.db" -q -j 2
+rows "$tmp/j2.db" > "$tmp/j2.txt"
+check "-j 2 gives the rows of -j 1" cmp -s "$tmp/one.txt" "$tmp/j2.txt"
+(cd "$tmp" && parallel "$OLDPWD/$DIVSIM" run "$OLDPWD/tests/fixtures/tiny.ini" -o shard{}.db -q --shard {}/3 ::: 1 2 3)
+check "three shards through GNU parallel" test -f "$tmp/shard1.db" -a -f "$tmp/shard2.db" -a -f "$tmp/shard3.db"
+total=0
+for k in 1 2 3; do total=$((total + $(query "$tmp/shard$k.db" "SELECT COUNT(*) FROM runs"))); done
+check "the shards split the grid" test $total -eq 6
+"$DIVSIM" merge "$tmp/merged.db" "$tmp/shard1.db" "$tmp/shard2.db" "$tmp/shard3.db" 2>/dev/null
+check "merge exits 0" test $? -eq 0
+rows "$tmp/merged.db" > "$tmp/merged.txt"
+check "the merged shards give the rows of one process" cmp -s "$tmp/one.txt" "$tmp/merged.txt"
+"$DIVSIM" merge "$tmp/merged.db" "$tmp/shard2.db" 2> "$tmp/again.txt"
+rows "$tmp/merged.db" > "$tmp/merged2.txt"
+check "merging again changes nothing" cmp -s "$tmp/merged.txt" "$tmp/merged2.txt"
+check "merging again reports the runs as there" grep -q "0 runs added, 0 replaced unfinished copies, $(query "$tmp/shard2.db" "SELECT COUNT(*) FROM runs") already there" "$tmp/again.txt"
+cp "$tmp/shard1.db" "$tmp/liar.db"
+query "$tmp/liar.db" "UPDATE runs SET config = config || 'x = 1' || char(10) WHERE id = (SELECT MIN(id) FROM runs)"
+cp "$tmp/merged.db" "$tmp/merged-before.db"
+"$DIVSIM" merge "$tmp/merged.db" "$tmp/liar.db" 2> "$tmp/err.txt"
+check "merge refuses a disagreeing configuration" test $? -eq 2
+check "the refusal says why" grep -q "different configuration" "$tmp/err.txt"
+check "a refused merge writes nothing" test "$(rows "$tmp/merged.db")" = "$(rows "$tmp/merged-before.db")"
+check "status counts the merged runs" sh -c "$DIVSIM status '$tmp/merged.db' | grep -Eq '^  tiny +6 +6 +0 +0 +0 +0 +0$'"
+"$DIVSIM" run tests/fixtures/tiny.ini --shard 4/3 -o "$tmp/x.db" -q 2>/dev/null
+check "a bad shard exits 2" test $? -eq 2
+
+# --- SIGKILL at several points of a -j 2 sweep, resumed each time
+medium="--set env.churn_patience=0 --set experiment.train_episodes=4000 --set env.users=400"
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/ref.db" -q $medium
+for delay in 0.2 0.5 0.8 1.1 1.4; do
+    "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/k.db" -q -j 2 $medium &
+    pid=$!
+    sleep $delay
+    kill -KILL $pid 2>/dev/null
+    wait $pid 2>/dev/null
+done
+sleep 0.2
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/k.db" -q -j 2 $medium
+check "killed and resumed: the rows of an uninterrupted sweep" test "$(rows "$tmp/k.db")" = "$(rows "$tmp/ref.db")"
+check "killed and resumed: integrity" test "$(query "$tmp/k.db" "PRAGMA integrity_check")" = ok
+check "killed and resumed: every run done" test "$(query "$tmp/k.db" "SELECT COUNT(*) FROM runs WHERE status = 'done'")" = 6
+
 # --- bad input: exit 2, file:line and key in the message, database untouched
 cp "$tmp/a.db" "$tmp/before.db"
 expect_input_error() { # FILE PATTERN
