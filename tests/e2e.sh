@@ -95,20 +95,33 @@ check "status counts the merged runs" sh -c "$DIVSIM status '$tmp/merged.db' | g
 check "a bad shard exits 2" test $? -eq 2
 
 # --- SIGKILL at several points of a -j 2 sweep, resumed each time
-medium="--set env.churn_patience=0 --set experiment.train_episodes=4000 --set env.users=400"
+medium="--set env.churn_patience=0 --set experiment.train_episodes=30000 --set env.users=400"
 "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/ref.db" -q $medium
-for delay in 0.2 0.5 0.8 1.1 1.4; do
+cut_short=0
+for delay in 0.3 0.8 1.3 1.8 2.3; do
     "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/k.db" -q -j 2 $medium &
     pid=$!
     sleep $delay
     kill -KILL $pid 2>/dev/null
     wait $pid 2>/dev/null
+    sleep 0.1 # the workers follow their parent
+    running=$(query "$tmp/k.db" "SELECT COUNT(*) FROM runs WHERE status = 'running'")
+    cut_short=$((cut_short + running))
 done
+check "the kills caught runs in flight" test $cut_short -ge 1
 sleep 0.2
 "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/k.db" -q -j 2 $medium
 check "killed and resumed: the rows of an uninterrupted sweep" test "$(rows "$tmp/k.db")" = "$(rows "$tmp/ref.db")"
 check "killed and resumed: integrity" test "$(query "$tmp/k.db" "PRAGMA integrity_check")" = ok
 check "killed and resumed: every run done" test "$(query "$tmp/k.db" "SELECT COUNT(*) FROM runs WHERE status = 'done'")" = 6
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/t.db" -q -j 2 $medium &
+pid=$!
+sleep 0.6
+kill -TERM $pid
+wait $pid
+check "SIGTERM to a -j 2 sweep exits 143" test $? -eq 143
+check "SIGTERM leaves no run in status running" test "$(query "$tmp/t.db" "SELECT COUNT(*) FROM runs WHERE status = 'running'")" = 0
+check "SIGTERM records the runs in flight as interrupted" test "$(query "$tmp/t.db" "SELECT COUNT(*) FROM runs WHERE status = 'interrupted'")" -ge 1
 
 # --- bad input: exit 2, file:line and key in the message, database untouched
 cp "$tmp/a.db" "$tmp/before.db"
