@@ -320,13 +320,15 @@ static int bury(const char *db_path, const experiment *x, const worker *wk, int 
 }
 
 static void on_note(const worker_note *note, worker *workers, const experiment *x,
-                    progress *p, sweep_counts *c)
+                    progress *p, size_t *started, sweep_counts *c)
 {
     worker *wk = &workers[note->worker];
     wk->busy = note->started;
     wk->in_flight = note->index;
-    if (note->started)
+    if (note->started) {
+        (*started)++;
         return;
+    }
     const run_outcome *o = &note->outcome;
     report_run(p, &x->runs[note->index], o->status, o->wall, o->episodes, o->steps,
                o->message);
@@ -339,7 +341,7 @@ static void supervise(const experiment *x, const sweep_options *opt, const size_
                       size_t n_todo, worker *workers, int work, int notes, progress *p,
                       sweep_counts *c)
 {
-    size_t next = 0;
+    size_t next = 0, started = 0; /* runs handed to the pipe, runs begun by workers */
     int forwarded = 0;
     for (;;) {
         if (opt->stop && *opt->stop && !forwarded) {
@@ -362,7 +364,7 @@ static void supervise(const experiment *x, const sweep_options *opt, const size_
             worker_note note;
             if (read_all(notes, &note, sizeof note) != 1)
                 break; /* every worker has closed its end */
-            on_note(&note, workers, x, p, c);
+            on_note(&note, workers, x, p, &started, c);
         }
         if (work >= 0 && (fds[1].revents & POLLOUT)) {
             if (write_all(work, &todo[next], sizeof *todo) == 0)
@@ -373,7 +375,7 @@ static void supervise(const experiment *x, const sweep_options *opt, const size_
     }
     if (work >= 0)
         close(work);
-    c->not_started = n_todo - next;
+    c->not_started = n_todo - started;
 }
 
 static int run_in_workers(const experiment *x, const char *db_path,
