@@ -27,9 +27,11 @@ typedef struct agent {
 /* One row of training diagnostics (the updates table); unknown fields NAN. */
 typedef struct {
     long update;
-    double time;
+    double time;              /* simulated hours */
     double policy_loss, value_loss, entropy, approx_kl, clip_fraction,
         explained_variance, grad_norm;
+    double learning_rate;
+    double steps_per_second;  /* env steps per wall second since the previous update */
 } update_row;
 
 /* What the engine lends an agent. */

@@ -35,6 +35,11 @@
     "  config_hash TEXT NOT NULL\n" \
     ");\n"
 
+/* Added in schema version 2: the learning rate and speed of each update. */
+#define UPDATES_V2_SQL \
+    "ALTER TABLE updates ADD COLUMN learning_rate REAL;\n" \
+    "ALTER TABLE updates ADD COLUMN steps_per_second REAL; -- env steps per wall second\n"
+
 static const char *const schema_sql[] = {
     "CREATE TABLE runs(\n"
     "  id INTEGER PRIMARY KEY,          -- hash of the configuration and the seed\n"
@@ -136,6 +141,7 @@ static const char *const schema_sql[] = {
     "  grad_norm REAL,\n"
     "  PRIMARY KEY(run_id, \"update\")\n"
     ") WITHOUT ROWID;\n",
+    UPDATES_V2_SQL,
 
     "CREATE VIEW run_summary AS\n"
     "  -- One row per run and phase: the means over the run's episodes of that\n"
@@ -192,7 +198,7 @@ static const char *const schema_sql[] = {
 
 /* migrations[v] takes a database from schema version v to v + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
-    [1] = PLANNED_TABLE_SQL,
+    [1] = PLANNED_TABLE_SQL UPDATES_V2_SQL,
 };
 
 static const char *const store_tables[] = {
@@ -244,8 +250,8 @@ static const char *const statement_sql[ST_COUNT] = {
         " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_UPDATE] =
         "INSERT INTO updates(run_id, \"update\", time, policy_loss, value_loss, entropy,"
-        " approx_kl, clip_fraction, explained_variance, grad_norm)"
-        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " approx_kl, clip_fraction, explained_variance, grad_norm, learning_rate,"
+        " steps_per_second) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 struct store {
@@ -792,6 +798,8 @@ static int insert_update(store *s, int64_t run_id, const update_row *u)
     bind_real(&b, u->clip_fraction);
     bind_real(&b, u->explained_variance);
     bind_real(&b, u->grad_norm);
+    bind_real(&b, u->learning_rate);
+    bind_real(&b, u->steps_per_second);
     return bind_step(&b);
 }
 

@@ -588,8 +588,10 @@ START_TEST(test_migrates_version_1_and_plans)
     start_ok(s, &run.spec);
     finish_ok(s, &run.spec, &out.res);
     char err[ERR_LEN];
-    ck_assert_int_eq(store_exec(s, "DROP TABLE planned; PRAGMA user_version = 1", "downgrade",
-                                err), DS_OK);
+    ck_assert_int_eq(store_exec(s, "DROP TABLE planned;"
+                                   "ALTER TABLE updates DROP COLUMN learning_rate;"
+                                   "ALTER TABLE updates DROP COLUMN steps_per_second;"
+                                   "PRAGMA user_version = 1", "downgrade", err), DS_OK);
     store_close(s);
 
     s = open_ok(path);
@@ -599,6 +601,11 @@ START_TEST(test_migrates_version_1_and_plans)
     sqlite3_finalize(st);
     assert_status(s, run.spec.run_id, "done");
     ck_assert_int_eq(count_rows(db, "episodes", run.spec.run_id), 3);
+    ck_assert_int_eq(count_rows(db, "updates", run.spec.run_id), 2);
+    st = query_row(db, "SELECT count(*) FROM pragma_table_info('updates') "
+                       "WHERE name IN ('learning_rate', 'steps_per_second')");
+    ck_assert_int_eq(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
     run_spec both[2] = {run.spec, other.spec};
     ck_assert_int_eq(store_plan(s, both, 2, err), DS_OK);
     ck_assert_int_eq(store_plan(s, both, 2, err), DS_OK); /* idempotent */
