@@ -27,6 +27,10 @@ BUILD    := build/release
 endif
 CFLAGS   += -DDIVSIM_VERSION='"$(VERSION)"' -DDIVSIM_CFLAGS='"$(OPT)$(if $(SANITIZE), -fsanitize=$(SANITIZE))"'
 
+# The version is compiled into sim/version.o: rebuild it whenever it changes.
+VERSION_STAMP := $(BUILD)/version.txt
+$(shell mkdir -p $(BUILD) && (echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' > $(VERSION_STAMP)))
+
 LIB_SRC  := $(wildcard sim/*.c envs/*.c agents/*.c)
 LIB_SRC  := $(filter-out sim/main.c,$(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -47,6 +51,8 @@ $(PROGRAM): $(BUILD)/sim/main.o $(LIB)
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
+
+$(BUILD)/sim/version.o: $(VERSION_STAMP)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
