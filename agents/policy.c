@@ -1,0 +1,228 @@
+#include "policy.h"
+
+#include "../sim/common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- description and initialisation ---- */
+
+static int add_layer(nn_layout *l, const char *wname, const char *bname, int out, int in,
+                     size_t *W, size_t *b, char *err)
+{
+    int rc = nn_layout_add(l, wname, out, in, W, err);
+    return rc != DS_OK ? rc : nn_layout_add(l, bname, 1, out, b, err);
+}
+
+int policy_init(policy_net *net, int n_items, int n_features, int hidden, int embed_dim,
+                int with_value, nn_layout *layout, char *err)
+{
+    memset(net, 0, sizeof *net);
+    if (n_items < 1 || n_features < 1 || hidden < 1 || embed_dim < 1)
+        return err_set(err, DS_EINPUT,
+                       "policy sizes must be at least 1 (n_items %d, n_features %d, "
+                       "'hidden' %d, 'embed_dim' %d)",
+                       n_items, n_features, hidden, embed_dim);
+    net->n_items = n_items;
+    net->n_features = n_features;
+    net->hidden = hidden;
+    net->embed_dim = embed_dim;
+    net->with_value = with_value ? 1 : 0;
+    int H = hidden, F = n_features, d = embed_dim;
+    int rc = add_layer(layout, "pi_W1", "pi_b1", H, F, &net->pi_W1, &net->pi_b1, err);
+    if (rc == DS_OK)
+        rc = add_layer(layout, "pi_W2", "pi_b2", H, H, &net->pi_W2, &net->pi_b2, err);
+    if (rc == DS_OK)
+        rc = add_layer(layout, "pi_W3", "pi_b3", d, H, &net->pi_W3, &net->pi_b3, err);
+    if (rc == DS_OK)
+        rc = add_layer(layout, "E_out", "b_out", n_items, d, &net->E_out, &net->b_out, err);
+    if (rc == DS_OK && with_value)
+        rc = add_layer(layout, "v_W1", "v_b1", H, F, &net->v_W1, &net->v_b1, err);
+    if (rc == DS_OK && with_value)
+        rc = add_layer(layout, "v_W2", "v_b2", H, H, &net->v_W2, &net->v_b2, err);
+    if (rc == DS_OK && with_value)
+        rc = add_layer(layout, "v_W3", "v_b3", 1, H, &net->v_W3, &net->v_b3, err);
+    return rc;
+}
+
+/* b_out is the only bias not right after its weight; every bias starts at 0. */
+static void zero(double *w, size_t offset, size_t n) { memset(w + offset, 0, n * sizeof *w); }
+
+void policy_init_weights(const policy_net *net, double *w, gsl_rng *r)
+{
+    int H = net->hidden, F = net->n_features, d = net->embed_dim, N = net->n_items;
+    nn_init_orthogonal(w + net->pi_W1, r, sqrt(2.0), H, F);
+    nn_init_orthogonal(w + net->pi_W2, r, sqrt(2.0), H, H);
+    nn_init_orthogonal(w + net->pi_W3, r, 0.01, d, H);
+    nn_init_normal(w + net->E_out, r, 0.1, (size_t)N * (size_t)d);
+    zero(w, net->pi_b1, (size_t)H);
+    zero(w, net->pi_b2, (size_t)H);
+    zero(w, net->pi_b3, (size_t)d);
+    zero(w, net->b_out, (size_t)N);
+    if (!net->with_value)
+        return;
+    nn_init_orthogonal(w + net->v_W1, r, sqrt(2.0), H, F);
+    nn_init_orthogonal(w + net->v_W2, r, sqrt(2.0), H, H);
+    nn_init_orthogonal(w + net->v_W3, r, 1.0, 1, H);
+    zero(w, net->v_b1, (size_t)H);
+    zero(w, net->v_b2, (size_t)H);
+    zero(w, net->v_b3, 1);
+}
+
+/* ---- workspace ---- */
+
+int policy_work_alloc(policy_work *work, const policy_net *net, char *err)
+{
+    memset(work, 0, sizeof *work);
+    size_t H = (size_t)net->hidden, d = (size_t)net->embed_dim, N = (size_t)net->n_items;
+    size_t total = 7 * H + 2 * d + 3 * N;
+    double *slab = calloc(total, sizeof *slab);
+    if (!slab)
+        return err_set(err, DS_ENOMEM, "out of memory for a policy workspace of %zu doubles",
+                       total);
+    work->a1 = slab;
+    work->a2 = work->a1 + H;
+    work->v1 = work->a2 + H;
+    work->v2 = work->v1 + H;
+    work->g1 = work->v2 + H;
+    work->g2 = work->g1 + H;
+    work->g3 = work->g2 + H;
+    work->h = work->g3 + H;
+    work->dh = work->h + d;
+    work->logits = work->dh + d;
+    work->dlogits = work->logits + N;
+    work->work = work->dlogits + N;
+    return DS_OK;
+}
+
+void policy_work_free(policy_work *work)
+{
+    if (!work)
+        return;
+    free(work->a1); /* the slab starts at a1 */
+    memset(work, 0, sizeof *work);
+}
+
+int policy_candidates(const policy_net *net, const int *cand, int n, const int **ids,
+                      char *err)
+{
+    if (n < 1 || n > net->n_items || !cand)
+        return err_set(err, DS_EINPUT, "%d candidates for a catalogue of %d items", n,
+                       net->n_items);
+    int identity = n == net->n_items;
+    for (int j = 0; j < n; j++) {
+        if (cand[j] < 0 || cand[j] >= net->n_items)
+            return err_set(err, DS_EINPUT, "candidate %d is out of range", cand[j]);
+        identity = identity && cand[j] == j;
+    }
+    *ids = identity ? NULL : cand;
+    return DS_OK;
+}
+
+/* ---- forward and backward ---- */
+
+/* out = tanh(W in + b), one state. */
+static void tanh_layer(double *out, const double *in, const double *W, const double *b,
+                       int I, int O)
+{
+    nn_dense_forward(out, in, W, b, 1, I, O);
+    nn_tanh_forward(out, out, O);
+}
+
+static void value_forward(const policy_net *net, const double *w, const double *x,
+                          policy_work *work)
+{
+    int H = net->hidden, F = net->n_features;
+    tanh_layer(work->v1, x, w + net->v_W1, w + net->v_b1, F, H);
+    tanh_layer(work->v2, work->v1, w + net->v_W2, w + net->v_b2, H, H);
+    nn_dense_forward(&work->value, work->v2, w + net->v_W3, w + net->v_b3, 1, H, 1);
+    work->value_ready = 1;
+}
+
+void policy_forward(const policy_net *net, const double *w, const double *x,
+                    const int *cand, int n, policy_work *work, double *value)
+{
+    int H = net->hidden, F = net->n_features, d = net->embed_dim;
+    tanh_layer(work->a1, x, w + net->pi_W1, w + net->pi_b1, F, H);
+    tanh_layer(work->a2, work->a1, w + net->pi_W2, w + net->pi_b2, H, H);
+    nn_dense_forward(work->h, work->a2, w + net->pi_W3, w + net->pi_b3, 1, H, d);
+    nn_items_forward(work->logits, w + net->E_out, w + net->b_out, work->h, cand, n, d);
+    work->value_ready = 0;
+    if (!value)
+        return;
+    if (!net->with_value) {
+        *value = NAN;
+        return;
+    }
+    value_forward(net, w, x, work);
+    *value = work->value;
+}
+
+/* Back through out = tanh(W in + b) given dout = dL/dout [O]: dW, db and
+ * din [I] += (din may be NULL); dz [O] is scratch, distinct from dout and din. */
+static void tanh_layer_backward(double *din, double *dz, const double *dout,
+                                const double *out, const double *in, const double *W,
+                                double *dW, double *db, int I, int O)
+{
+    memset(dz, 0, (size_t)O * sizeof *dz);
+    nn_tanh_backward(dz, dout, out, O);
+    nn_dense_backward(din, dW, db, dz, in, W, 1, I, O);
+}
+
+/* The two tanh layers of a trunk (weights at W1, b1, W2, b2; activations a1, a2
+ * [H] of input x [F]), given dL/da2 in work->g1: gradients, and dx [F] += dL/dx. */
+static void trunk_backward(const double *w, double *grad, size_t W1, size_t b1, size_t W2,
+                           size_t b2, const double *a1, const double *a2, const double *x,
+                           int F, int H, double *dx, policy_work *work)
+{
+    double *da2 = work->g1, *da1 = work->g2, *dz = work->g3;
+    memset(da1, 0, (size_t)H * sizeof *da1);
+    tanh_layer_backward(da1, dz, da2, a2, a1, w + W2, grad + W2, grad + b2, H, H);
+    tanh_layer_backward(dx, dz, da1, a1, x, w + W1, grad + W1, grad + b1, F, H);
+}
+
+void policy_backward(const policy_net *net, const double *w, double *grad, const double *x,
+                     const int *cand, int n, const double *dlogits, double dvalue,
+                     double *dx, policy_work *work)
+{
+    int H = net->hidden, F = net->n_features, d = net->embed_dim;
+    if (dlogits) {
+        memset(work->dh, 0, (size_t)d * sizeof *work->dh);
+        nn_items_backward(grad + net->E_out, grad + net->b_out, work->dh, dlogits,
+                          w + net->E_out, work->h, cand, n, d);
+        memset(work->g1, 0, (size_t)H * sizeof *work->g1);
+        nn_dense_backward(work->g1, grad + net->pi_W3, grad + net->pi_b3, work->dh,
+                          work->a2, w + net->pi_W3, 1, H, d);
+        trunk_backward(w, grad, net->pi_W1, net->pi_b1, net->pi_W2, net->pi_b2, work->a1,
+                       work->a2, x, F, H, dx, work);
+    }
+    if (!net->with_value || dvalue == 0.0)
+        return;
+    if (!work->value_ready)
+        value_forward(net, w, x, work);
+    memset(work->g1, 0, (size_t)H * sizeof *work->g1);
+    nn_dense_backward(work->g1, grad + net->v_W3, grad + net->v_b3, &dvalue, work->v2,
+                      w + net->v_W3, 1, H, 1);
+    trunk_backward(w, grad, net->v_W1, net->v_b1, net->v_W2, net->v_b2, work->v1, work->v2,
+                   x, F, H, dx, work);
+}
+
+void policy_top_k(int *slate, const double *logits, int n, int k)
+{
+    /* The i-th pick is the largest logit ranked strictly after the previous pick
+     * in the order (logit descending, position ascending): no marks needed. */
+    for (int i = 0; i < k; i++) {
+        int best = -1;
+        for (int j = 0; j < n; j++) {
+            if (i > 0) {
+                double prev = logits[slate[i - 1]];
+                if (logits[j] > prev || (logits[j] == prev && j <= slate[i - 1]))
+                    continue;
+            }
+            if (best < 0 || logits[j] > logits[best])
+                best = j;
+        }
+        slate[i] = best;
+    }
+}

@@ -1,0 +1,104 @@
+/* The networks of the learning agents, on encoder features x [n_features]:
+ *
+ *   policy: a1 = tanh(pi_W1 x + pi_b1), a2 = tanh(pi_W2 a1 + pi_b2),
+ *           h = pi_W3 a2 + pi_b3 [embed_dim],
+ *           logit_j = E_out[c_j] . h + b_out[c_j] over the step's candidates c;
+ *   value:  v1 = tanh(v_W1 x + v_b1), v2 = tanh(v_W2 v1 + v_b2), V = v_W3 v2 + v_b3,
+ *
+ * two separate trunks of width hidden (no shared layer, so the value loss never
+ * moves the policy's features). Slates are Plackett-Luce over the logits
+ * (nn_pl_sample, nn_pl_logprob), positions indexing the candidate list.
+ *
+ * A candidate set is an array of item ids, or NULL for the identity catalogue
+ * 0..n_items-1 (scored with one dgemv). Tensors live in the agent's nn_layout
+ * next to the encoder's E_in; the offsets below index its slabs (w, grad).
+ *
+ * Acting is policy_forward on a policy_work allocated once: no allocation,
+ * O(hidden (n_features + hidden + embed_dim) + n_candidates embed_dim).
+ * Learning recomputes the forward pass of a stored step, forms the gradient of
+ * the loss with respect to its logits and value, and calls policy_backward, which
+ * accumulates into the parameter gradients and into dx for encoder_backward. */
+#ifndef DIVSIM_POLICY_H
+#define DIVSIM_POLICY_H
+
+#include "nn.h"
+
+#include <gsl/gsl_rng.h>
+#include <stddef.h>
+
+typedef struct {
+    int n_items;    /* N: the catalogue capacity of the env_spec */
+    int n_features; /* F: the encoder's output */
+    int hidden;     /* H */
+    int embed_dim;  /* d */
+    int with_value; /* 1 if the value trunk exists */
+    /* offsets in the slab; shapes as [rows][cols] */
+    size_t pi_W1, pi_b1; /* [H][F], [H] */
+    size_t pi_W2, pi_b2; /* [H][H], [H] */
+    size_t pi_W3, pi_b3; /* [d][H], [d] */
+    size_t E_out, b_out; /* [N][d], [N] */
+    size_t v_W1, v_b1;   /* [H][F], [H]  (only with_value) */
+    size_t v_W2, v_b2;   /* [H][H], [H] */
+    size_t v_W3, v_b3;   /* [1][H], [1] */
+} policy_net;
+
+/* Workspace of one forward and backward pass. After policy_forward, logits holds
+ * the candidates' logits; it keeps the activations that policy_backward needs. */
+typedef struct {
+    double *a1, *a2;  /* [H] policy trunk activations */
+    double *h;        /* [d] state embedding */
+    double *logits;   /* [N] the first n_candidates are valid */
+    double *v1, *v2;  /* [H] value trunk activations */
+    double value;     /* V of the last forward, when the value trunk ran */
+    int value_ready;  /* v1, v2, value belong to the last forward's x */
+    double *dlogits;  /* [N] free for the caller's loss gradient */
+    double *work;     /* [N] free for nn_pl_sample / nn_pl_logprob workspace */
+    double *g1, *g2, *g3; /* [H] backward scratch */
+    double *dh;       /* [d] backward scratch */
+} policy_work;
+
+/* Describes the networks and registers their tensors in layout, in this order:
+ * pi_W1 pi_b1 pi_W2 pi_b2 pi_W3 pi_b3 E_out b_out, then, with_value, v_W1 v_b1
+ * v_W2 v_b2 v_W3 v_b3. DS_EINPUT if a size is < 1 or the layout refuses a tensor. */
+int policy_init(policy_net *net, int n_items, int n_features, int hidden, int embed_dim,
+                int with_value, nn_layout *layout, char *err);
+
+/* CleanRL's initialisation, into the slab w: orthogonal weights with gain sqrt(2)
+ * for the hidden layers, 0.01 for the policy head pi_W3 and 1 for the value head
+ * v_W3; zero biases; E_out ~ N(0, 0.1^2), b_out = 0. Draws from r in the order
+ * pi_W1 pi_W2 pi_W3 E_out v_W1 v_W2 v_W3: reproducible for a seed. */
+void policy_init_weights(const policy_net *net, double *w, gsl_rng *r);
+
+/* One allocation for every buffer; DS_ENOMEM. policy_work_free of a zeroed or
+ * freed workspace (or NULL) is a no-op. */
+int policy_work_alloc(policy_work *work, const policy_net *net, char *err);
+void policy_work_free(policy_work *work);
+
+/* Validates an observation's candidate set cand [n] (1 <= n <= N, ids in
+ * [0, N)) and sets *ids to NULL when it is exactly the identity catalogue 0..N-1
+ * (the fast path, and what a trajectory stores), else to cand. O(n). DS_EINPUT. */
+int policy_candidates(const policy_net *net, const int *cand, int n, const int **ids,
+                      char *err);
+
+/* The forward pass for one state x [F] over the candidates cand [n] (NULL: the
+ * identity catalogue, n = N): work->logits [n], and, when value is not NULL,
+ * the value trunk: *value = V (NAN if the net has no value trunk). Does not
+ * allocate. */
+void policy_forward(const policy_net *net, const double *w, const double *x,
+                    const int *cand, int n, policy_work *work, double *value);
+
+/* The backward pass of the last policy_forward on work (same w, x, cand, n):
+ * with dlogits [n] the gradient of the loss w.r.t. the logits (NULL: none) and
+ * dvalue its gradient w.r.t. V (ignored without a value trunk; if the forward
+ * skipped the value trunk and dvalue != 0, it is run here), accumulates
+ *   grad[policy tensors] += ..., grad[value tensors] += ..., dx [F] += dL/dx.
+ * dx may be NULL. dlogits may be work->dlogits. Does not allocate. */
+void policy_backward(const policy_net *net, const double *w, double *grad, const double *x,
+                     const int *cand, int n, const double *dlogits, double dvalue,
+                     double *dx, policy_work *work);
+
+/* The greedy slate: the positions of the k largest logits [n], in decreasing
+ * order (ties to the lower position), into slate [k]. 1 <= k <= n. O(n k). */
+void policy_top_k(int *slate, const double *logits, int n, int k);
+
+#endif
