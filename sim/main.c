@@ -52,7 +52,10 @@ static const char usage[] =
     "                     done in DB are skipped, so the same command resumes\n"
     "  list agents|envs|metrics\n"
     "                     what exists, with every parameter, default and meaning\n"
-    "  compare DB         per agent: eval purchases, ILD, coverage, Gini, 95% CI\n"
+    "  compare DB [--metric M]... [--phase train|eval] [--by agent|env|PARAM]...\n"
+    "      [--baseline NAME] [--format text|markdown|latex|csv]\n"
+    "                     per group: mean and 95% CI over seeds; against a baseline\n"
+    "                     paired or Welch t-tests, Holm-adjusted, and effect sizes\n"
     "  status DB          progress of a sweep: runs planned, done, failed, diverged,\n"
     "                     interrupted, running, missing; by agent and swept parameter\n"
     "  merge OUT IN...    merge shard databases into OUT (idempotent; refuses runs\n"
@@ -239,7 +242,7 @@ static int cmd_list(int argc, char **argv)
 
 typedef int (*report_fn)(FILE *out, sqlite3 *db, const char *db_path, char *err);
 
-/* `divsim compare DB`, `divsim status DB`: a report on a database opened read-only. */
+/* `divsim status DB`: a report on a database opened read-only. */
 static int cmd_report(int argc, char **argv, report_fn report)
 {
     if (argc != 3)
@@ -263,6 +266,16 @@ static int cmd_report(int argc, char **argv, report_fn report)
         return EXIT_USAGE;
     }
     return EXIT_OK;
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+    char err[ERR_LEN];
+    int rc = compare_command(argc, argv, stdout, err);
+    if (rc == DS_OK)
+        return EXIT_OK;
+    fprintf(stderr, "error: %s\n", err);
+    return EXIT_USAGE;
 }
 
 /* `divsim merge OUT IN...`: each input in its own transaction. */
@@ -309,7 +322,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "list") == 0)
         return cmd_list(argc, argv);
     if (strcmp(cmd, "compare") == 0)
-        return cmd_report(argc, argv, report_compare);
+        return cmd_compare(argc, argv);
     if (strcmp(cmd, "status") == 0)
         return cmd_report(argc, argv, report_status);
     if (strcmp(cmd, "merge") == 0)
