@@ -1,0 +1,550 @@
+/* The shared core of the policy-gradient agents; learner.h states the contract. */
+#include "learner.h"
+
+#include "../sim/common.h"
+
+#include <gsl/gsl_randist.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- creation ---- */
+
+static void free_batch(learner_batch *b)
+{
+    free(b->episodes);
+    free(b->start);
+    free(b->episode_of);
+    free(b->step_of);
+    free(b->value);
+    free(b->ret);
+    free(b->adv);
+    free(b->weight);
+    free(b->order);
+    memset(b, 0, sizeof *b);
+}
+
+void learner_destroy(agent *a)
+{
+    learner *l = (learner *)a;
+    if (!l)
+        return;
+    learner_release_batch(l);
+    free_batch(&l->batch);
+    traj_store_free(&l->store);
+    for (int i = 0; i < l->cap_logs; i++)
+        free(l->logs[i].items);
+    free(l->logs);
+    free(l->free_logs);
+    free(l->log_of_user);
+    free(l->x);
+    free(l->dx);
+    free(l->positions);
+    policy_work_free(&l->work);
+    nn_params_free(&l->params);
+    free(l);
+}
+
+/* The encoder and the networks in one layout, their slab initialised. */
+static int build_model(learner *l, int with_value, const env_spec *spec, gsl_rng *init,
+                       char *err)
+{
+    const learner_config *c = &l->cfg;
+    nn_layout_init(&l->layout);
+    int rc = encoder_init(&l->enc, spec, c->embed_dim, c->history_decay, &l->layout, err);
+    if (rc == DS_OK)
+        rc = policy_init(&l->net, spec->n_items, l->enc.n_features, c->hidden, c->embed_dim,
+                         with_value, &l->layout, err);
+    if (rc == DS_OK)
+        rc = nn_params_alloc(&l->params, l->layout.size, err);
+    if (rc == DS_OK)
+        rc = policy_work_alloc(&l->work, &l->net, err);
+    if (rc != DS_OK)
+        return rc;
+    encoder_init_weights(&l->enc, l->params.w, init);
+    policy_init_weights(&l->net, l->params.w, init);
+    l->adam = (nn_adam_config){.beta1 = 0.9, .beta2 = 0.999, .eps = c->adam_eps};
+    return DS_OK;
+}
+
+int learner_create(size_t size, const learner_config *cfg, int with_value,
+                   const env_spec *spec, const agent_context *ctx, learner **out,
+                   char *err)
+{
+    *out = NULL;
+    if (size < sizeof(learner))
+        return err_set(err, DS_EINTERNAL, "agent struct smaller than a learner");
+    if (spec->slate < 1 || spec->n_users < 1)
+        return err_set(err, DS_EINPUT, "learning agents need a slate and users (%d, %d)",
+                       spec->slate, spec->n_users);
+    learner *l = calloc(1, size);
+    if (!l)
+        return err_set(err, DS_ENOMEM, "out of memory");
+    l->base.spec = spec;
+    l->cfg = *cfg;
+    l->k = spec->slate;
+    l->sampling = ctx->sampling;
+    l->minibatch = ctx->minibatch;
+    l->log_update = ctx->log_update;
+    l->log_ctx = ctx->log_ctx;
+    int rc = build_model(l, with_value, spec, ctx->init, err);
+    if (rc == DS_OK)
+        rc = traj_store_init(&l->store, spec->n_users, l->enc.n_features, spec->slate,
+                             spec->n_items, sizeof(encoder_cache), err);
+    if (rc == DS_OK) {
+        size_t F = (size_t)l->enc.n_features;
+        l->x = calloc(F, sizeof *l->x);
+        l->dx = calloc(F, sizeof *l->dx);
+        l->positions = calloc((size_t)spec->slate, sizeof *l->positions);
+        l->log_of_user = malloc((size_t)spec->n_users * sizeof *l->log_of_user);
+        if (!l->x || !l->dx || !l->positions || !l->log_of_user)
+            rc = err_set(err, DS_ENOMEM, "out of memory for a learning agent");
+    }
+    if (rc != DS_OK) {
+        learner_destroy(&l->base);
+        return rc;
+    }
+    for (int u = 0; u < spec->n_users; u++)
+        l->log_of_user[u] = -1;
+    l->wall_mark = monotonic_seconds();
+    *out = l;
+    return DS_OK;
+}
+
+/* ---- session logs ---- */
+
+static int logs_grow(learner *l)
+{
+    int old = l->cap_logs, cap = old ? 2 * old : 16;
+    learner_session_log *logs = realloc(l->logs, (size_t)cap * sizeof *logs);
+    if (!logs)
+        return DS_ENOMEM;
+    l->logs = logs;
+    int *free_logs = realloc(l->free_logs, (size_t)cap * sizeof *free_logs);
+    if (!free_logs)
+        return DS_ENOMEM;
+    l->free_logs = free_logs;
+    for (int i = old; i < cap; i++)
+        l->logs[i] = (learner_session_log){0};
+    l->cap_logs = cap;
+    for (int i = cap - 1; i >= old; i--)
+        l->free_logs[l->n_free_logs++] = i;
+    return DS_OK;
+}
+
+/* The user's log of this episode, or NULL if it has none. */
+static learner_session_log *session_log(const learner *l, int user, long episode)
+{
+    int slot = l->log_of_user[user];
+    if (slot < 0 || l->logs[slot].episode != episode)
+        return NULL;
+    return &l->logs[slot];
+}
+
+static void session_log_drop(learner *l, int user)
+{
+    int slot = l->log_of_user[user];
+    if (slot < 0)
+        return;
+    l->free_logs[l->n_free_logs++] = slot;
+    l->log_of_user[user] = -1;
+}
+
+/* Appends n items to the user's log of this episode, opening it (and dropping
+ * a stale log of another episode) if needed. */
+static int session_log_append(learner *l, int user, long episode, const int *items, int n)
+{
+    learner_session_log *log = session_log(l, user, episode);
+    if (!log) {
+        session_log_drop(l, user);
+        if (l->n_free_logs == 0 && logs_grow(l) != DS_OK)
+            return DS_ENOMEM;
+        int slot = l->free_logs[--l->n_free_logs];
+        l->log_of_user[user] = slot;
+        log = &l->logs[slot];
+        log->episode = episode;
+        log->n = 0;
+    }
+    if (log->n + n > log->cap) {
+        int cap = log->cap ? 2 * log->cap : 8 * l->k;
+        while (cap < log->n + n)
+            cap *= 2;
+        int *grown = realloc(log->items, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return DS_ENOMEM;
+        log->items = grown;
+        log->cap = cap;
+    }
+    memcpy(log->items + log->n, items, (size_t)n * sizeof *items);
+    log->n += n;
+    return DS_OK;
+}
+
+/* ---- acting and feedback ---- */
+
+int learner_act(agent *a, const observation *obs, int *slate)
+{
+    learner *l = (learner *)a;
+    int k = l->k, n = obs->n_candidates;
+    if (obs->user < 0 || obs->user >= a->spec->n_users)
+        return err_set(a->err, DS_EINPUT, "user %d is out of range", obs->user);
+    if (n < k)
+        return err_set(a->err, DS_EINPUT, "%d candidates for a slate of %d", n, k);
+    const int *ids;
+    int rc = policy_candidates(&l->net, obs->candidates, n, &ids, a->err);
+    if (rc != DS_OK)
+        return rc;
+    const learner_session_log *log = session_log(l, obs->user, obs->episode);
+    rc = encoder_features(&l->enc, l->params.w, obs, log ? log->items : NULL,
+                          log ? log->n : 0, l->x, &l->cache, a->err);
+    if (rc != DS_OK)
+        return rc;
+
+    int record = a->learning;
+    double value = NAN;
+    policy_forward(&l->net, l->params.w, l->x, ids, n, &l->work,
+                   record && l->net.with_value ? &value : NULL);
+    if (!nn_all_finite(l->work.logits, (size_t)n))
+        return err_set(a->err, DS_ENUMERIC, "policy logits are not finite when acting "
+                       "after update %ld", l->updates - 1);
+    if (!a->learning && l->cfg.greedy_eval)
+        policy_top_k(l->positions, l->work.logits, n, k);
+    else if ((rc = nn_pl_sample(l->positions, l->work.work, l->sampling, l->work.logits, n,
+                                k)) != DS_OK)
+        return err_set(a->err, rc, "cannot sample a slate of %d from %d candidates", k, n);
+    for (int j = 0; j < k; j++)
+        slate[j] = obs->candidates[l->positions[j]];
+    l->steps++;
+    if (obs->time > l->now)
+        l->now = obs->time;
+    if (!record)
+        return DS_OK;
+    double logp = nn_pl_logprob(l->work.work, l->work.logits, l->positions, n, k);
+    return traj_record_step(&l->store, obs, l->x, l->positions, logp, value, &l->cache,
+                            a->err);
+}
+
+int learner_observe(agent *a, const feedback *fb)
+{
+    learner *l = (learner *)a;
+    if (fb->time > l->now)
+        l->now = fb->time;
+    int rc = traj_add_reward(&l->store, fb, a->err);
+    if (rc != DS_OK || fb->kind != FEEDBACK_STEP)
+        return rc;
+    if (fb->slate_len < 0 || (fb->slate_len > 0 && !fb->slate))
+        return err_set(a->err, DS_EINPUT, "step feedback with a slate of %d", fb->slate_len);
+    if (session_log_append(l, fb->user, fb->episode, fb->slate, fb->slate_len) != DS_OK)
+        return err_set(a->err, DS_ENOMEM, "out of memory for a session log");
+    return DS_OK;
+}
+
+int learner_end_episode(learner *l, int user, long episode, int *ready)
+{
+    *ready = 0;
+    int rc = traj_end_episode(&l->store, user, episode, l->base.err);
+    if (rc != DS_OK)
+        return rc;
+    if (session_log(l, user, episode))
+        session_log_drop(l, user);
+    *ready = l->base.learning &&
+             traj_completed(&l->store) >= (size_t)l->cfg.batch_episodes;
+    return DS_OK;
+}
+
+/* ---- the batch ---- */
+
+/* Room for n_episodes episodes and n_steps steps. */
+static int batch_reserve(learner_batch *b, size_t n_episodes, size_t n_steps)
+{
+    if (n_episodes > b->cap_episodes) {
+        traj_episode **e = realloc(b->episodes, n_episodes * sizeof *e);
+        if (e)
+            b->episodes = e;
+        size_t *s = realloc(b->start, (n_episodes + 1) * sizeof *s);
+        if (s)
+            b->start = s;
+        if (!e || !s)
+            return DS_ENOMEM;
+        b->cap_episodes = n_episodes;
+    }
+    if (n_steps > b->cap_steps) {
+        size_t cap = b->cap_steps ? b->cap_steps : 64;
+        while (cap < n_steps)
+            cap *= 2;
+#define GROW(field)                                                    \
+    do {                                                               \
+        void *grown_ = realloc(b->field, cap * sizeof *b->field);      \
+        if (!grown_)                                                   \
+            return DS_ENOMEM;                                          \
+        b->field = grown_;                                             \
+    } while (0)
+        GROW(episode_of);
+        GROW(step_of);
+        GROW(value);
+        GROW(ret);
+        GROW(adv);
+        GROW(weight);
+        GROW(order);
+#undef GROW
+        b->cap_steps = cap;
+    }
+    return DS_OK;
+}
+
+int learner_take_batch(learner *l, size_t n)
+{
+    learner_release_batch(l);
+    learner_batch *b = &l->batch;
+    if (n > traj_completed(&l->store))
+        return err_set(l->base.err, DS_EINPUT, "%zu episodes asked for, %zu completed", n,
+                       traj_completed(&l->store));
+    if (batch_reserve(b, n, 0) != DS_OK)
+        return err_set(l->base.err, DS_ENOMEM, "out of memory for a batch of %zu episodes", n);
+    int rc = traj_take(&l->store, n, b->episodes, l->base.err);
+    if (rc != DS_OK)
+        return rc;
+    b->n_episodes = n;
+    size_t steps = 0;
+    for (size_t e = 0; e < n; e++)
+        steps += (size_t)b->episodes[e]->n_steps;
+    if (batch_reserve(b, n, steps) != DS_OK) {
+        learner_release_batch(l);
+        return err_set(l->base.err, DS_ENOMEM, "out of memory for a batch of %zu steps", steps);
+    }
+    size_t i = 0;
+    for (size_t e = 0; e < n; e++) {
+        const traj_episode *ep = b->episodes[e];
+        b->start[e] = i;
+        for (int t = 0; t < ep->n_steps; t++, i++) {
+            b->episode_of[i] = (int)e;
+            b->step_of[i] = t;
+            b->value[i] = ep->value[t];
+            b->ret[i] = b->adv[i] = b->weight[i] = 0.0;
+            b->order[i] = i;
+        }
+    }
+    b->start[n] = steps;
+    b->n_steps = steps;
+    return DS_OK;
+}
+
+void learner_release_batch(learner *l)
+{
+    learner_batch *b = &l->batch;
+    if (b->n_episodes)
+        traj_release(&l->store, b->episodes, b->n_episodes);
+    b->n_episodes = 0;
+    b->n_steps = 0;
+}
+
+learner_step learner_step_at(const learner *l, size_t i)
+{
+    const learner_batch *b = &l->batch;
+    const traj_episode *ep = b->episodes[b->episode_of[i]];
+    int t = b->step_of[i];
+    return (learner_step){.ep = ep, .t = t, .n = ep->n_candidates[t],
+                          .candidates = ep->candidates[t],
+                          .slate = ep->slate + (size_t)t * ep->slate_k,
+                          .reward = ep->reward[t], .logp = ep->logp[t],
+                          .value = ep->value[t], .cache = traj_extra(ep, t)};
+}
+
+void learner_shuffle(learner *l)
+{
+    if (l->batch.n_steps > 1)
+        gsl_ran_shuffle(l->minibatch, l->batch.order, l->batch.n_steps,
+                        sizeof *l->batch.order);
+}
+
+/* ---- forward and backward of a stored step ---- */
+
+double learner_forward(learner *l, size_t i, double *value)
+{
+    learner_step s = learner_step_at(l, i);
+    size_t F = (size_t)l->enc.n_features;
+    memcpy(l->x, s.ep->x + (size_t)s.t * F, F * sizeof *l->x);
+    encoder_refresh(&l->enc, l->params.w, s.cache, l->x);
+    policy_forward(&l->net, l->params.w, l->x, s.candidates, s.n, &l->work, value);
+    return nn_pl_logprob(l->work.work, l->work.logits, s.slate, s.n, l->k);
+}
+
+double learner_entropy(const learner *l, size_t i)
+{
+    learner_step s = learner_step_at(l, i);
+    return nn_entropy(l->work.logits, s.n);
+}
+
+void learner_backward_logits(learner *l, size_t i, const double *dlogits, double dvalue)
+{
+    learner_step s = learner_step_at(l, i);
+    memset(l->dx, 0, (size_t)l->enc.n_features * sizeof *l->dx);
+    policy_backward(&l->net, l->params.w, l->params.grad, l->x, s.candidates, s.n, dlogits,
+                    dvalue, l->dx, &l->work);
+    encoder_backward(&l->enc, l->params.grad, l->dx, s.cache);
+}
+
+void learner_backward(learner *l, size_t i, double g_logp, double g_entropy,
+                      double g_value)
+{
+    learner_step s = learner_step_at(l, i);
+    double *ds = l->work.dlogits; /* [n] */
+    memset(ds, 0, (size_t)s.n * sizeof *ds);
+    if (g_logp != 0.0)
+        nn_pl_logprob_backward(ds, l->work.work, g_logp, l->work.logits, s.slate, s.n, l->k);
+    if (g_entropy != 0.0)
+        nn_entropy_backward(ds, g_entropy, l->work.logits, s.n);
+    learner_backward_logits(l, i, g_logp != 0.0 || g_entropy != 0.0 ? ds : NULL, g_value);
+}
+
+/* ---- returns and advantages ---- */
+
+void learner_reward_to_go(double *G, const double *reward, int n, double gamma)
+{
+    double next = 0.0;
+    for (int t = n - 1; t >= 0; t--)
+        next = G[t] = reward[t] + gamma * next;
+}
+
+void learner_gae(double *adv, const double *reward, const double *value, int n,
+                 double gamma, double lambda)
+{
+    double next_adv = 0.0, next_value = 0.0; /* terminal: nothing after the last step */
+    for (int t = n - 1; t >= 0; t--) {
+        double delta = reward[t] + gamma * next_value - value[t];
+        next_adv = adv[t] = delta + gamma * lambda * next_adv;
+        next_value = value[t];
+    }
+}
+
+void learner_batch_reward_to_go(learner *l, double gamma)
+{
+    learner_batch *b = &l->batch;
+    for (size_t e = 0; e < b->n_episodes; e++) {
+        const traj_episode *ep = b->episodes[e];
+        learner_reward_to_go(b->ret + b->start[e], ep->reward, ep->n_steps, gamma);
+    }
+}
+
+void learner_batch_gae(learner *l, double gamma, double lambda)
+{
+    learner_batch *b = &l->batch;
+    for (size_t e = 0; e < b->n_episodes; e++) {
+        const traj_episode *ep = b->episodes[e];
+        size_t at = b->start[e];
+        learner_gae(b->adv + at, ep->reward, b->value + at, ep->n_steps, gamma, lambda);
+    }
+    for (size_t i = 0; i < b->n_steps; i++)
+        b->ret[i] = b->adv[i] + b->value[i];
+}
+
+void learner_batch_values(learner *l)
+{
+    for (size_t i = 0; i < l->batch.n_steps; i++) {
+        learner_step s = learner_step_at(l, i);
+        size_t F = (size_t)l->enc.n_features;
+        memcpy(l->x, s.ep->x + (size_t)s.t * F, F * sizeof *l->x);
+        encoder_refresh(&l->enc, l->params.w, s.cache, l->x);
+        /* the value trunk alone: the policy's logits are not needed */
+        policy_forward(&l->net, l->params.w, l->x, s.candidates, s.n, &l->work,
+                       &l->batch.value[i]);
+    }
+}
+
+double learner_explained_variance(const double *pred, const double *target, size_t n)
+{
+    if (n == 0)
+        return NAN;
+    double mt = 0.0, mr = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        mt += target[i];
+        mr += target[i] - pred[i];
+    }
+    mt /= (double)n;
+    mr /= (double)n;
+    double vt = 0.0, vr = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double dt = target[i] - mt, dr = target[i] - pred[i] - mr;
+        vt += dt * dt;
+        vr += dr * dr;
+    }
+    return vt > 0.0 ? 1.0 - vr / vt : NAN;
+}
+
+/* ---- the step and its diagnostics ---- */
+
+update_row learner_row(void)
+{
+    return (update_row){.policy_loss = NAN, .value_loss = NAN, .entropy = NAN,
+                        .approx_kl = NAN, .clip_fraction = NAN,
+                        .explained_variance = NAN, .grad_norm = NAN,
+                        .learning_rate = NAN, .steps_per_second = NAN};
+}
+
+int learner_check_finite(learner *l, const char *what, double value)
+{
+    if (isfinite(value))
+        return DS_OK;
+    return err_set(l->base.err, DS_ENUMERIC, "%s is %s at update %ld", what,
+                   isnan(value) ? "NaN" : "Inf", l->updates);
+}
+
+int learner_apply_gradient(learner *l, double lr, double *grad_norm)
+{
+    double norm = nn_clip_grad_norm(&l->params, l->cfg.max_grad_norm);
+    if (grad_norm)
+        *grad_norm = norm;
+    int rc = learner_check_finite(l, "gradient norm", norm);
+    if (rc != DS_OK)
+        return rc;
+    nn_adam_step(&l->params, &l->adam, lr);
+    if (!nn_all_finite(l->params.w, l->params.n))
+        return err_set(l->base.err, DS_ENUMERIC, "parameters are not finite after update %ld",
+                       l->updates);
+    return DS_OK;
+}
+
+int learner_log_update(learner *l, update_row *row)
+{
+    double now = monotonic_seconds(), elapsed = now - l->wall_mark;
+    row->update = l->updates;
+    row->time = l->now;
+    row->steps_per_second = elapsed > 0.0 ? (double)l->steps / elapsed : NAN;
+    l->updates++;
+    l->steps = 0;
+    l->wall_mark = now;
+    if (!l->log_update)
+        return DS_OK;
+    int rc = l->log_update(l->log_ctx, row);
+    return rc == DS_OK ? rc : err_set(l->base.err, rc, "cannot log update %ld", row->update);
+}
+
+int learner_single_step_update(learner *l)
+{
+    update_row row = learner_row();
+    double loss;
+    int rc = learner_take_batch(l, (size_t)l->cfg.batch_episodes);
+    if (rc == DS_OK)
+        rc = l->prepare(l, &row);
+    if (rc == DS_OK) {
+        nn_params_zero_grad(&l->params);
+        rc = l->loss(l, 1, &loss, &row);
+    }
+    if (rc == DS_OK)
+        rc = learner_check_finite(l, "loss", loss);
+    if (rc == DS_OK)
+        rc = learner_apply_gradient(l, l->cfg.learning_rate, &row.grad_norm);
+    row.learning_rate = l->cfg.learning_rate;
+    if (rc == DS_OK)
+        rc = learner_log_update(l, &row);
+    learner_release_batch(l);
+    return rc;
+}
