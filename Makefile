@@ -85,12 +85,15 @@ unit: $(TEST_BIN) $(PROGRAM)
 
 e2e: $(PROGRAM)
 	@DIVSIM=./$(PROGRAM) DIVSIM_E2E_FULL=$(if $(SANITIZE),0,1) sh tests/e2e.sh
+	@DIVSIM=./$(PROGRAM) sh tests/e2e_plot.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory $(PROGRAM)
 	./$(PROGRAM) run experiments/quickstart.ini -o results/quickstart.db
 	./$(PROGRAM) compare results/quickstart.db
+	./$(PROGRAM) plot results/quickstart.db --format png,pdf > /dev/null
 	@echo "results: results/quickstart.db (SQLite; schema in README.md)"
+	@echo "figures: plots/quickstart/ (PNG and PDF; templates in plots/*.gp)"
 
 bench: deps
 	@$(MAKE) --no-print-directory $(PROGRAM)

@@ -3,7 +3,9 @@
  * number when SIGINT or SIGTERM interrupted a run. */
 #include "common.h"
 #include "config.h"
+#include "export.h"
 #include "merge.h"
+#include "plot.h"
 #include "report.h"
 #include "store.h"
 #include "sweep.h"
@@ -56,6 +58,12 @@ static const char usage[] =
     "      [--baseline NAME] [--format text|markdown|latex|csv]\n"
     "                     per group: mean and 95% CI over seeds; against a baseline\n"
     "                     paired or Welch t-tests, Holm-adjusted, and effect sizes\n"
+    "  plot DB [--out DIR] [--format png|pdf|svg[,...]]\n"
+    "      [--kind learning|pareto|sweep|coverage|training|all] [--metric M]\n"
+    "                     figures with gnuplot (default plots/<experiment>/)\n"
+    "  export DB --table runs|params|episodes|windows|phases|updates|planned\n"
+    "      [--where SQL] [--csv]\n"
+    "                     a table as CSV on standard output\n"
     "  status DB          progress of a sweep: runs planned, done, failed, diverged,\n"
     "                     interrupted, running, missing; by agent and swept parameter\n"
     "  merge OUT IN...    merge shard databases into OUT (idempotent; refuses runs\n"
@@ -268,14 +276,31 @@ static int cmd_report(int argc, char **argv, report_fn report)
     return EXIT_OK;
 }
 
-static int cmd_compare(int argc, char **argv)
+/* The exit code for a library result: input errors are usage errors. */
+static int exit_code_for(int rc, const char *err)
 {
-    char err[ERR_LEN];
-    int rc = compare_command(argc, argv, stdout, err);
     if (rc == DS_OK)
         return EXIT_OK;
     fprintf(stderr, "error: %s\n", err);
-    return EXIT_USAGE;
+    return rc == DS_EINPUT ? EXIT_USAGE : EXIT_RUN_FAILED;
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+    char err[ERR_LEN];
+    return exit_code_for(compare_command(argc, argv, stdout, err), err);
+}
+
+static int cmd_plot(int argc, char **argv)
+{
+    char err[ERR_LEN];
+    return exit_code_for(plot_command(argc, argv, err), err);
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    char err[ERR_LEN];
+    return exit_code_for(export_command(argc, argv, stdout, err), err);
 }
 
 /* `divsim merge OUT IN...`: each input in its own transaction. */
@@ -327,5 +352,9 @@ int main(int argc, char **argv)
         return cmd_report(argc, argv, report_status);
     if (strcmp(cmd, "merge") == 0)
         return cmd_merge(argc, argv);
+    if (strcmp(cmd, "plot") == 0)
+        return cmd_plot(argc, argv);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc, argv);
     return fail_usage("unknown command '%s'", cmd);
 }

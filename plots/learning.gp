@@ -1,0 +1,45 @@
+# Learning curves: a metric against episodes, one line per series (an agent,
+# or an agent and its swept settings), the mean over runs with the 95%
+# confidence interval shaded; a dashed line marks the start of the eval phase.
+# Data columns: 1 episodes elapsed (bin middle) | 2 mean | 3-4 CI low, high |
+# 5 runs | 6 phase (0 train, 1 eval) | 7 1 on the last train bin.
+
+fig_width = 3.4
+fig_height = 2.6
+key_beside = 1
+load varsfile
+load templatedir . "/common.gp"
+
+if (key_below) {
+    set bmargin at screen (key_height + 0.5) / fig_height
+    set key at screen 0.1, screen key_height / fig_height left top maxrows key_lines
+    plot_width = fig_width - 0.75                  # inches, about
+} else {
+    key_x = 1.0 - key_width(title_len) / fig_width
+    set rmargin at screen key_x - 0.03
+    set key at screen key_x, graph 1 left top
+    plot_width = (key_x - 0.03) * fig_width - 0.55
+}
+
+# Long runs count episodes in thousands, so that tic labels stay short.
+xscale = end_at >= 10000 ? 1000.0 : 1.0
+set xlabel xscale > 1 ? "thousands of " . xlabel : xlabel
+set ylabel ylabel
+set xrange [0:end_at / xscale]
+set xtics nice_step(end_at / xscale, tics(plot_width))
+set yrange [0 < * : *]            # every metric is non-negative
+set tmargin 2                     # room for "train" and "eval"
+
+if (switch_at > 0) {
+    set arrow from switch_at / xscale, graph 0 to switch_at / xscale, graph 1 nohead back \
+        dt 2 lw 1 lc rgb "#555555"
+    set label "train" at first switch_at / 2.0 / xscale, graph 1 center offset 0, char 0.6
+    set label "eval" at first (switch_at + end_at) / 2.0 / xscale, graph 1 center \
+        offset 0, char 0.6
+}
+
+plot for [i = 1:nseries] datafile index (i - 1) using ($1 / xscale):(clip0($3)):4 \
+         with filledcurves fc rgb colour(series_colour[i]) notitle, \
+     for [i = 1:nseries] datafile index (i - 1) using ($1 / xscale):2 \
+         with lines lw 1.5 lc rgb colour(series_colour[i]) dt dash(series_variant[i]) \
+         title series_title[i]

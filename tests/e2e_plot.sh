@@ -1,0 +1,190 @@
+#!/bin/sh
+# End-to-end tests of `divsim plot` and `divsim export`: runs the tiny
+# experiment (with and without a sweep), draws every kind of figure in PNG and
+# PDF, checks the files and that each figure has one series per agent, checks
+# the CSV against the sqlite3 shell, and the errors. Set DIVSIM to the binary
+# under test; gnuplot and sqlite3 must be installed.
+set -u
+DIVSIM=${DIVSIM:-./divsim}
+DIVSIM=$(cd "$(dirname "$DIVSIM")" && pwd)/$(basename "$DIVSIM")
+repo=$(pwd)
+templates="$repo/plots"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+check() { # check DESCRIPTION COMMAND...: passes when the command succeeds
+    what=$1; shift
+    if "$@"; then ok; else bad "$what"; fi
+}
+query() { sqlite3 -batch -noheader "$1" "$2"; }
+is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; }
+is_pdf() { [ "$(head -c 5 "$1")" = "%PDF-" ]; }
+series() { sed -n 's/^# series: //p' "$1"; } # the series of a data file, one a line
+count_series() { series "$1" | wc -l | tr -d ' '; }
+plot() { "$DIVSIM" plot "$@" --templates "$templates"; }
+
+# --- two databases: the tiny experiment, and the same with cf's factors swept
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/a.db" -q
+check "tiny run exits 0" test $? -eq 0
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/s.db" -q --set agent.cf.factors=4,8
+check "swept tiny run exits 0" test $? -eq 0
+agents=$(query "$tmp/a.db" "SELECT COUNT(DISTINCT agent) FROM runs WHERE status = 'done'")
+configs=$(query "$tmp/s.db" "SELECT COUNT(DISTINCT config_hash) FROM runs WHERE status = 'done'")
+check "the fixture has 3 agents" test "$agents" = 3
+check "the sweep has 4 configurations" test "$configs" = 4
+agent_names() { query "$1" "SELECT DISTINCT agent FROM runs WHERE status = 'done' ORDER BY agent"; }
+
+# The agents have no training diagnostics yet: give two of them some, so that
+# the training figure has something to draw (value_loss only for cf).
+cp "$tmp/s.db" "$tmp/u.db"
+query "$tmp/u.db" "WITH RECURSIVE k(u) AS (SELECT 0 UNION ALL SELECT u + 1 FROM k WHERE u < 29)
+  INSERT INTO updates(run_id, \"update\", entropy, approx_kl, value_loss)
+  SELECT r.id, k.u, 2.0 * exp(-k.u / 10.0) + 0.1 * r.seed, 0.01 + 0.002 * r.seed,
+         CASE WHEN r.agent = 'cf' THEN 1.0 / (1 + k.u) END
+  FROM runs r, k WHERE r.agent IN ('cf', 'oracle')"
+
+# --- every kind, PNG and PDF
+out="$tmp/figs"
+plot "$tmp/u.db" --out "$out" --format png,pdf --kind all > "$tmp/written.txt" 2> "$tmp/notes.txt"
+check "plot --kind all exits 0" test $? -eq 0
+for fig in learning_purchases pareto_ild sweep_agent.cf.factors_purchases coverage training; do
+    for ext in png pdf; do
+        check "$fig.$ext written and not empty" test -s "$out/$fig.$ext"
+        check "$fig.$ext is listed on stdout" grep -qx "$out/$fig.$ext" "$tmp/written.txt"
+    done
+    check "$fig.png is a PNG" is_png "$out/$fig.png"
+    check "$fig.pdf is a PDF" is_pdf "$out/$fig.pdf"
+    check "$fig.dat has a header naming its columns" grep -q '^# columns: ' "$out/$fig.dat"
+    check "$fig.vars.gp defines the series" grep -q '^nseries = ' "$out/$fig.vars.gp"
+done
+check "nothing skipped, no gnuplot warning" test ! -s "$tmp/notes.txt"
+
+# One series per agent: the pareto and sweep figures have an agent each (cf
+# swept, random and oracle flat), the curves one per configuration.
+check "pareto: one series per agent" test "$(count_series "$out/pareto_ild.dat")" = "$agents"
+check "pareto: the series are the agents" \
+    test "$(series "$out/pareto_ild.dat" | sort)" = "$(agent_names "$tmp/s.db")"
+check "pareto: a point per configuration" \
+    test "$(grep -c '^ *[0-9.e+-]\{1,\} .*"' "$out/pareto_ild.dat")" = "$configs"
+check "pareto: the frontier block" grep -q '^# frontier' "$out/pareto_ild.dat"
+check "pareto: cf's points labelled by their factors" \
+    test "$(awk '/^# series: /{s = $3} s == "cf" && /^ /{print $8}' "$out/pareto_ild.dat" | tr '\n' ' ')" = '"4" "8" '
+check "pareto: the key names cf's swept key" grep -q '"cf (factors)"' "$out/pareto_ild.vars.gp"
+check "sweep: one series per agent" \
+    test "$(count_series "$out/sweep_agent.cf.factors_purchases.dat")" = "$agents"
+check "sweep: cf has a point per factor" \
+    test "$(awk '/^# series: /{s = $3} s == "cf" && /^ /' "$out/sweep_agent.cf.factors_purchases.dat" | wc -l)" = 2
+check "learning: one series per configuration" \
+    test "$(count_series "$out/learning_purchases.dat")" = "$configs"
+check "learning: the sweep shows in the titles" \
+    grep -qx '# series: cf (factors = 8)' "$out/learning_purchases.dat"
+check "coverage: one series per configuration" test "$(count_series "$out/coverage.dat")" = "$configs"
+check "training: a series per configuration with updates" \
+    test "$(count_series "$out/training.dat")" = 3
+check "training: value loss drawn for cf only" \
+    grep -q 'panel_series\[3\] = \[" 1 2 3", " 1 2 3", " 1 2"\]' "$out/training.vars.gp"
+
+# Without a sweep, every figure has exactly one series per agent.
+plot "$tmp/a.db" --out "$tmp/plain" --format png --kind learning,pareto,coverage > /dev/null
+check "plain: plot exits 0" test $? -eq 0
+for fig in learning_purchases pareto_ild coverage; do
+    check "plain $fig: one series per agent" test "$(count_series "$tmp/plain/$fig.dat")" = "$agents"
+    check "plain $fig: the series are the agents" \
+        test "$(series "$tmp/plain/$fig.dat" | sort)" = "$(agent_names "$tmp/a.db")"
+    check "plain $fig.png is a PNG" is_png "$tmp/plain/$fig.png"
+done
+check "plain learning: a bin per window of each phase" \
+    test "$(awk '/^# series: random/{s = 1; next} /^# series/{s = 0} s && /^ /' "$tmp/plain/learning_purchases.dat" | wc -l)" = 5
+
+# Kinds with nothing to draw are skipped with a note, not an error.
+plot "$tmp/a.db" --out "$tmp/plain" --kind sweep,training 2> "$tmp/notes.txt" > /dev/null
+check "nothing to sweep or train: exit 0" test $? -eq 0
+check "the sweep skip is noted" grep -q 'sweep figure skipped' "$tmp/notes.txt"
+check "the training skip is noted" grep -q 'training figure skipped' "$tmp/notes.txt"
+
+# Other metrics, SVG, the default output directory, and the redraw command.
+plot "$tmp/s.db" --out "$tmp/more" --format svg --kind learning,sweep,pareto --metric coverage \
+    --diversity topic_entropy > /dev/null
+check "--metric coverage (a window metric) exits 0" test $? -eq 0
+check "learning of coverage is an SVG" grep -q '<svg' "$tmp/more/learning_coverage.svg"
+check "sweep of coverage written" test -s "$tmp/more/sweep_agent.cf.factors_coverage.svg"
+check "pareto against topic entropy written" test -s "$tmp/more/pareto_topic_entropy.svg"
+(cd "$tmp" && "$DIVSIM" plot a.db --kind pareto --templates "$templates" > /dev/null)
+check "default output: plots/<experiment>/" is_png "$tmp/plots/tiny/pareto_ild.png"
+redraw=$(sed -n 's/^#   //p' "$out/coverage.vars.gp")
+rm -f "$out/coverage.pdf"
+(cd "$tmp" && eval "$redraw")
+check "the redraw command in the vars file works" is_pdf "$out/coverage.pdf"
+
+# --- export: CSV rows equal the table's rows; values read back unchanged
+for table in runs params episodes windows phases updates planned run_summary; do
+    "$DIVSIM" export "$tmp/u.db" --table $table --csv > "$tmp/$table.csv"
+    check "export $table exits 0" test $? -eq 0
+    rm -f "$tmp/imported.db"
+    sqlite3 "$tmp/imported.db" ".import --csv $tmp/$table.csv t"
+    check "export $table: as many rows as sqlite3 counts" \
+        test "$(query "$tmp/imported.db" "SELECT COUNT(*) FROM t")" = \
+             "$(query "$tmp/u.db" "SELECT COUNT(*) FROM $table")"
+done
+check "export: a header row" test "$(head -n 1 "$tmp/windows.csv" | tr -d '\r')" = \
+    "run_id,window,phase,episodes,sim_time,coverage,gini,exposure_entropy,exposure_entropy_norm,retention,churn_rate,reward,ild"
+check "export: RFC 4180 line ends" sh -c "head -n 1 '$tmp/runs.csv' | od -An -tx1 | grep -q '0d 0a'"
+rm -f "$tmp/imported.db"
+sqlite3 "$tmp/imported.db" ".import --csv $tmp/episodes.csv e" ".import --csv $tmp/runs.csv r"
+check "export: reals read back to the same doubles, NULL as empty" test "$(query "$tmp/imported.db" \
+    "ATTACH '$tmp/u.db' AS o; SELECT COUNT(*) FROM o.episodes x JOIN e
+     ON x.run_id = CAST(e.run_id AS INTEGER) AND x.episode = CAST(e.episode AS INTEGER)
+     WHERE x.ild IS CAST(e.ild AS REAL) AND x.start_time IS CAST(e.start_time AS REAL)
+       AND x.revenue IS CAST(e.revenue AS REAL) AND x.novelty IS CAST(e.novelty AS REAL)
+       AND x.phase IS e.phase")" = "$(query "$tmp/u.db" "SELECT COUNT(*) FROM episodes")"
+check "export: multi-line configurations quoted" test "$(query "$tmp/imported.db" \
+    "ATTACH '$tmp/u.db' AS o; SELECT COUNT(*) FROM o.runs x JOIN r ON x.id = CAST(r.id AS INTEGER)
+     WHERE x.config = r.config AND x.message IS NULLIF(r.message, '')")" = 8
+"$DIVSIM" export "$tmp/u.db" --table episodes --where "phase = 'eval' AND purchases > 0" --csv \
+    > "$tmp/where.csv"
+rm -f "$tmp/imported.db"
+sqlite3 "$tmp/imported.db" ".import --csv $tmp/where.csv w"
+check "export --where filters rows" test "$(query "$tmp/imported.db" "SELECT COUNT(*) FROM w")" = \
+    "$(query "$tmp/u.db" "SELECT COUNT(*) FROM episodes WHERE phase = 'eval' AND purchases > 0")"
+
+# --- errors: exit 2 and a message naming the problem
+expect_error() { # DESCRIPTION PATTERN COMMAND...
+    what=$1; pattern=$2; shift 2
+    "$@" > /dev/null 2> "$tmp/err.txt"
+    code=$?
+    check "$what exits 2" test $code -eq 2
+    check "$what says '$pattern'" grep -q "$pattern" "$tmp/err.txt"
+}
+expect_error "unknown metric" "unknown metric 'nope'" plot "$tmp/a.db" --out "$tmp/e" --metric nope
+expect_error "unknown parameter" "unknown parameter 'agent.cf.nope'" \
+    plot "$tmp/s.db" --out "$tmp/e" --param agent.cf.nope
+expect_error "parameter not swept" "'env.items' has one value" \
+    plot "$tmp/s.db" --out "$tmp/e" --param env.items
+cp "$tmp/a.db" "$tmp/empty.db"
+query "$tmp/empty.db" "DELETE FROM runs"
+expect_error "empty database" "no finished runs in" plot "$tmp/empty.db" --out "$tmp/e"
+: > "$tmp/blank.db"
+expect_error "a file that is no results database" "not a divsim results database" \
+    plot "$tmp/blank.db" --out "$tmp/e"
+mkdir "$tmp/bin"
+expect_error "missing gnuplot" "gnuplot is not installed: apt-get install gnuplot-nox" \
+    env PATH="$tmp/bin" "$DIVSIM" plot "$tmp/a.db" --out "$tmp/e" --templates "$templates"
+expect_error "unknown format" "unknown format 'jpeg'" plot "$tmp/a.db" --format jpeg
+expect_error "missing templates" "no gnuplot templates in" \
+    "$DIVSIM" plot "$tmp/a.db" --out "$tmp/e" --templates "$tmp/bin"
+check "errors write no figure" test ! -e "$tmp/e/pareto_ild.png"
+expect_error "export: unknown table" "unknown table 'nope'" "$DIVSIM" export "$tmp/a.db" --table nope
+expect_error "export: two statements" "holds ';'" \
+    "$DIVSIM" export "$tmp/a.db" --table runs --where "1; DELETE FROM runs"
+check "export: the database is untouched" test "$(query "$tmp/a.db" "SELECT COUNT(*) FROM runs")" = 6
+expect_error "export: bad condition" "no such column: nope" \
+    "$DIVSIM" export "$tmp/a.db" --table runs --where "nope = 1"
+expect_error "export: no database" "'$tmp/missing.db' is not a file" \
+    "$DIVSIM" export "$tmp/missing.db" --table runs
+
+echo "e2e_plot: $passed passed, $failed failed"
+test "$failed" -eq 0
