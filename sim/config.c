@@ -8,7 +8,11 @@
  * comma list against the parameter spec of every table it feeds. (3) The grid is
  * counted, then expanded run by run; each run's env and agent configs are filled
  * and their cross-field checks (xValidate) run here, so a bad file never starts
- * a run. */
+ * a run.
+ *
+ * A key "reward.KEY" in [agent.NAME] is the [reward] key KEY for NAME's runs
+ * only: it replaces [reward] KEY as an axis of those runs and gives their param
+ * "reward.KEY", so a run's params do not tell where its reward came from. */
 #include "config.h"
 
 #include "common.h"
@@ -226,6 +230,24 @@ static int section_present(const loader *L, const char *name)
 static int is_agent_section(const char *section)
 {
     return strncmp(section, "agent.", 6) == 0;
+}
+
+/* The [reward] key that an entry of [agent.NAME] written "reward.KEY" sets for
+ * NAME's runs, or NULL for any other entry. */
+static const char *scoped_reward_key(const entry *e)
+{
+    if (is_agent_section(e->section) && strncmp(e->key, "reward.", 7) == 0)
+        return e->key + 7;
+    return NULL;
+}
+
+/* The entry "reward.KEY" of [agent.NAME] for agent atype, or NULL. */
+static const entry *find_scoped(const loader *L, const agent_type *atype, const char *key)
+{
+    char section[2 * NAME_LEN], scoped[2 * NAME_LEN];
+    snprintf(section, sizeof section, "agent.%s", atype->name);
+    snprintf(scoped, sizeof scoped, "reward.%s", key);
+    return find_entry(L, section, scoped);
 }
 
 /* Checks a section name; why gets the message. */
@@ -450,7 +472,9 @@ static int bad_override(const char *text, char *err)
     return err_set(err, DS_EINPUT, "--set '%s': expected section.key=value", text);
 }
 
-/* "section.key=value": replaces the file's value or adds the key. */
+/* "section.key=value": replaces the file's value or adds the key. The section is
+ * what comes before the first dot, or "agent.NAME" for "agent.NAME.KEY", so
+ * "agent.ppo.reward.kind" is the key "reward.kind" of [agent.ppo]. */
 static int apply_override(loader *L, const char *text)
 {
     const char *eq = strchr(text, '=');
@@ -464,7 +488,9 @@ static int apply_override(loader *L, const char *text)
         return err_set(L->err, DS_ENOMEM, "out of memory");
     }
     int rc = DS_OK;
-    char *dot = strrchr(lhs, '.');
+    char *dot = strchr(lhs, '.');
+    if (dot && strncmp(lhs, "agent.", 6) == 0 && strchr(lhs + 6, '.'))
+        dot = strchr(lhs + 6, '.');
     if (!dot || dot == lhs || dot[1] == '\0' || strpbrk(lhs, " \t") || strchr(value, '\n')) {
         rc = bad_override(text, L->err);
         goto done;
@@ -813,6 +839,9 @@ static int check_env_key(const loader *L, const entry *e)
 /* [agent] holds only kind; hyperparameters live in [agent.NAME]. */
 static int check_agent_key(const loader *L, const entry *e)
 {
+    if (strncmp(e->key, "reward.", 7) == 0)
+        return fail_entry(L, e, "unknown key '%s' in [agent] (a reward key goes in [reward] "
+                          "for every agent, or in [agent.NAME] for one)", e->key);
     for (size_t i = 0; i < L->n_agents; i++)
         if (param_find(&L->agents[i]->params, e->key))
             return fail_entry(L, e, "unknown key '%s' in [agent] (did you mean to put it in "
@@ -834,6 +863,67 @@ static int check_table_key(const loader *L, const entry *e, const param_table *t
                       hint(param_suggest_key(t, e->key), buf, sizeof buf));
 }
 
+/* "reward.kind, reward.diversity_bonus": the keys [agent.NAME] may scope. */
+static const char *scopable_keys(char *out, size_t n)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < reward_table.count && used < n; i++)
+        used += (size_t)snprintf(out + used, n - used, "%sreward.%s", i ? ", " : "",
+                                 reward_table.specs[i].key);
+    return out;
+}
+
+/* The corrected key for a near miss of "reward.KEY" (a typo in "reward" or in
+ * KEY, not both missing), into out; NULL if there is none. */
+static const char *suggest_scoped(const char *key, char *out, size_t n)
+{
+    static const char *const reward_name[] = {"reward"};
+    const char *dot = strchr(key, '.');
+    char prefix[2 * NAME_LEN];
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(dot - key), key);
+    if (strcmp(prefix, "reward") != 0 && !param_suggest(prefix, reward_name, 1))
+        return NULL;
+    const char *rest = dot + 1;
+    const char *k = param_find(&reward_table, rest) ? rest
+                                                    : param_suggest_key(&reward_table, rest);
+    if (!k)
+        return NULL;
+    snprintf(out, n, "reward.%s", k);
+    return out;
+}
+
+/* A dotted key in [agent.NAME]: only "reward.KEY", KEY a key of [reward], which
+ * is checked as that key is in [reward]. */
+static int check_scoped_key(const loader *L, const entry *e)
+{
+    char guess[2 * NAME_LEN], buf[4 * NAME_LEN], keys[4 * NAME_LEN];
+    const char *key = scoped_reward_key(e);
+    const param_spec *spec = key ? param_find(&reward_table, key) : NULL;
+    if (spec)
+        return check_items(L, e, spec, NULL);
+    if (suggest_scoped(e->key, guess, sizeof guess))
+        return fail_entry(L, e, "unknown key '%s' in [%s]%s", e->key, e->section,
+                          hint(guess, buf, sizeof buf));
+    if (key)
+        return fail_entry(L, e, "unknown key '%s' in [%s] (expected one of %s)", e->key,
+                          e->section, scopable_keys(keys, sizeof keys));
+    return fail_entry(L, e, "unknown key '%s' in [%s] (only [reward] keys can be set per "
+                      "agent: %s)", e->key, e->section, scopable_keys(keys, sizeof keys));
+}
+
+/* A key of [agent.NAME]: the agent's hyperparameter, or a scoped reward key. */
+static int check_agent_section_key(const loader *L, const entry *e)
+{
+    const param_table *t = &agent_find(e->section + 6)->params;
+    if (strchr(e->key, '.'))
+        return check_scoped_key(L, e);
+    if (!param_find(t, e->key) && param_find(&reward_table, e->key))
+        return fail_entry(L, e, "unknown key '%s' in [%s] (did you mean 'reward.%s'?)", e->key,
+                          e->section, e->key);
+    return check_table_key(L, e, t);
+}
+
 /* [env] and [agent] must exist and name their kind. */
 static int require_kind(loader *L, const char *section, entry **kind)
 {
@@ -849,20 +939,36 @@ static int require_kind(loader *L, const char *section, entry **kind)
     return err_set(L->err, DS_EINPUT, "%s: missing section [%s]", L->path, section);
 }
 
-/* An env without purchases needs the clicks reward for every value of [reward] kind. */
+/* Whether every element of a reward kind entry is clicks; a missing one defaults
+ * to purchases. */
+static int all_clicks(const entry *kind)
+{
+    if (!kind)
+        return 0;
+    for (size_t i = 0; i < kind->n_items; i++)
+        if (strcmp(kind->items[i], "clicks") != 0)
+            return 0;
+    return 1;
+}
+
+/* An env without purchases needs the clicks reward in each of its runs: for every
+ * listed agent, every value of its reward kind, scoped or from [reward]. */
 static int check_clicks_only(const loader *L, const entry *env_kind)
 {
     const entry *reward = find_entry(L, "reward", "kind");
     for (size_t i = 0; i < L->n_envs; i++) {
         if (!L->envs[i]->clicks_only)
             continue;
-        int all_clicks = reward != NULL;
-        for (size_t j = 0; reward && j < reward->n_items; j++)
-            all_clicks &= strcmp(reward->items[j], "clicks") == 0;
-        if (!all_clicks)
-            return fail_entry(L, reward ? reward : env_kind,
-                              "env '%s' has no purchases: set [reward] kind = clicks",
-                              L->envs[i]->name);
+        for (size_t j = 0; j < L->n_agents; j++) {
+            const entry *scoped = find_scoped(L, L->agents[j], "kind");
+            if (scoped && !all_clicks(scoped))
+                return fail_entry(L, scoped, "env '%s' has no purchases: set reward.kind = "
+                                  "clicks in [%s]", L->envs[i]->name, scoped->section);
+            if (!scoped && !all_clicks(reward))
+                return fail_entry(L, reward ? reward : env_kind,
+                                  "env '%s' has no purchases: set [reward] kind = clicks",
+                                  L->envs[i]->name);
+        }
     }
     return DS_OK;
 }
@@ -882,7 +988,7 @@ static int check_entry(loader *L, entry *e)
         return check_table_key(L, e, &reward_table);
     /* [agent.NAME]: checked even when NAME is not listed in [agent] kind, so a typo
      * in a section kept for later still shows; such a section is otherwise unused. */
-    return check_table_key(L, e, &agent_find(e->section + 6)->params);
+    return check_agent_section_key(L, e);
 }
 
 static int validate(loader *L)
@@ -916,15 +1022,17 @@ static int validate(loader *L)
 
 /* ---- pass 3: the grid ---- */
 
-/* Whether entry x is an axis of the runs of (env, agent). */
-static int applies(const entry *x, const env_type *etype, const agent_type *atype)
+/* Whether entry x is an axis of the runs of (env, agent). A [reward] key is not
+ * one where the agent's section scopes it. */
+static int applies(const loader *L, const entry *x, const env_type *etype,
+                   const agent_type *atype)
 {
     if (strcmp(x->section, "experiment") == 0)
         return strcmp(x->key, "name") != 0 && strcmp(x->key, "seeds") != 0;
     if (strcmp(x->section, "env") == 0)
         return strcmp(x->key, "kind") != 0 && param_find(&etype->params, x->key) != NULL;
     if (strcmp(x->section, "reward") == 0)
-        return 1;
+        return find_scoped(L, atype, x->key) == NULL;
     if (is_agent_section(x->section))
         return strcmp(x->section + 6, atype->name) == 0;
     return 0;
@@ -938,7 +1046,7 @@ static double count_runs(const loader *L)
         for (size_t j = 0; j < L->n_agents; j++) {
             double runs = L->n_seeds_written;
             for (size_t k = 0; k < L->n_entries; k++)
-                if (applies(&L->entries[k], L->envs[i], L->agents[j]))
+                if (applies(L, &L->entries[k], L->envs[i], L->agents[j]))
                     runs *= (double)L->entries[k].n_items;
             total += runs;
         }
@@ -952,12 +1060,18 @@ typedef struct {
     size_t n_axes;
 } grid_point;
 
-/* The element chosen for section.key at this point, or NULL for the default. */
+/* The element chosen for section.key at this point, or NULL for the default. A
+ * scoped "reward.KEY" of [agent.NAME] is the axis of [reward] KEY (applies() keeps
+ * the two from being axes of one run). */
 static const char *point_value(const grid_point *g, const char *section, const char *key)
 {
-    for (size_t i = 0; i < g->n_axes; i++)
-        if (strcmp(g->axes[i]->section, section) == 0 && strcmp(g->axes[i]->key, key) == 0)
-            return g->axes[i]->items[g->index[i]];
+    for (size_t i = 0; i < g->n_axes; i++) {
+        const entry *x = g->axes[i];
+        const char *scoped = scoped_reward_key(x);
+        if (strcmp(scoped ? "reward" : x->section, section) == 0 &&
+            strcmp(scoped ? scoped : x->key, key) == 0)
+            return x->items[g->index[i]];
+    }
     return NULL;
 }
 
@@ -1169,7 +1283,7 @@ static int expand_pair(const loader *L, const env_type *etype, const agent_type 
     g.index = calloc(L->n_entries + 1, sizeof *g.index);
     int rc = g.axes && g.index ? DS_OK : err_set(err, DS_ENOMEM, "out of memory");
     for (size_t i = 0; i < L->n_entries && rc == DS_OK; i++)
-        if (applies(&L->entries[i], etype, atype))
+        if (applies(L, &L->entries[i], etype, atype))
             g.axes[g.n_axes++] = &L->entries[i];
     if (rc == DS_OK)
         do

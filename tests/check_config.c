@@ -3,7 +3,10 @@
  * The files are written into a fresh temporary directory. The tests rely only on
  * the env 'bandit' (keys items, users, slate, utility_step, u0, visit_rate; clicks
  * only; slate <= items), the agent 'random' (no parameters) and on what the
- * registries list, so adding envs or agents does not change them. */
+ * registries list, so adding envs or agents does not change them. The tests of
+ * agent-scoped reward keys also use the env 'shop' (with purchases), the agents
+ * 'a2c' and 'mmr' (its real parameter lambda in [0, 1]) and 'ppo', or 'reinforce'
+ * in its place while ppo is not registered. */
 #include "../sim/common.h"
 #include "../sim/config.h"
 
@@ -479,6 +482,167 @@ START_TEST(overrides_replace_and_add)
 }
 END_TEST
 
+/* The example of the README: per-agent diversity_bonus axes, and mmr's lambda
+ * axis with the [reward] defaults. */
+static const char scoped_example_ini[] =
+    "[experiment]\n"
+    "seeds = 1-2\n"
+    "[env]\n"
+    "kind = shop\n"
+    "[agent]\n"
+    "kind = %s, a2c, mmr\n"
+    "[agent.%s]\n"
+    "reward.diversity_bonus = 0, 0.05, 0.1, 0.2, 0.5\n"
+    "[agent.a2c]\n"
+    "reward.diversity_bonus = 0, 0.05, 0.1, 0.2, 0.5\n"
+    "[agent.mmr]\n"
+    "lambda = 1.0, 0.8, 0.6, 0.4\n"
+    "[reward]\n"
+    "kind = purchases\n";
+
+/* The policy-gradient agent of the example: ppo once it is registered. */
+static const char *example_agent(void)
+{
+    return agent_find("ppo") ? "ppo" : "reinforce";
+}
+
+static double agent_real(const run_spec *r, const char *key)
+{
+    const param_spec *s = param_find(&r->agent->params, key);
+    ck_assert_ptr_nonnull(s);
+    return *(const double *)((const char *)r->agent_config + s->offset);
+}
+
+START_TEST(scoped_reward_axes_expand_per_agent)
+{
+    const char *pg = example_agent();
+    char text[1024];
+    snprintf(text, sizeof text, scoped_example_ini, pg, pg);
+    experiment x;
+    load_ok("scoped.ini", text, NULL, 0, &x);
+    /* (5 + 5 + 4) points x 2 seeds, not the 5 x 4 mmr runs of a shared axis. */
+    ck_assert_uint_eq(x.n_runs, 28);
+    static const char *bonus[] = {"0", "0.05", "0.1", "0.2", "0.5"};
+    static const char *lambda[] = {"1", "0.8", "0.6", "0.4"};
+    const char *agents[] = {pg, "a2c", "mmr"};
+    for (size_t i = 0; i < x.n_runs; i++) {
+        const run_spec *r = &x.runs[i];
+        size_t who = i < 10 ? 0 : i < 20 ? 1 : 2, point = (i % 10) / 2;
+        ck_assert_str_eq(r->agent->name, agents[who]);
+        ck_assert_uint_eq(r->seed, i % 2 + 1);
+        ck_assert_str_eq(run_param_get(r, "reward.kind"), "purchases");
+        ck_assert_int_eq(r->settings.reward, REWARD_PURCHASES);
+        const char *want_bonus = who < 2 ? bonus[point] : "0"; /* mmr: the default */
+        ck_assert_str_eq(run_param_get(r, "reward.diversity_bonus"), want_bonus);
+        ck_assert(r->settings.diversity_bonus == strtod(want_bonus, NULL));
+        if (who == 2) {
+            ck_assert_str_eq(run_param_get(r, "agent.mmr.lambda"), lambda[point]);
+            ck_assert(agent_real(r, "lambda") == strtod(lambda[point], NULL));
+        } else {
+            ck_assert_ptr_null(run_param_get(r, "agent.mmr.lambda"));
+        }
+        /* The scoped key is the run's reward.diversity_bonus, not a param of its own:
+         * 3 names + experiment (4) + env + agent + reward (2). */
+        char scoped[128];
+        snprintf(scoped, sizeof scoped, "agent.%s.reward.diversity_bonus", agents[who]);
+        ck_assert_ptr_null(run_param_get(r, scoped));
+        ck_assert_uint_eq(r->n_params, 9 + r->env->params.count + r->agent->params.count);
+    }
+    /* Ids follow from the params: a2c with a scoped bonus of 0.1 is the run of a2c
+     * with [reward] diversity_bonus = 0.1 (the file's name is the same). */
+    experiment plain;
+    load_ok("scoped.ini", "[experiment]\nseeds = 1-2\n[env]\nkind = shop\n[agent]\nkind = a2c\n"
+            "[reward]\nkind = purchases\ndiversity_bonus = 0.1\n", NULL, 0, &plain);
+    ck_assert_uint_eq(plain.n_runs, 2);
+    for (size_t s = 0; s < 2; s++) {
+        const run_spec *scoped_run = &x.runs[10 + 2 * 2 + s]; /* a2c, bonus 0.1 */
+        ck_assert_str_eq(plain.runs[s].config_text, scoped_run->config_text);
+        ck_assert_int_eq(plain.runs[s].run_id, scoped_run->run_id);
+    }
+    experiment_free(&plain);
+    experiment_free(&x);
+}
+END_TEST
+
+START_TEST(scoped_reward_overrides_reward_for_its_agent_only)
+{
+    experiment x;
+    /* [reward] diversity_bonus is an axis of random's runs only; mmr's scoped
+     * kind and bonus replace [reward]'s for mmr. */
+    load_ok("scope1.ini", "[env]\nkind = shop\n[agent]\nkind = random, mmr\n[agent.mmr]\n"
+            "reward.kind = revenue\nreward.diversity_bonus = 0.25\n[reward]\nkind = purchases\n"
+            "diversity_bonus = 0, 1\n", NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 3); /* random x 2 bonuses, mmr x 1 */
+    static const char *agents[] = {"random", "random", "mmr"};
+    static const char *kinds[] = {"purchases", "purchases", "revenue"};
+    static const char *bonus[] = {"0", "1", "0.25"};
+    static const int reward[] = {REWARD_PURCHASES, REWARD_PURCHASES, REWARD_REVENUE};
+    for (size_t i = 0; i < 3; i++) {
+        const run_spec *r = &x.runs[i];
+        ck_assert_str_eq(r->agent->name, agents[i]);
+        ck_assert_str_eq(run_param_get(r, "reward.kind"), kinds[i]);
+        ck_assert_str_eq(run_param_get(r, "reward.diversity_bonus"), bonus[i]);
+        ck_assert_int_eq(r->settings.reward, reward[i]);
+        ck_assert(r->settings.diversity_bonus == strtod(bonus[i], NULL));
+    }
+    experiment_free(&x);
+
+    /* A scoped value is canonical like any other (5e-1 -> 0.5). A section of an
+     * agent not in kind is checked but unused: random keeps [reward]'s bonus. */
+    load_ok("scope2.ini", "[env]\nkind = bandit\n[agent]\nkind = random\n[agent.mmr]\n"
+            "reward.diversity_bonus = 5e-1\n[reward]\nkind = clicks\ndiversity_bonus = 0.3\n",
+            NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 1);
+    ck_assert_str_eq(run_param_get(&x.runs[0], "reward.diversity_bonus"), "0.3");
+    experiment_free(&x);
+    load_ok("scope3.ini", "[env]\nkind = bandit\n[agent]\nkind = random, mmr\n[agent.mmr]\n"
+            "reward.diversity_bonus = 5e-1\n[reward]\nkind = clicks\n", NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 2);
+    ck_assert_str_eq(run_param_get(&x.runs[0], "reward.diversity_bonus"), "0");
+    ck_assert_str_eq(run_param_get(&x.runs[1], "reward.diversity_bonus"), "0.5");
+    ck_assert(x.runs[1].settings.diversity_bonus == 0.5);
+    experiment_free(&x);
+
+    /* A clicks-only env is satisfied by each run's own kind: mmr's scoped clicks,
+     * even though [reward] (which no run uses) says purchases. */
+    load_ok("scope4.ini", "[env]\nkind = bandit\n[agent]\nkind = mmr\n[agent.mmr]\n"
+            "reward.kind = clicks\n[reward]\nkind = purchases\n", NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 1);
+    ck_assert_str_eq(run_param_get(&x.runs[0], "reward.kind"), "clicks");
+    ck_assert_int_eq(x.runs[0].settings.reward, REWARD_CLICKS);
+    experiment_free(&x);
+}
+END_TEST
+
+START_TEST(scoped_reward_from_set)
+{
+    /* --set agent.NAME.reward.KEY adds a scoped axis or replaces the file's; the
+     * other agent keeps [reward]. agent.NAME.KEY still sets a hyperparameter. */
+    const char *add[] = {"agent.mmr.reward.diversity_bonus=0.1, 0.2", "agent.mmr.lambda=0.5"};
+    experiment x;
+    load_ok("set1.ini", "[env]\nkind = shop\n[agent]\nkind = random, mmr\n[reward]\n"
+            "kind = purchases\ndiversity_bonus = 0.3\n", add, 2, &x);
+    ck_assert_uint_eq(x.n_runs, 3);
+    ck_assert_str_eq(x.runs[0].agent->name, "random");
+    ck_assert_str_eq(run_param_get(&x.runs[0], "reward.diversity_bonus"), "0.3");
+    ck_assert_str_eq(run_param_get(&x.runs[1], "reward.diversity_bonus"), "0.1");
+    ck_assert_str_eq(run_param_get(&x.runs[2], "reward.diversity_bonus"), "0.2");
+    for (size_t i = 1; i < 3; i++) {
+        ck_assert_str_eq(run_param_get(&x.runs[i], "agent.mmr.lambda"), "0.5");
+        ck_assert(agent_real(&x.runs[i], "lambda") == 0.5);
+    }
+    experiment_free(&x);
+
+    const char *replace[] = {"agent.mmr.reward.diversity_bonus=0.7"};
+    load_ok("set2.ini", "[env]\nkind = shop\n[agent]\nkind = mmr\n[agent.mmr]\n"
+            "reward.diversity_bonus = 0, 1\n", replace, 1, &x);
+    ck_assert_uint_eq(x.n_runs, 1);
+    ck_assert_str_eq(run_param_get(&x.runs[0], "reward.diversity_bonus"), "0.7");
+    ck_assert(x.runs[0].settings.diversity_bonus == 0.7);
+    experiment_free(&x);
+}
+END_TEST
+
 START_TEST(file_syntax_is_forgiving_where_harmless)
 {
     experiment x;
@@ -721,6 +885,77 @@ START_TEST(errors_overrides)
 }
 END_TEST
 
+/* "[env] bandit, [agent] random, [reward] clicks" and line 9 in [agent.random]. */
+#define SCOPED(line) "[env]\nkind = bandit\n" AGENT_REWARD "[agent.random]\n" line "\n"
+
+START_TEST(errors_scoped_reward_keys)
+{
+    expect_error(SCOPED("reward.divrsity_bonus = 0.1"),
+                 ":9: unknown key 'reward.divrsity_bonus' in [agent.random] (did you mean "
+                 "'reward.diversity_bonus'?)");
+    expect_error(SCOPED("rewrd.kind = clicks"),
+                 ":9: unknown key 'rewrd.kind' in [agent.random] (did you mean 'reward.kind'?)");
+    expect_error(SCOPED("reward.temperature = 1"),
+                 ":9: unknown key 'reward.temperature' in [agent.random] (expected one of "
+                 "reward.kind, reward.diversity_bonus)");
+    expect_error(SCOPED("env.items = 5"),
+                 ":9: unknown key 'env.items' in [agent.random] (only [reward] keys can be set "
+                 "per agent: reward.kind, reward.diversity_bonus)");
+    expect_error(SCOPED("experiment.window = 5"),
+                 ":9: unknown key 'experiment.window' in [agent.random] (only [reward] keys can "
+                 "be set per agent: reward.kind, reward.diversity_bonus)");
+    expect_error(SCOPED("diversity_bonus = 0.1"),
+                 ":9: unknown key 'diversity_bonus' in [agent.random] (did you mean "
+                 "'reward.diversity_bonus'?)");
+    expect_error("[env]\nkind = bandit\n[agent]\nkind = random\nreward.diversity_bonus = 1\n"
+                 "[reward]\nkind = clicks\n",
+                 ":5: unknown key 'reward.diversity_bonus' in [agent] (a reward key goes in "
+                 "[reward] for every agent, or in [agent.NAME] for one)");
+
+    /* Values: as in [reward], named by the key as written. */
+    expect_error(SCOPED("reward.diversity_bonus = x"),
+                 ":9: 'reward.diversity_bonus': expected a finite number, got 'x'");
+    expect_error(SCOPED("reward.diversity_bonus = 0, 2e6"),
+                 ":9: 'reward.diversity_bonus': value 2e+06 out of range [-1e+06, 1e+06]");
+    expect_error(SCOPED("reward.kind = views"),
+                 ":9: 'reward.kind': expected one of purchases|revenue|clicks, got 'views'");
+    expect_error(SCOPED("reward.diversity_bonus = 0.1, 1e-1"),
+                 ":9: 'reward.diversity_bonus': '0.1' and '1e-1' are the same value in the "
+                 "list");
+    expect_error(SCOPED("reward.diversity_bonus = 0.1\nreward.diversity_bonus = 0.2"),
+                 ":10: duplicate key 'reward.diversity_bonus' in [agent.random] (first set on "
+                 "line 9)");
+    /* A clicks-only env needs clicks in every run, scoped or not. */
+    expect_error(SCOPED("reward.kind = clicks, purchases"),
+                 ":9: env 'bandit' has no purchases: set reward.kind = clicks in "
+                 "[agent.random]");
+    expect_error("[env]\nkind = bandit\n[agent]\nkind = random, mmr\n[agent.mmr]\n"
+                 "reward.kind = clicks\n",
+                 ":2: env 'bandit' has no purchases: set [reward] kind = clicks");
+
+    /* The same through --set. */
+    expect_override_error("agent.random.reward.divrsity_bonus=1",
+                          "--set 'agent.random.reward.divrsity_bonus=1': unknown key "
+                          "'reward.divrsity_bonus' in [agent.random] (did you mean "
+                          "'reward.diversity_bonus'?)");
+    expect_override_error("agent.random.env.items=5",
+                          "--set 'agent.random.env.items=5': unknown key 'env.items' in "
+                          "[agent.random] (only [reward] keys can be set per agent: "
+                          "reward.kind, reward.diversity_bonus)");
+    expect_override_error("agent.random.reward.diversity_bonus=1e7",
+                          "--set 'agent.random.reward.diversity_bonus=1e7': "
+                          "'reward.diversity_bonus': value 1e+07 out of range [-1e+06, 1e+06]");
+    expect_override_error("agent.random.reward.kind=revenue",
+                          "--set 'agent.random.reward.kind=revenue': env 'bandit' has no "
+                          "purchases: set reward.kind = clicks in [agent.random]");
+    expect_override_error("agent.rndom.reward.kind=clicks",
+                          "--set 'agent.rndom.reward.kind=clicks': unknown agent 'rndom' in "
+                          "section 'agent.rndom' (did you mean 'random'?)");
+    expect_override_error("agent.random.=1",
+                          "--set 'agent.random.=1': expected section.key=value");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -734,6 +969,9 @@ static Suite *config_suite(void)
     tcase_add_test(expand, agent_section_sets_its_parameter);
     tcase_add_test(expand, seed_lists_and_ranges);
     tcase_add_test(expand, overrides_replace_and_add);
+    tcase_add_test(expand, scoped_reward_axes_expand_per_agent);
+    tcase_add_test(expand, scoped_reward_overrides_reward_for_its_agent_only);
+    tcase_add_test(expand, scoped_reward_from_set);
     tcase_add_test(expand, file_syntax_is_forgiving_where_harmless);
     suite_add_tcase(s, expand);
     TCase *errors = tcase_create("errors");
@@ -746,6 +984,7 @@ static Suite *config_suite(void)
     tcase_add_test(errors, errors_grid_limit);
     tcase_add_test(errors, errors_cross_field_checks);
     tcase_add_test(errors, errors_overrides);
+    tcase_add_test(errors, errors_scoped_reward_keys);
     suite_add_tcase(s, errors);
     return s;
 }
