@@ -2,6 +2,7 @@
 
 #include "../sim/common.h"
 
+#include <float.h>
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
 #include <math.h>
@@ -257,12 +258,49 @@ void nn_items_backward(double *dE, double *dbias, double *dh, const double *g,
 
 /* ---- softmax family ---- */
 
-double nn_logsumexp(const double *s, int n)
+/* The largest s_i, -Inf if n = 0; a NaN sticks (no comparison with it is true). */
+static double max_of(const double *s, int n)
 {
     double mx = -INFINITY;
     for (int i = 0; i < n; i++)
         if (s[i] > mx || isnan(s[i]))
-            mx = s[i]; /* a NaN sticks: no comparison with it is true */
+            mx = s[i];
+    return mx;
+}
+
+/* sum x[n] in four interleaved partial sums: four independent chains of additions
+ * pipeline, and the rounding error bound is no worse than one running sum's. */
+static double sum_of(const double *x, int n)
+{
+    double a = 0.0, b = 0.0, c = 0.0, d = 0.0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a += x[i];
+        b += x[i + 1];
+        c += x[i + 2];
+        d += x[i + 3];
+    }
+    for (; i < n; i++)
+        a += x[i];
+    return (a + b) + (c + d);
+}
+
+/* exp(a - b) for b >= a, to about an ulp also where a - b rounds (exp of the rounded
+ * difference is off by up to ulp(a - b) / 2 relative, 6e-14 at a distance of 700):
+ * a - b = d + r exactly (Knuth's TwoSum), and exp(d + r) = exp(d) (1 + r) to within
+ * r^2 < 1e-25. */
+static double exp_diff(double a, double b)
+{
+    double d = a - b;
+    double b_part = d - a; /* the part of -b that went into d */
+    double r = (a - (d - b_part)) + (-b - b_part);
+    double e = exp(d);
+    return e + e * r;
+}
+
+double nn_logsumexp(const double *s, int n)
+{
+    double mx = max_of(s, n);
     if (!isfinite(mx))
         return mx; /* NaN, +Inf, or -Inf (empty or all -Inf) */
     double sum = 0.0;
@@ -288,24 +326,58 @@ void nn_log_softmax_backward(double *ds, const double *g, const double *out, int
         ds[i] += g[i] - exp(out[i]) * gsum;
 }
 
-double nn_entropy(const double *s, int n)
+/* The position of the largest key (the first, on a tie). */
+static int argmax(const double *key, int n)
 {
-    double lse = nn_logsumexp(s, n);
-    double h = 0.0;
-    for (int i = 0; i < n; i++) {
-        double logp = s[i] - lse;
-        h -= exp(logp) * logp;
-    }
-    return h;
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (key[i] > key[best])
+            best = i;
+    return best;
 }
+
+/* The entropy H of softmax(s), in one pass of n exps. With m = max s, e_i =
+ * exp(s_i - m) (see exp_diff) and Z = sum_i e_i, H = log Z + sum_i e_i (m - s_i) / Z:
+ * both parts are sums of non-negative terms, so nothing cancels; and log Z is
+ * log1p(Z - 1), Z - 1 summed directly (all but one largest item), so that a nearly
+ * deterministic softmax (Z ~ 1, H ~ 0) keeps its relative precision. */
+typedef struct {
+    double m, z, log_z, h;
+} softmax_entropy;
+
+static softmax_entropy entropy_parts(const double *s, int n)
+{
+    softmax_entropy r = {.m = -INFINITY, .z = 0.0, .log_z = -INFINITY, .h = 0.0};
+    if (n < 1)
+        return r;
+    int top = argmax(s, n);
+    r.m = s[top];
+    if (!isfinite(r.m)) { /* NaN, or Inf - Inf below: no entropy */
+        r.z = r.log_z = r.h = NAN;
+        return r;
+    }
+    double rest = 0.0, w = 0.0; /* a NaN elsewhere propagates through both */
+    for (int i = 0; i < n; i++) {
+        if (i == top)
+            continue;
+        double e = exp_diff(s[i], r.m);
+        rest += e;
+        w += e * (r.m - s[i]);
+    }
+    r.z = 1.0 + rest;
+    r.log_z = log1p(rest);
+    r.h = r.log_z + w / r.z;
+    return r;
+}
+
+double nn_entropy(const double *s, int n) { return entropy_parts(s, n).h; }
 
 void nn_entropy_backward(double *ds, double g, const double *s, int n)
 {
-    double lse = nn_logsumexp(s, n);
-    double h = nn_entropy(s, n);
+    softmax_entropy r = entropy_parts(s, n);
     for (int i = 0; i < n; i++) {
-        double logp = s[i] - lse;
-        ds[i] -= g * exp(logp) * (logp + h);
+        double logp = (s[i] - r.m) - r.log_z;
+        ds[i] -= g * (exp_diff(s[i], r.m) / r.z) * (logp + r.h);
     }
 }
 
@@ -325,16 +397,6 @@ int nn_pl_check(const int *slate, int n, int k)
     return DS_OK;
 }
 
-/* The position of the largest key (the first, on a tie). */
-static int argmax(const double *key, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (key[i] > key[best])
-            best = i;
-    return best;
-}
-
 int nn_pl_sample(int *slate, double *key, gsl_rng *r, const double *s, int n, int k)
 {
     if (k < 1 || k > n)
@@ -348,30 +410,139 @@ int nn_pl_sample(int *slate, double *key, gsl_rng *r, const double *s, int n, in
     return DS_OK;
 }
 
+/* The stage normalisers of a slate, with one exp per item rather than one per item
+ * and stage.
+ *
+ * Relative to a reference logit m (the largest logit in play when the weights were
+ * computed), an item in play weighs e_i = exp(s_i - m), a taken one 0, and the stage's
+ * normaliser is z = sum_i e_i, so that p_j(i) = e_i / z_j.
+ *  - e_i is good to about an ulp however far s_i lies below m (exp_diff): once the
+ *    items above s_i have been taken, its weight can be much of a small z.
+ *  - Taking an item subtracts its weight from z. That subtraction's rounding is
+ *    relative to the larger operand, so z carries the error of z_fresh, its last
+ *    direct sum, amplified by z_fresh / z; once z falls below z_fresh / 2 it is summed
+ *    afresh over the weights in play (additions, no exps). Every z is thus within
+ *    about twice a direct sum's relative error. When the chosen items dominate (logits
+ *    (50, 0, 0): (e^50 + 2) - e^50 rounds to 0) this resums at every stage, O(n k)
+ *    additions at worst.
+ *  - Weights below DBL_MIN = 2^-1022 are inexact (subnormal) or 0. While z >=
+ *    PL_REWEIGH_BELOW = 2^-500 the error they bring to a probability is below
+ *    n 2^-1074 / 2^-500 < 1e-160; below it, the weights are computed afresh relative
+ *    to the largest logit in play. Each such reweighing lowers m by more than 346
+ *    (500 log 2), so it happens at most (max s - min s) / 346 times per call: never
+ *    for logits of moderate range.
+ * A stage's result uses its normaliser z and the next one's, z' = z - e_a: p = e_a / z
+ * and 1 - p = z' / z, both good to a few ulps relative even when p is close to 1. */
+#define PL_RESUM_BELOW 0.5
+#define PL_REWEIGH_BELOW 0x1p-500
+
+typedef struct {
+    double *e;        /* [n] weights exp(s_i - m) of the items in play, 0 once taken */
+    const double *s;  /* [n] logits */
+    const int *slate; /* slate[0..taken) are out of play */
+    int n, taken;
+    double m;       /* reference logit */
+    double z;       /* the current stage's normaliser, sum of e */
+    double z_fresh; /* z when last summed directly */
+} pl_stages;
+
+/* Weighs the items in play relative to the largest logit among them, and sums. */
+static void pl_weigh(pl_stages *p)
+{
+    double *e = p->e;
+    memcpy(e, p->s, (size_t)p->n * sizeof *e);
+    for (int t = 0; t < p->taken; t++)
+        e[p->slate[t]] = -INFINITY;
+    p->m = max_of(e, p->n);
+    for (int i = 0; i < p->n; i++)
+        e[i] = exp_diff(p->s[i], p->m);
+    for (int t = 0; t < p->taken; t++)
+        e[p->slate[t]] = 0.0;
+    p->z = p->z_fresh = sum_of(e, p->n);
+}
+
+static void pl_begin(pl_stages *p, double *work, const double *s, const int *slate, int n)
+{
+    *p = (pl_stages){.e = work, .s = s, .slate = slate, .n = n};
+    pl_weigh(p);
+}
+
+/* Takes the current stage's item out of play and moves z on to the next stage's
+ * normaliser (0 if no item is left). Returns 1 if the weights in play have become too
+ * small: before a next stage, the caller then calls pl_weigh, after any last use of
+ * the current weights. */
+static int pl_advance(pl_stages *p)
+{
+    int a = p->slate[p->taken++];
+    p->z -= p->e[a];
+    p->e[a] = 0.0;
+    if (p->z < p->z_fresh * PL_RESUM_BELOW)
+        p->z = p->z_fresh = sum_of(p->e, p->n);
+    return p->z < PL_REWEIGH_BELOW;
+}
+
+/* log p for p = e_a / z, 1 - p = z_next / z. Near 1, log1p(-(1 - p)); else the log
+ * of the ratio. If e_a or the ratio is subnormal (inexact), log p < -361 (z is at
+ * least 2^-500), and (s_a - m) - log z, whose parts are within |log p| + 346 of it, is
+ * as good relative to it. */
+static double pl_log_prob(double e_a, double z, double z_next, double s_a, double m)
+{
+    double q = z_next / z;
+    if (q <= 0.5)
+        return log1p(-q);
+    double ratio = e_a / z;
+    if (e_a >= DBL_MIN && ratio >= DBL_MIN)
+        return log(ratio);
+    return (s_a - m) - log(z);
+}
+
 double nn_pl_logprob(double *work, const double *s, const int *slate, int n, int k)
 {
-    /* work holds the logits still in play; taken items become -Inf, which
-     * nn_logsumexp skips exactly (exp(-Inf) = 0). */
-    memcpy(work, s, (size_t)n * sizeof *work);
+    pl_stages p;
+    pl_begin(&p, work, s, slate, n);
     double logp = 0.0;
     for (int j = 0; j < k; j++) {
-        logp += s[slate[j]] - nn_logsumexp(work, n);
-        work[slate[j]] = -INFINITY;
+        int a = slate[j];
+        double e_a = p.e[a], z = p.z, m = p.m;
+        int reweigh = pl_advance(&p);
+        logp += pl_log_prob(e_a, z, p.z, s[a], m);
+        if (reweigh && j + 1 < k)
+            pl_weigh(&p);
     }
     return logp;
+}
+
+/* ds[n] -= gc * e[n]: the items' shares of the stages counted in gc. */
+static void pl_settle(double *ds, double gc, const double *e, int n)
+{
+    for (int i = 0; i < n; i++)
+        ds[i] -= gc * e[i];
 }
 
 void nn_pl_logprob_backward(double *ds, double *work, double g, const double *s,
                             const int *slate, int n, int k)
 {
-    memcpy(work, s, (size_t)n * sizeof *work);
+    /* d log P / ds_i = [i in slate] - sum over the stages j with i in play of e_i / z_j.
+     * With c the sum of 1 / z_j over the stages since the weights were computed, an
+     * item's share is e_i c: a slate item settles it as it leaves play (its own stage
+     * as 1 - p = z' / z), the others when the weights change and at the end. O(n)
+     * beyond the stages. */
+    pl_stages p;
+    pl_begin(&p, work, s, slate, n);
+    double c = 0.0;
     for (int j = 0; j < k; j++) {
-        double lse = nn_logsumexp(work, n);
-        for (int i = 0; i < n; i++)
-            ds[i] -= g * exp(work[i] - lse); /* 0 for items already taken */
-        ds[slate[j]] += g;
-        work[slate[j]] = -INFINITY;
+        int a = slate[j];
+        double e_a = p.e[a], z = p.z;
+        int reweigh = pl_advance(&p);
+        ds[a] += g * (p.z / z - e_a * c);
+        c += 1.0 / z;
+        if (reweigh && j + 1 < k) {
+            pl_settle(ds, g * c, p.e, n);
+            c = 0.0;
+            pl_weigh(&p);
+        }
     }
+    pl_settle(ds, g * c, p.e, n);
 }
 
 /* ---- losses ---- */

@@ -142,14 +142,16 @@ int nn_pl_check(const int *slate, int n, int k);
  * DS_EINPUT unless 1 <= k <= n. */
 int nn_pl_sample(int *slate, double *key, gsl_rng *r, const double *s, int n, int k);
 
-/* log P(slate) as above, exactly: each stage's normaliser is recomputed over the
- * remaining items with its own maximum factored out (never by subtracting from a
- * running sum, which cancels catastrophically when the chosen items dominate).
- * O(n k). work [n] is workspace. The slate must pass nn_pl_check. */
+/* log P(slate) as above, to a few ulps, also when the chosen items dominate (where
+ * a running normaliser cancels catastrophically): one exp per item, then each
+ * stage's normaliser by subtraction, summed afresh where that would lose more than a
+ * bit. O(n) exps, O(n k) additions at worst. work [n] is workspace. The slate must
+ * pass nn_pl_check. */
 double nn_pl_logprob(double *work, const double *s, const int *slate, int n, int k);
 /* ds[n] += g * d log P / ds, with d log P / ds_i = [i in slate]
  *   - sum_j [i not in {a_1..a_{j-1}}] p_j(i), p_j the stage-j softmax over the
- * remaining items. work [n] is workspace. O(n k). */
+ * remaining items, with the same normalisers as nn_pl_logprob. work [n] is
+ * workspace. O(n) exps, O(n k) additions at worst. */
 void nn_pl_logprob_backward(double *ds, double *work, double g, const double *s,
                             const int *slate, int n, int k);
 
