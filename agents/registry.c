@@ -5,11 +5,11 @@
 #include <string.h>
 
 extern const agent_type random_agent, popularity_agent, cf_agent, mmr_agent, oracle_agent;
-extern const agent_type reinforce_agent, a2c_agent;
+extern const agent_type reinforce_agent, a2c_agent, ppo_agent;
 
 const agent_type *const agent_registry[] = {
     &random_agent, &popularity_agent, &cf_agent, &mmr_agent, &oracle_agent,
-    &reinforce_agent, &a2c_agent,
+    &reinforce_agent, &a2c_agent, &ppo_agent,
 };
 const int agent_registry_count = (int)(sizeof agent_registry / sizeof agent_registry[0]);
 
