@@ -15,6 +15,7 @@
  * also demands a gradient of size > 1e-3 somewhere, so it cannot pass on zeros. */
 #include "../agents/nn.h"
 #include "../sim/common.h"
+#include "gradcheck.h"
 
 #include <check.h>
 #include <float.h>
@@ -26,59 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define FD_STEP 1e-4
-#define GRAD_TOL 1e-6
-
-/* ---- the finite-difference harness ---- */
-
-typedef double (*loss_fn)(void *ctx);
-
-static double rel_err(double a, double b)
-{
-    double den = fabs(a) + fabs(b);
-    return fabs(a - b) / (den > 1e-8 ? den : 1e-8);
-}
-
-static double numeric_derivative(double *x, loss_fn f, void *ctx)
-{
-    double x0 = *x, h = FD_STEP;
-    *x = x0 - 2 * h;
-    double fm2 = f(ctx);
-    *x = x0 - h;
-    double fm1 = f(ctx);
-    *x = x0 + h;
-    double fp1 = f(ctx);
-    *x = x0 + 2 * h;
-    double fp2 = f(ctx);
-    *x = x0;
-    /* differences first: a loss that does not depend on x gives exactly 0 */
-    return (8 * (fp1 - fm1) - (fp2 - fm2)) / (12 * h);
-}
-
-/* Compares grad [n] with the numerical gradient of f with respect to x [n];
- * asserts the largest relative error is below GRAD_TOL. Returns it. */
-static double check_grad(const char *what, double *x, const double *grad, size_t n,
-                         loss_fn f, void *ctx)
-{
-    double worst = 0, largest = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        double num = numeric_derivative(&x[i], f, ctx);
-        double e = rel_err(grad[i], num);
-        if (e > worst) {
-            worst = e;
-            at = i;
-        }
-        if (fabs(grad[i]) > largest)
-            largest = fabs(grad[i]);
-    }
-    printf("  gradcheck %-28s n=%-4zu max rel err %.2e\n", what, n, worst);
-    ck_assert_msg(worst < GRAD_TOL, "%s: rel err %.3e at element %zu (analytic %.10g)", what,
-                  worst, at, grad[at]);
-    ck_assert_msg(largest > 1e-3, "%s: gradient is all but zero (%.3e)", what, largest);
-    return worst;
-}
 
 static gsl_rng *rng_new(unsigned long seed)
 {
