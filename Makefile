@@ -42,7 +42,7 @@ PROGRAM  := $(if $(SANITIZE),$(BUILD)/divsim,divsim)
 DEBIAN_PACKAGES := libgsl-dev libopenblas-dev libsqlite3-dev libinih-dev check \
                    pkg-config gnuplot-nox sqlite3 parallel
 
-.PHONY: all deps test unit e2e demo bench clean help
+.PHONY: all deps test unit e2e demo clean help
 
 all: $(PROGRAM)
 
@@ -94,10 +94,6 @@ demo: deps
 	./$(PROGRAM) plot results/quickstart.db --format png,pdf > /dev/null
 	@echo "results: results/quickstart.db (SQLite; schema in README.md)"
 	@echo "figures: plots/quickstart/ (PNG and PDF; templates in plots/*.gp)"
-
-bench: deps
-	@$(MAKE) --no-print-directory $(PROGRAM)
-	./$(PROGRAM) bench
 
 clean:
 	rm -rf build divsim
