@@ -38,6 +38,10 @@
  * the weights, so the step contributes no gradient: the clipped surrogate's
  * point.
  *
+ * The ratio is of whole slates: log rho is the sum of the k positions' log-
+ * ratios, so where those agree a given clip bounds each position's change about
+ * k times more tightly than it would bound a single action's in ordinary PPO.
+ *
  * Learning-rate annealing. The engine does not tell an agent how long its train
  * phase is, so the schedule is counted in updates: with anneal_updates = U > 0,
  * update u (from 0) steps at learning_rate * max(0, 1 - u / U), CleanRL's linear
@@ -79,7 +83,7 @@ typedef struct {
 } ppo_config;
 
 static const param_spec ppo_params[] = {
-    LEARNER_PARAM_SPECS("3e-4", "16"),
+    LEARNER_PARAM_SPECS("3e-4", "64"), /* batches of 16 missed the bandit bar on one of three seeds */
     P_REAL(ppo_config, gae_lambda, "0.95", 0, 1,
            "GAE lambda: 0 one-step TD advantages, 1 Monte-Carlo returns minus values"),
     P_REAL(ppo_config, clip, "0.2", 1e-6, 1e6,
