@@ -435,6 +435,13 @@ static int check_state(const store *s, const db_state *state, char *err)
     return DS_OK;
 }
 
+static int set_schema_version(store *s, char *err)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+    return exec_sql(s, sql, "setting the schema version", err);
+}
+
 /* Creates the schema in a fresh database. The check is repeated inside the
  * write transaction in case another process created it meanwhile. */
 static int create_schema(store *s, char *err)
@@ -447,13 +454,10 @@ static int create_schema(store *s, char *err)
     if (rc == DS_OK)
         rc = check_state(s, &state, err);
     if (rc == DS_OK && state.objects == 0) {
-        char version_sql[64];
-        snprintf(version_sql, sizeof version_sql, "PRAGMA user_version = %d",
-                 STORE_SCHEMA_VERSION);
         for (size_t i = 0; rc == DS_OK && i < sizeof schema_sql / sizeof *schema_sql; i++)
             rc = exec_sql(s, schema_sql[i], "creating the schema", err);
         if (rc == DS_OK)
-            rc = exec_sql(s, version_sql, "setting the schema version", err);
+            rc = set_schema_version(s, err);
     }
     if (rc != DS_OK) {
         rollback(s, err);
@@ -475,12 +479,8 @@ static int migrate(store *s, char *err)
         rc = check_state(s, &state, err);
     for (int v = state.user_version; rc == DS_OK && v < STORE_SCHEMA_VERSION; v++)
         rc = exec_sql(s, migrations[v], "upgrading the schema", err);
-    if (rc == DS_OK && state.user_version < STORE_SCHEMA_VERSION) {
-        char version_sql[64];
-        snprintf(version_sql, sizeof version_sql, "PRAGMA user_version = %d",
-                 STORE_SCHEMA_VERSION);
-        rc = exec_sql(s, version_sql, "setting the schema version", err);
-    }
+    if (rc == DS_OK && state.user_version < STORE_SCHEMA_VERSION)
+        rc = set_schema_version(s, err);
     if (rc != DS_OK) {
         rollback(s, err);
         return rc;
