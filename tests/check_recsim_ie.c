@@ -654,6 +654,11 @@ static run_spec small_run(const agent_type *a, const recsim_ie_config *c, int tr
     char err[ERR_LEN];
     memcpy(env_buf, c, sizeof *c);
     CALL_OK(param_defaults(&a->params, agent_buf, err));
+    /* Learners update every 4 sessions, so that their gradients pass through
+     * changing candidate sets within these short runs. */
+    const param_spec *batch = param_find(&a->params, "batch_episodes");
+    if (batch)
+        CALL_OK(param_parse(batch, "4", agent_buf, err));
     run_spec r = {.env = &recsim_ie_env, .agent = a, .seed = seed, .env_config = env_buf,
                   .agent_config = agent_buf};
     r.settings = (run_settings){.name = "t", .train_episodes = train, .eval_episodes = eval,
