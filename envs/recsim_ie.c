@@ -70,8 +70,9 @@
  * and agents that learn per id learn, in effect, per cluster, which is all
  * RecSim's agents observe of a document (its features). A resampled document's
  * quality is drawn only when it is clicked, the only time it is read: qualities
- * are independent given the cluster, so the distribution is RecSim's, and a step
- * costs one uniform draw per candidate.
+ * are independent given the cluster, so the distribution is RecSim's; the
+ * clusters of a candidate set are read seven to a 32-bit draw (draw_clusters),
+ * so a step costs little more than writing the candidates' ids.
  *
  * Public to agents: each item's topic (its cluster) and a price of video_length.
  * Each click is also reported as a purchase of revenue w, so [reward] kind =
