@@ -4,9 +4,9 @@
 
 #include <string.h>
 
-extern const env_type shop_env, bandit_env;
+extern const env_type shop_env, bandit_env, recsim_ie_env;
 
-const env_type *const env_registry[] = {&shop_env, &bandit_env};
+const env_type *const env_registry[] = {&shop_env, &bandit_env, &recsim_ie_env};
 const int env_registry_count = (int)(sizeof env_registry / sizeof env_registry[0]);
 
 const env_type *env_find(const char *name)
