@@ -68,7 +68,7 @@
 typedef struct {
     learner_config common; /* embed_dim 16, hidden 64, history_decay 0.8,
                               learning_rate 3e-4, adam_eps 1e-5, max_grad_norm 0.5,
-                              batch_episodes 16, gamma 0.99, greedy_eval false */
+                              batch_episodes 64, gamma 0.99, greedy_eval false */
     double gae_lambda;     /* GAE lambda, 0.95 */
     double clip;           /* surrogate clipping epsilon, 0.2 */
     int epochs;            /* passes over each batch, 4 */
