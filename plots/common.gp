@@ -53,10 +53,11 @@ if (term eq "pdf") {
 set output outfile
 
 # Okabe & Ito (2008), "Color universal design": distinguishable with every
-# common form of colour blindness. Yellow comes last: it is faint on white.
-array okabe_ito[8] = ["#0072B2", "#D55E00", "#009E73", "#E69F00", \
-                      "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
-colour(i) = okabe_ito[(i - 1) % 8 + 1]
+# common form of colour blindness, with the grey that R's palette.colors()
+# adds to it. Yellow comes last: lines and labels in it are faint on white.
+array okabe_ito[9] = ["#0072B2", "#D55E00", "#009E73", "#E69F00", \
+                      "#CC79A7", "#56B4E9", "#000000", "#999999", "#F0E442"]
+colour(i) = okabe_ito[(i - 1) % 9 + 1]
 # Settings of one agent differ by dash type and by point shape.
 dash(v) = (v - 1) % 5 + 1
 array shapes[6] = [7, 5, 9, 13, 11, 15]   # filled circle, square, triangles, diamond, ...
