@@ -171,7 +171,7 @@ int transformer_work_alloc(transformer_work *work, const transformer *tf, char *
     size_t per_block = attn_block_acts_size(&tf->blocks[0], T);
     size_t total = TC /* x0 */ + (size_t)L * per_block + TC + 2 * (size_t)T /* lnf */
                    + 3 * TC /* dhidden dres dres_next */
-                   + attn_block_scratch_size(&tf->blocks[0], T) + 2 * N;
+                   + attn_block_scratch_size(&tf->blocks[0], T) + 2 * (size_t)T * N;
     double *p = calloc(total, sizeof *p);
     if (!p)
         return err_set(err, DS_ENOMEM,
@@ -190,7 +190,7 @@ int transformer_work_alloc(transformer_work *work, const transformer *tf, char *
     work->dres_next = p, p += TC;
     attn_block_scratch_bind(&work->scratch, p, &tf->blocks[0], T);
     p += attn_block_scratch_size(&tf->blocks[0], T);
-    work->logits = p, p += N;
+    work->logits = p, p += (size_t)T * N;
     work->dlogits = p;
     return DS_OK;
 }
@@ -372,26 +372,38 @@ double transformer_next_click_loss(const transformer *tf, const double *w, doubl
                                    const int *targets, double scale, transformer_work *work,
                                    int *n_targets)
 {
-    int N = tf->n_items, C = tf->C, count = 0;
-    const double *E = w + tf->item_emb, *bias = w + tf->item_bias;
+    int N = tf->n_items, C = tf->C, T = work->n_tokens, count = 0;
+    const double *E = w + tf->item_emb;
+    /* every position at once: logits [T][N] = hidden E^T + bias, one dgemm (the
+     * item table is a dense layer's weight [N][C]) */
+    nn_dense_forward(work->logits, work->hidden, E, w + tf->item_bias, T, C, N);
     double loss = 0.0;
-    for (int t = 0; t < work->n_tokens; t++) {
-        if (targets[t] < 0)
+    for (int t = 0; t < T; t++) {
+        const double *logits = work->logits + (size_t)t * N;
+        double *dlogits = work->dlogits + (size_t)t * N;
+        if (targets[t] < 0) {
+            memset(dlogits, 0, (size_t)N * sizeof *dlogits);
             continue;
-        const double *h = work->hidden + (size_t)t * C;
-        nn_items_forward(work->logits, E, bias, h, NULL, N, C);
-        double lse = nn_logsumexp(work->logits, N);
-        loss += lse - work->logits[targets[t]];
+        }
+        /* one exp per logit, kept for the softmax: p_i = e_i / sum */
+        double max = logits[0], sum = 0.0;
+        for (int i = 1; i < N; i++)
+            if (logits[i] > max)
+                max = logits[i];
+        for (int i = 0; i < N; i++) {
+            dlogits[i] = exp(logits[i] - max);
+            sum += dlogits[i];
+        }
+        loss += max + log(sum) - logits[targets[t]];
         count++;
-        if (!grad)
-            continue;
-        /* d/dlogits of (lse - logit_target) = softmax - one_hot(target) */
+        /* d/dlogits of (logsumexp - logit_target) = softmax - one_hot(target) */
         for (int i = 0; i < N; i++)
-            work->dlogits[i] = scale * exp(work->logits[i] - lse);
-        work->dlogits[targets[t]] -= scale;
-        nn_items_backward(grad + tf->item_emb, grad + tf->item_bias,
-                          work->dhidden + (size_t)t * C, work->dlogits, E, h, NULL, N, C);
+            dlogits[i] *= scale / sum;
+        dlogits[targets[t]] -= scale;
     }
+    if (grad)
+        nn_dense_backward(work->dhidden, grad + tf->item_emb, grad + tf->item_bias,
+                          work->dlogits, work->hidden, E, T, C, N);
     if (n_targets)
         *n_targets = count;
     return loss;

@@ -46,9 +46,9 @@
  *   L (24 T C^2 [at mlp_ratio 4; in general (8 + 4 mlp_ratio) T C^2]
  *      + 2 T (T + 1) C)   + O(L T C + L NH T^2 + T mlp_ratio C) elementwise,
  * see transformer_flops. At the defaults (H 16 so T 17, L 2, C 32, ratio 4):
- * 874,752 FLOPs, about 0.9 MFLOP per act. The next-click head adds 2 N C per
- * scored position (128,000 at N 2000). Parameters: 12 L C^2 + 13 L C
- * + (N + T + 4) C + N + 2 C (about 91k at N 2000; 66k of it the item table). */
+ * 874,752 FLOPs, about 0.9 MFLOP per act. The next-click head adds 2 T N C
+ * (2.2 MFLOP at N 2000, T 17). Parameters: 12 L C^2 + 13 L C
+ * + (N + T + 4) C + N + 2 C (92,144 at N 2000 and the defaults; 64,000 of it the item table). */
 #ifndef DIVSIM_TRANSFORMER_H
 #define DIVSIM_TRANSFORMER_H
 
@@ -124,7 +124,7 @@ typedef struct {
     double *dhidden;                   /* [T_max][C] loss heads add dL/dhidden here */
     double *dres, *dres_next;          /* [T_max][C] residual-stream gradients */
     attn_block_scratch scratch;
-    double *logits, *dlogits;          /* [N] next-click head */
+    double *logits, *dlogits;          /* [T_max][N] next-click head */
     double *slab;                      /* the one allocation */
 } transformer_work;
 
@@ -204,7 +204,8 @@ void transformer_next_click_targets(const transformer_input *input, int next_cli
  * such positions in *n_targets (may be NULL). With grad not NULL, adds
  * scale * dL/d(item_emb, item_bias) to grad and scale * dL/dhidden to
  * work->dhidden (so a minibatch mean is scale = 1 / its total target count);
- * then call transformer_backward. O(n_targets N C). */
+ * then call transformer_backward. All T positions are scored in one product,
+ * O(T N C). */
 double transformer_next_click_loss(const transformer *tf, const double *w, double *grad,
                                    const int *targets, double scale, transformer_work *work,
                                    int *n_targets);
