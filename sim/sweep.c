@@ -131,6 +131,12 @@ static int plan(const experiment *x, const char *db_path, const sweep_options *o
     int rc = store_open(db_path, &s, err);
     if (rc != DS_OK)
         return rc;
+    /* Damage where this sweep will not write would go unnoticed until a
+     * report reads it: look at the whole file once, before writing. */
+    if ((rc = store_check(s, err)) != DS_OK) {
+        store_close(s);
+        return rc;
+    }
     run_spec *mine = malloc((x->n_runs + 1) * sizeof *mine);
     *todo = malloc((x->n_runs + 1) * sizeof **todo);
     if (!mine || !*todo) {
