@@ -86,6 +86,8 @@ unit: $(TEST_BIN) $(PROGRAM)
 e2e: $(PROGRAM)
 	@DIVSIM=./$(PROGRAM) DIVSIM_E2E_FULL=$(if $(SANITIZE),0,1) sh tests/e2e.sh
 	@DIVSIM=./$(PROGRAM) sh tests/e2e_plot.sh
+	@DIVSIM=./$(PROGRAM) sh tests/e2e_errors.sh
+	@DIVSIM=./$(PROGRAM) sh tests/e2e_crash.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory $(PROGRAM)

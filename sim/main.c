@@ -203,7 +203,7 @@ static int execute(const experiment *x, const run_args *a)
         return rc == DS_EINPUT ? EXIT_USAGE : EXIT_RUN_FAILED;
     }
     if (!a->quiet)
-        fprintf(stderr, "%s: %zu done, %zu skipped (already done), %zu failed, %zu diverged, %zu interrupted, %zu not started\n",
+        fprintf(stderr, "%s: %zu done, %zu skipped (already done or diverged), %zu failed, %zu diverged, %zu interrupted, %zu not started\n",
                 db_path, c.done, c.skipped, c.failed, c.diverged, c.interrupted, c.not_started);
     if (stop_requested && (c.interrupted || c.not_started))
         return 128 + stop_requested;

@@ -123,7 +123,8 @@ static int execute_one(store *s, const run_spec *r, progress *p, run_outcome *ou
 
 /* ---- planning ---- */
 
-/* The indices of the runs of this shard not yet done, and the plan recorded. */
+/* The indices of the runs of this shard not yet done or diverged, and the plan
+ * recorded. */
 static int plan(const experiment *x, const char *db_path, const sweep_options *opt,
                 size_t **todo, size_t *n_todo, sweep_counts *c, char *err)
 {
@@ -156,7 +157,8 @@ static int plan(const experiment *x, const char *db_path, const sweep_options *o
         if (sweep_shard_of(&x->runs[i], opt->shards) != opt->shard)
             continue;
         rc = store_run_status(s, x->runs[i].run_id, status, err);
-        if (rc == DS_OK && strcmp(status, "done") == 0)
+        /* A diverged run is finished too: it would diverge again, bit for bit. */
+        if (rc == DS_OK && (strcmp(status, "done") == 0 || strcmp(status, "diverged") == 0))
             c->skipped++;
         else if (rc == DS_OK)
             (*todo)[(*n_todo)++] = i;
