@@ -42,7 +42,7 @@ PROGRAM  := $(if $(SANITIZE),$(BUILD)/divsim,divsim)
 DEBIAN_PACKAGES := libgsl-dev libopenblas-dev libsqlite3-dev libinih-dev check \
                    pkg-config gnuplot-nox sqlite3 parallel
 
-.PHONY: all deps test unit e2e demo clean help
+.PHONY: all deps test unit e2e demo clean help fuzz
 
 all: $(PROGRAM)
 
@@ -97,6 +97,32 @@ demo: deps
 	@echo "results: results/quickstart.db (SQLite; schema in README.md)"
 	@echo "figures: plots/quickstart/ (PNG and PDF; templates in plots/*.gp)"
 
+# libFuzzer on the experiment-file parser and validator (needs clang), with
+# ASan, UBSan and leak detection, for FUZZ_SECONDS; fails on any finding. The
+# seeds are tests/fuzz/corpus plus every experiment and fixture file; new
+# inputs go to build/fuzz/corpus. See tests/fuzz/README.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_DIR     := build/fuzz
+FUZZ_CFLAGS  := $(filter-out -fsanitize=%,$(CFLAGS)) -O1 -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ     := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_DIR)/fuzz_config
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+	@cp experiments/*.ini tests/fixtures/*.ini $(FUZZ_DIR)/seeds/
+	$(FUZZ_DIR)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
+	    -artifact_prefix=$(FUZZ_DIR)/ \
+	    -max_len=8192 -dict=tests/fuzz/config.dict -print_final_stats=1 \
+	    $(FUZZ_DIR)/corpus tests/fuzz/corpus $(FUZZ_DIR)/seeds
+
 clean:
 	rm -rf build divsim
 
@@ -106,6 +132,7 @@ help:
 	@echo "make test     unit (Check) and end-to-end tests"
 	@echo "make demo     run experiments/quickstart.ini and print the comparison"
 	@echo "make SANITIZE=address,undefined test   the tests under sanitizers"
+	@echo "make fuzz     fuzz the experiment-file parser for FUZZ_SECONDS (60; needs clang)"
 	@echo "make clean    remove build products"
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/sim/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/sim/main.d $(wildcard $(FUZZ_DIR)/*/*.d)

@@ -1436,7 +1436,7 @@ static int pair_defaults(const loader *L, pair_grid *P, char *err)
  * two from being axes of one run). */
 static int axis_init(const pair_grid *P, const entry *x, axis *a, char *err)
 {
-    char key[sizeof P->params->key];
+    run_param probe; /* bsearch compares run_params: the key goes in one */
     const char *scoped = scoped_reward_key(x);
     a->x = x;
     if (strcmp(x->section, "experiment") == 0) {
@@ -1452,11 +1452,12 @@ static int axis_init(const pair_grid *P, const entry *x, axis *a, char *err)
         a->spec = param_find(&P->atype->params, x->key);
         a->target = TARGET_AGENT;
     }
-    snprintf(key, sizeof key, "%s.%s", scoped ? "reward" : x->section, scoped ? scoped : x->key);
-    const run_param *p = bsearch(key, P->params, P->n_params, sizeof *P->params,
+    snprintf(probe.key, sizeof probe.key, "%s.%s", scoped ? "reward" : x->section,
+             scoped ? scoped : x->key);
+    const run_param *p = bsearch(&probe, P->params, P->n_params, sizeof *P->params,
                                  compare_params);
     if (!a->spec || !p)
-        return err_set(err, DS_EINTERNAL, "no parameter '%s'", key);
+        return err_set(err, DS_EINTERNAL, "no parameter '%s'", probe.key);
     a->param = (size_t)(p - P->params);
     a->canon = malloc(x->n_items * sizeof *a->canon);
     if (!a->canon)
@@ -1464,7 +1465,7 @@ static int axis_init(const pair_grid *P, const entry *x, axis *a, char *err)
     for (size_t i = 0; i < x->n_items; i++) {
         char why[ERR_LEN]; /* every value was checked in pass 2 */
         if (canonical_value(a->spec, x->items[i], a->canon[i], why) != DS_OK)
-            return err_set(err, DS_EINTERNAL, "bad value for '%s': %s", key, why);
+            return err_set(err, DS_EINTERNAL, "bad value for '%s': %s", probe.key, why);
     }
     return DS_OK;
 }
