@@ -42,7 +42,7 @@ PROGRAM  := $(if $(SANITIZE),$(BUILD)/divsim,divsim)
 DEBIAN_PACKAGES := libgsl-dev libopenblas-dev libsqlite3-dev libinih-dev check \
                    pkg-config gnuplot-nox sqlite3 parallel
 
-.PHONY: all deps test unit e2e demo clean help fuzz
+.PHONY: all deps test unit e2e demo clean help fuzz valgrind
 
 all: $(PROGRAM)
 
@@ -123,6 +123,17 @@ fuzz: $(FUZZ_DIR)/fuzz_config
 	    -max_len=8192 -dict=tests/fuzz/config.dict -print_final_stats=1 \
 	    $(FUZZ_DIR)/corpus tests/fuzz/corpus $(FUZZ_DIR)/seeds
 
+# valgrind on a small sweep of every agent, in one process and with two
+# workers (each worker checked too): fails on any leak or invalid access.
+VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+            --error-exitcode=1 --track-origins=yes
+valgrind: $(PROGRAM)
+	@rm -f $(BUILD)/valgrind.db*
+	$(VALGRIND) ./$(PROGRAM) run tests/fixtures/valgrind.ini -o $(BUILD)/valgrind.db -j 1 -q
+	@rm -f $(BUILD)/valgrind.db*
+	$(VALGRIND) ./$(PROGRAM) run tests/fixtures/valgrind.ini -o $(BUILD)/valgrind.db -j 2 -q
+	@echo "valgrind: no leaks, no invalid accesses"
+
 clean:
 	rm -rf build divsim
 
@@ -133,6 +144,7 @@ help:
 	@echo "make demo     run experiments/quickstart.ini and print the comparison"
 	@echo "make SANITIZE=address,undefined test   the tests under sanitizers"
 	@echo "make fuzz     fuzz the experiment-file parser for FUZZ_SECONDS (60; needs clang)"
+	@echo "make valgrind run a small sweep of every agent under valgrind (a few minutes)"
 	@echo "make clean    remove build products"
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/sim/main.d $(wildcard $(FUZZ_DIR)/*/*.d)
