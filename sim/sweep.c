@@ -413,6 +413,7 @@ static int run_in_workers(const experiment *x, const char *db_path,
     else
         close(pipes[0][1]);
     close(pipes[1][0]);
+    int stopping = opt->stop && *opt->stop;
     for (int w = 0; w < opt->jobs; w++) {
         int status;
         if (workers[w].pid <= 0 || waitpid(workers[w].pid, &status, 0) < 0)
@@ -420,7 +421,18 @@ static int run_in_workers(const experiment *x, const char *db_path,
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         if (!clean && rc == DS_OK)
             rc = bury(db_path, x, &workers[w], status, &p, c, err);
+        /* Outside a run (it could not open the database, say) a failing worker
+         * loses nothing, but the sweep must not look successful. */
+        if (!clean && rc == DS_OK && !workers[w].busy && !stopping)
+            rc = WIFSIGNALED(status)
+                     ? err_set(err, DS_EIO, "worker %d was killed by signal %d", w + 1,
+                               WTERMSIG(status))
+                     : err_set(err, DS_EIO, "worker %d failed (exit code %d)", w + 1,
+                               WEXITSTATUS(status));
     }
+    if (rc == DS_OK && c->not_started > 0 && !stopping)
+        rc = err_set(err, DS_EIO, "%zu runs were not started: no worker was left to run them",
+                     c->not_started);
     free(workers);
     return rc;
 }
