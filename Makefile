@@ -42,7 +42,7 @@ PROGRAM  := $(if $(SANITIZE),$(BUILD)/divsim,divsim)
 DEBIAN_PACKAGES := libgsl-dev libopenblas-dev libsqlite3-dev libinih-dev check \
                    pkg-config gnuplot-nox sqlite3 parallel
 
-.PHONY: all deps test unit e2e demo clean help
+.PHONY: all deps test unit e2e demo clean help fuzz valgrind
 
 all: $(PROGRAM)
 
@@ -86,6 +86,8 @@ unit: $(TEST_BIN) $(PROGRAM)
 e2e: $(PROGRAM)
 	@DIVSIM=./$(PROGRAM) DIVSIM_E2E_FULL=$(if $(SANITIZE),0,1) sh tests/e2e.sh
 	@DIVSIM=./$(PROGRAM) sh tests/e2e_plot.sh
+	@DIVSIM=./$(PROGRAM) sh tests/e2e_errors.sh
+	@DIVSIM=./$(PROGRAM) sh tests/e2e_crash.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory $(PROGRAM)
@@ -94,6 +96,43 @@ demo: deps
 	./$(PROGRAM) plot results/quickstart.db --format png,pdf > /dev/null
 	@echo "results: results/quickstart.db (SQLite; schema in README.md)"
 	@echo "figures: plots/quickstart/ (PNG and PDF; templates in plots/*.gp)"
+
+# libFuzzer on the experiment-file parser and validator (needs clang), with
+# ASan, UBSan and leak detection, for FUZZ_SECONDS; fails on any finding. The
+# seeds are tests/fuzz/corpus plus every experiment and fixture file; new
+# inputs go to build/fuzz/corpus. See tests/fuzz/README.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_DIR     := build/fuzz
+FUZZ_CFLAGS  := $(filter-out -fsanitize=%,$(CFLAGS)) -O1 -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ     := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_DIR)/fuzz_config
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+	@cp experiments/*.ini tests/fixtures/*.ini $(FUZZ_DIR)/seeds/
+	$(FUZZ_DIR)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
+	    -artifact_prefix=$(FUZZ_DIR)/ \
+	    -max_len=8192 -dict=tests/fuzz/config.dict -print_final_stats=1 \
+	    $(FUZZ_DIR)/corpus tests/fuzz/corpus $(FUZZ_DIR)/seeds
+
+# valgrind on a small sweep of every agent, in one process and with two
+# workers (each worker checked too): fails on any leak or invalid access.
+VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+            --error-exitcode=1 --track-origins=yes
+valgrind: $(PROGRAM)
+	@rm -f $(BUILD)/valgrind.db*
+	$(VALGRIND) ./$(PROGRAM) run tests/fixtures/valgrind.ini -o $(BUILD)/valgrind.db -j 1 -q
+	@rm -f $(BUILD)/valgrind.db*
+	$(VALGRIND) ./$(PROGRAM) run tests/fixtures/valgrind.ini -o $(BUILD)/valgrind.db -j 2 -q
+	@echo "valgrind: no leaks, no invalid accesses"
 
 clean:
 	rm -rf build divsim
@@ -104,6 +143,8 @@ help:
 	@echo "make test     unit (Check) and end-to-end tests"
 	@echo "make demo     run experiments/quickstart.ini and print the comparison"
 	@echo "make SANITIZE=address,undefined test   the tests under sanitizers"
+	@echo "make fuzz     fuzz the experiment-file parser for FUZZ_SECONDS (60; needs clang)"
+	@echo "make valgrind run a small sweep of every agent under valgrind (a few minutes)"
 	@echo "make clean    remove build products"
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/sim/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/sim/main.d $(wildcard $(FUZZ_DIR)/*/*.d)

@@ -1,14 +1,20 @@
 /* Experiment files: parsing with inih, validation against the parameter tables,
  * and grid expansion into runs.
  *
- * Loading is three passes. (1) inih reads the file through read_line(), which
- * counts lines and tracks the section headers itself, so every key and section
- * knows its line (Debian's inih has no INI_HANDLER_LINENO); --set overrides are
- * then merged in. (2) Every entry is checked: sections, keys, each element of a
- * comma list against the parameter spec of every table it feeds. (3) The grid is
- * counted, then expanded run by run; each run's env and agent configs are filled
- * and their cross-field checks (xValidate) run here, so a bad file never starts
- * a run.
+ * Loading is three passes. (1) inih reads the file (or a buffer) through
+ * read_line(), which counts lines, refuses bytes that are not UTF-8 text, and
+ * tracks the section headers itself, so every key and section knows its line
+ * (Debian's inih has no INI_HANDLER_LINENO); --set overrides are then merged in.
+ * (2) Every entry is checked: sections, keys, each element of a comma list
+ * against the parameter spec of every table it feeds. (3) The grid is counted
+ * and its memory estimated, then expanded point by point; each point's env and
+ * agent configs are filled, their cross-field checks (xValidate) run and the
+ * engine's memory for the run is estimated here, so a bad file never starts a
+ * run. The seeds of a point share its params and configs.
+ *
+ * Limits: GRID_LIMIT runs per experiment; a run's engine state (episode rows,
+ * per-user and per-item state) within RUN_MEMORY_CAP, the machine's physical
+ * memory and ulimit -v / -d.
  *
  * A key "reward.KEY" in [agent.NAME] is the [reward] key KEY for NAME's runs
  * only: it replaces [reward] KEY as an axis of those runs and gives their param
@@ -16,15 +22,20 @@
 #include "config.h"
 
 #include "common.h"
+#include "events.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <ini.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define GRID_LIMIT 100000
 #define SEED_LIMIT ((uint64_t)INT64_MAX) /* seeds are stored as SQLite integers */
@@ -76,8 +87,10 @@ typedef struct {
 typedef struct {
     const char *path;
     char *err;
-    FILE *file;
-    char *buf;     /* getline buffer */
+    FILE *file;    /* the file read, or NULL when reading text */
+    const char *text; /* [text_len] the contents, when not read from a file */
+    size_t text_len, text_pos;
+    char *buf;     /* the current line */
     size_t buf_cap;
     int line;      /* lines read so far */
     const char *current; /* the section in effect (a mark's name); NULL before any */
@@ -361,6 +374,83 @@ static int mark_section(loader *L, const char *header)
     return DS_OK;
 }
 
+/* The next line of the file or text, "\n" included when present, into L->buf.
+ * Returns its length in bytes, or -1 at the end or on a read error (errno set). */
+static ssize_t next_line(loader *L)
+{
+    if (L->file)
+        return getline(&L->buf, &L->buf_cap, L->file);
+    if (L->text_pos >= L->text_len)
+        return -1;
+    const char *start = L->text + L->text_pos;
+    size_t rest = L->text_len - L->text_pos;
+    const char *newline = memchr(start, '\n', rest);
+    size_t n = newline ? (size_t)(newline - start) + 1 : rest;
+    if (n + 1 > L->buf_cap) {
+        char *grown = realloc(L->buf, n + 1);
+        if (!grown) {
+            errno = ENOMEM;
+            return -1;
+        }
+        L->buf = grown;
+        L->buf_cap = n + 1;
+    }
+    memcpy(L->buf, start, n);
+    L->buf[n] = '\0';
+    L->text_pos += n;
+    return (ssize_t)n;
+}
+
+/* The length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one:
+ * overlong forms, surrogates and code points past U+10FFFF are invalid. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        lo = c == 0xE0 ? 0xA0 : lo;
+        hi = c == 0xED ? 0x9F : hi;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        lo = c == 0xF0 ? 0x90 : lo;
+        hi = c == 0xF4 ? 0x8F : hi;
+    } else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* Checks that text[0..n) is UTF-8 without NUL bytes or control characters
+ * (tab, CR and LF aside), which would otherwise reach messages and the database
+ * as they are; why gets "what at column C". */
+static int check_text(const char *text, size_t n, char *why)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        if (c == 0)
+            return err_set(why, DS_EINPUT, "NUL byte at column %zu (not a text file?)", i + 1);
+        if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7F)
+            return err_set(why, DS_EINPUT, "control character 0x%02x at column %zu", c, i + 1);
+        size_t len = utf8_sequence(s + i, n - i);
+        if (len == 0)
+            return err_set(why, DS_EINPUT, "invalid UTF-8 (byte 0x%02x at column %zu)", c,
+                           i + 1);
+        i += len;
+    }
+    return DS_OK;
+}
+
 /* inih's reader: one line per call, so L->line is the line inih is handling.
  * A line may hold num - 2 characters as written (leading whitespace counted, the
  * "\n" or "\r\n" and a first line's byte order mark not): the text handed on
@@ -374,16 +464,21 @@ static char *read_line(char *str, int num, void *stream)
     if (L->code != DS_OK)
         return NULL;
     errno = 0;
-    ssize_t got = getline(&L->buf, &L->buf_cap, L->file);
+    ssize_t got = next_line(L);
     if (got < 0) {
         if (errno == ENOMEM)
             out_of_memory(L);
-        else if (ferror(L->file))
+        else if (L->file && ferror(L->file))
             L->code = err_set(L->err, DS_EINPUT, "cannot read '%s': %s", L->path,
                               strerror(errno ? errno : EIO));
         return NULL;
     }
     L->line++;
+    char why[ERR_LEN];
+    if (check_text(L->buf, (size_t)got, why) != DS_OK) {
+        fail_line(L, L->line, "%s", why);
+        return NULL;
+    }
     char *s = L->buf;
     if (L->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
         s += 3; /* UTF-8 byte order mark */
@@ -446,17 +541,10 @@ static int check_path(const char *path, char *err)
     return DS_OK;
 }
 
-static int read_file(loader *L)
+/* Pass 1 over L->file or L->text. */
+static int parse(loader *L)
 {
-    int rc = check_path(L->path, L->err);
-    if (rc != DS_OK)
-        return rc;
-    L->file = fopen(L->path, "r");
-    if (!L->file)
-        return err_set(L->err, DS_EINPUT, "cannot read '%s': %s", L->path, strerror(errno));
-    int syntax = ini_parse_stream(read_line, L, on_key, L);
-    fclose(L->file);
-    L->file = NULL;
+    int syntax = L->file || L->text_len > 0 ? ini_parse_stream(read_line, L, on_key, L) : 0;
     if (L->code == DS_ENOMEM || syntax == -2)
         return err_set(L->err, DS_ENOMEM, "out of memory reading '%s'", L->path);
     /* inih keeps going after a syntax error; report whichever error came first. */
@@ -467,6 +555,20 @@ static int read_file(loader *L)
     return L->code;
 }
 
+static int read_file(loader *L)
+{
+    int rc = check_path(L->path, L->err);
+    if (rc != DS_OK)
+        return rc;
+    L->file = fopen(L->path, "r");
+    if (!L->file)
+        return err_set(L->err, DS_EINPUT, "cannot read '%s': %s", L->path, strerror(errno));
+    rc = parse(L);
+    fclose(L->file);
+    L->file = NULL;
+    return rc;
+}
+
 static int bad_override(const char *text, char *err)
 {
     return err_set(err, DS_EINPUT, "--set '%s': expected section.key=value", text);
@@ -475,8 +577,11 @@ static int bad_override(const char *text, char *err)
 /* "section.key=value": replaces the file's value or adds the key. The section is
  * what comes before the first dot, or "agent.NAME" for "agent.NAME.KEY", so
  * "agent.ppo.reward.kind" is the key "reward.kind" of [agent.ppo]. */
-static int apply_override(loader *L, const char *text)
+static int apply_override(loader *L, const char *text, size_t number)
 {
+    char why[ERR_LEN];
+    if (check_text(text, strlen(text), why) != DS_OK)
+        return err_set(L->err, DS_EINPUT, "--set number %zu: %s", number, why);
     const char *eq = strchr(text, '=');
     if (!eq)
         return bad_override(text, L->err);
@@ -497,7 +602,6 @@ static int apply_override(loader *L, const char *text)
     }
     *dot = '\0';
     const char *section = lhs, *key = dot + 1;
-    char why[ERR_LEN];
     if (check_section(section, why) != DS_OK) {
         rc = err_set(L->err, DS_EINPUT, "--set '%s': %s", text, why);
         goto done;
@@ -1038,174 +1142,34 @@ static int applies(const loader *L, const entry *x, const env_type *etype,
     return 0;
 }
 
-/* Runs in the grid, as a double so that no product overflows. */
+/* Runs of one (env, agent) pair, as a double so that no product overflows. */
+static double count_pair_runs(const loader *L, const env_type *etype, const agent_type *atype)
+{
+    double runs = L->n_seeds_written;
+    for (size_t k = 0; k < L->n_entries; k++)
+        if (applies(L, &L->entries[k], etype, atype))
+            runs *= (double)L->entries[k].n_items;
+    return runs;
+}
+
 static double count_runs(const loader *L)
 {
     double total = 0;
     for (size_t i = 0; i < L->n_envs; i++)
-        for (size_t j = 0; j < L->n_agents; j++) {
-            double runs = L->n_seeds_written;
-            for (size_t k = 0; k < L->n_entries; k++)
-                if (applies(L, &L->entries[k], L->envs[i], L->agents[j]))
-                    runs *= (double)L->entries[k].n_items;
-            total += runs;
-        }
+        for (size_t j = 0; j < L->n_agents; j++)
+            total += count_pair_runs(L, L->envs[i], L->agents[j]);
     return total;
 }
 
-/* The axes of one (env, agent) pair and the current element of each. */
-typedef struct {
-    const entry **axes; /* [n_axes] in entry order */
-    size_t *index;      /* [n_axes] current element of each axis */
-    size_t n_axes;
-} grid_point;
-
-/* The element chosen for section.key at this point, or NULL for the default. A
- * scoped "reward.KEY" of [agent.NAME] is the axis of [reward] KEY (applies() keeps
- * the two from being axes of one run). */
-static const char *point_value(const grid_point *g, const char *section, const char *key)
+/* The params of every run of (env, agent): the fixed three plus every key of
+ * the four tables. */
+static size_t count_params(const env_type *etype, const agent_type *atype)
 {
-    for (size_t i = 0; i < g->n_axes; i++) {
-        const entry *x = g->axes[i];
-        const char *scoped = scoped_reward_key(x);
-        if (strcmp(scoped ? "reward" : x->section, section) == 0 &&
-            strcmp(scoped ? scoped : x->key, key) == 0)
-            return x->items[g->index[i]];
-    }
-    return NULL;
+    return 3 + experiment_table.count + etype->params.count + atype->params.count +
+           reward_table.count;
 }
 
-/* Advances the odometer, last axis fastest; 0 once every point was visited. */
-static int point_next(grid_point *g)
-{
-    for (size_t i = g->n_axes; i-- > 0;) {
-        if (++g->index[i] < g->axes[i]->n_items)
-            return 1;
-        g->index[i] = 0;
-    }
-    return 0;
-}
-
-/* The canonical text of key spec of section at this point, the point's element or
- * else the default, into out[VALUE_LEN]. Every value was checked in pass 2, so a
- * failure is internal. */
-static int resolved_value(const param_spec *spec, const grid_point *g, const char *section,
-                          char *out, char *err)
-{
-    const char *v = point_value(g, section, spec->key);
-    char why[ERR_LEN];
-    if (canonical_value(spec, v ? v : spec->fallback, out, why) != DS_OK)
-        return err_set(err, DS_EINTERNAL, "bad %s for '%s': %s", v ? "value" : "default",
-                       spec->key, why);
-    return DS_OK;
-}
-
-/* Fills config from the canonical text of every key of the table, so the struct
- * holds exactly what the run's params say. */
-static void *fill_config(const param_table *t, const grid_point *g, const char *section,
-                         void *config, char *err)
-{
-    int rc = DS_OK;
-    for (size_t i = 0; i < t->count && rc == DS_OK; i++) {
-        char value[VALUE_LEN];
-        rc = resolved_value(&t->specs[i], g, section, value, err);
-        if (rc == DS_OK)
-            rc = param_parse(&t->specs[i], value, config, err);
-    }
-    return rc == DS_OK ? config : NULL;
-}
-
-static void *new_config(const param_table *t, const grid_point *g, const char *section,
-                        char *err, int *rc)
-{
-    void *config = calloc(1, t->size ? t->size : 1);
-    if (!config) {
-        *rc = err_set(err, DS_ENOMEM, "out of memory");
-        return NULL;
-    }
-    if (!fill_config(t, g, section, config, err)) {
-        free(config);
-        *rc = DS_EINTERNAL; /* every value was checked in pass 2 */
-        return NULL;
-    }
-    *rc = DS_OK;
-    return config;
-}
-
-static int set_param(run_param *p, const char *key, const char *value)
-{
-    if ((size_t)snprintf(p->key, sizeof p->key, "%s", key) >= sizeof p->key ||
-        (size_t)snprintf(p->value, sizeof p->value, "%s", value) >= sizeof p->value)
-        return DS_EINTERNAL;
-    return DS_OK;
-}
-
-/* Appends "prefix.key = value" for every key of t, in canonical text: the point's
- * value or the default. */
-static int add_table_params(run_param *params, size_t *n, const param_table *t,
-                            const grid_point *g, const char *section, const char *prefix,
-                            char *err)
-{
-    for (size_t i = 0; i < t->count; i++) {
-        char key[sizeof params->key], value[VALUE_LEN];
-        int rc = resolved_value(&t->specs[i], g, section, value, err);
-        if (rc != DS_OK)
-            return rc;
-        if ((size_t)snprintf(key, sizeof key, "%s.%s", prefix, t->specs[i].key) >= sizeof key ||
-            set_param(&params[(*n)++], key, value) != DS_OK)
-            return err_set(err, DS_EINTERNAL, "a parameter name or value is too long");
-    }
-    return DS_OK;
-}
-
-static int compare_params(const void *a, const void *b)
-{
-    return strcmp(((const run_param *)a)->key, ((const run_param *)b)->key);
-}
-
-/* Every resolved key of the run, sorted, and the text and hash made of them. */
-static int build_params(const loader *L, const grid_point *g, run_spec *r, char *err)
-{
-    const env_type *etype = r->env;
-    const agent_type *atype = r->agent;
-    size_t cap = 1 + experiment_table.count + 1 + etype->params.count + 1 +
-                 atype->params.count + reward_table.count;
-    r->params = calloc(cap, sizeof *r->params);
-    if (!r->params)
-        return err_set(err, DS_ENOMEM, "out of memory");
-    char agent_prefix[2 * NAME_LEN];
-    snprintf(agent_prefix, sizeof agent_prefix, "agent.%s", atype->name);
-    size_t n = 0;
-    int rc = DS_OK;
-    if (set_param(&r->params[n++], "experiment.name", L->name) != DS_OK ||
-        set_param(&r->params[n++], "env.kind", etype->name) != DS_OK ||
-        set_param(&r->params[n++], "agent.kind", atype->name) != DS_OK)
-        return err_set(err, DS_EINTERNAL, "a parameter name or value is too long");
-    rc = add_table_params(r->params, &n, &experiment_table, g, "experiment", "experiment", err);
-    if (rc == DS_OK)
-        rc = add_table_params(r->params, &n, &etype->params, g, "env", "env", err);
-    if (rc == DS_OK)
-        rc = add_table_params(r->params, &n, &atype->params, g, agent_prefix, agent_prefix,
-                              err);
-    if (rc == DS_OK)
-        rc = add_table_params(r->params, &n, &reward_table, g, "reward", "reward", err);
-    if (rc != DS_OK)
-        return rc;
-    r->n_params = n;
-    qsort(r->params, n, sizeof *r->params, compare_params);
-
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(r->params[i].key) + strlen(r->params[i].value) + 4;
-    r->config_text = malloc(len + 1);
-    if (!r->config_text)
-        return err_set(err, DS_ENOMEM, "out of memory");
-    char *p = r->config_text;
-    for (size_t i = 0; i < n; i++)
-        p += sprintf(p, "%s = %s\n", r->params[i].key, r->params[i].value);
-    r->config_hash = hash_bytes(r->config_text, len, HASH_INIT);
-    return DS_OK;
-}
+/* ---- memory ---- */
 
 /* "FILE:LINE" of a section's first header, or where its first key came from. */
 static void section_where(const loader *L, const char *section, char *out, size_t n)
@@ -1221,6 +1185,348 @@ static void section_where(const loader *L, const char *section, char *out, size_
             return;
         }
     snprintf(out, n, "%s", L->path);
+}
+
+
+/* The most one run may take, whatever the machine: a guard against a typo such
+ * as train_episodes = 1e9 (about 240 GiB of episode rows). */
+#define RUN_MEMORY_CAP (16.0 * 1024 * 1024 * 1024)
+#define GIB (1024.0 * 1024 * 1024)
+
+typedef struct {
+    double bytes;
+    const char *what;
+} memory_limit;
+
+/* The memory a run may use: the least of the cap, the machine's physical
+ * memory, and the process's address-space and data limits (ulimit -v, -d). */
+static memory_limit memory_limit_now(void)
+{
+    memory_limit m = {RUN_MEMORY_CAP, "the cap for one run"};
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && (double)pages * (double)page < m.bytes)
+        m = (memory_limit){(double)pages * (double)page, "physical memory"};
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (double)rl.rlim_cur < m.bytes)
+        m = (memory_limit){(double)rl.rlim_cur, "the address-space limit, ulimit -v"};
+    if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (double)rl.rlim_cur < m.bytes)
+        m = (memory_limit){(double)rl.rlim_cur, "the data limit, ulimit -d"};
+    return m;
+}
+
+/* A non-negative integer param of r, or 0 if it has none. */
+static double int_param(const run_spec *r, const char *key)
+{
+    const char *v = run_param_get(r, key);
+    return v ? fmax(0.0, strtod(v, NULL)) : 0.0;
+}
+
+/* What sim/run.c allocates for a run besides the env and the agent: the result
+ * rows of every episode and window, per-user state (history ring, a pending
+ * visit in the event queue) and per-item counts (clicks; exposure of windows
+ * and phases). The env checks its own size (shop refuses more than 16 GiB);
+ * agents' models come on top. */
+typedef struct {
+    double episodes, users, items;
+    double bytes;
+} run_memory;
+
+static run_memory engine_memory(const run_spec *r)
+{
+    const run_settings *s = &r->settings;
+    run_memory m = {.episodes = (double)s->train_episodes + (double)s->eval_episodes,
+                    .users = int_param(r, "env.users"), .items = int_param(r, "env.items")};
+    double windows = m.episodes / s->window + 4;
+    double per_user = sizeof(double) + 3 * sizeof(int) +
+                      (double)s->history * sizeof(history_entry) + sizeof(event) +
+                      2 * sizeof(size_t);
+    double per_item = sizeof(long) + 4 * 2 * sizeof(long);
+    m.bytes = (m.episodes + 1) * (sizeof(episode_row) + sizeof(long)) +
+              windows * sizeof(window_row) + m.users * per_user + m.items * per_item;
+    return m;
+}
+
+/* "FILE:LINE" of section.key if it was written, else of the section. */
+static void key_where(const loader *L, const char *section, const char *key, char *out,
+                      size_t n)
+{
+    const entry *e = find_entry(L, section, key);
+    if (e)
+        entry_where(L, e, out, n);
+    else
+        section_where(L, section, out, n);
+}
+
+/* Refuses a run whose engine state would not fit, naming the key that weighs
+ * most: the episode counts, users or items. */
+static int check_run_memory(const loader *L, const run_spec *r, const memory_limit *limit,
+                            char *err)
+{
+    run_memory m = engine_memory(r);
+    if (m.bytes <= limit->bytes)
+        return DS_OK;
+    char where[ERR_LEN];
+    const run_settings *s = &r->settings;
+    double per_episode = sizeof(episode_row) + sizeof(long);
+    double episodes = m.episodes * per_episode, users = m.bytes - episodes;
+    if (episodes >= users)
+        key_where(L, "experiment",
+                  s->train_episodes >= s->eval_episodes ? "train_episodes" : "eval_episodes",
+                  where, sizeof where);
+    else
+        key_where(L, "env", m.users * sizeof(history_entry) >= m.items ? "users" : "items",
+                  where, sizeof where);
+    return err_set(err, DS_EINPUT,
+                   "%s: a run would need about %.1f GiB for its episodes and state (%.0f "
+                   "episodes, %.0f users, %.0f items, history %d) before its env and agent; "
+                   "the limit is %.1f GiB (%s)",
+                   where, m.bytes / GIB, m.episodes, m.users, m.items, s->history,
+                   limit->bytes / GIB, limit->what);
+}
+
+/* What the expanded runs take: each configuration's params, text and config
+ * structs (shared by its seeds), and a run_spec per run. */
+static double expansion_bytes(const loader *L)
+{
+    double total = 0;
+    for (size_t i = 0; i < L->n_envs; i++)
+        for (size_t j = 0; j < L->n_agents; j++) {
+            const env_type *etype = L->envs[i];
+            const agent_type *atype = L->agents[j];
+            double runs = count_pair_runs(L, etype, atype);
+            double points = runs / L->n_seeds_written;
+            double per_point = (double)count_params(etype, atype) *
+                               (sizeof(run_param) + 2 * NAME_LEN) +
+                               (double)etype->params.size + (double)atype->params.size;
+            total += points * per_point + runs * sizeof(run_spec);
+        }
+    return total + L->n_seeds_written * 2 * sizeof(uint64_t);
+}
+
+/* ---- expansion ---- */
+
+enum { TARGET_SETTINGS, TARGET_ENV, TARGET_AGENT };
+
+/* One axis of the runs of an (env, agent) pair: the entry, the spec its
+ * elements are checked with, the struct they fill, the param they set, and the
+ * canonical text of each element. */
+typedef struct {
+    const entry *x;
+    const param_spec *spec;
+    int target;
+    size_t param;             /* index in the sorted params of a run */
+    char (*canon)[VALUE_LEN]; /* [x->n_items] */
+} axis;
+
+/* The runs of one (env, agent) pair: what every configuration starts from (the
+ * defaults), the axes, and the current point of the grid. */
+typedef struct {
+    const env_type *etype;
+    const agent_type *atype;
+    run_settings settings;   /* the defaults of [experiment] and [reward] */
+    void *env_config;        /* the env's defaults */
+    void *agent_config;      /* the agent's defaults */
+    run_param *params;       /* [n_params] the defaults, sorted by key */
+    size_t n_params;
+    axis *axes;              /* [n_axes] in entry order */
+    size_t *index;           /* [n_axes] current element of each axis */
+    size_t n_axes;
+} pair_grid;
+
+static void pair_free(pair_grid *P)
+{
+    free(P->env_config);
+    free(P->agent_config);
+    free(P->params);
+    for (size_t i = 0; i < P->n_axes; i++)
+        free(P->axes[i].canon);
+    free(P->axes);
+    free(P->index);
+}
+
+/* Fills config with the canonical text of every default of t, so the struct
+ * holds exactly what the run's params say. A bad default is a bug. */
+static int fill_defaults(const param_table *t, void *config, char *err)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        char value[VALUE_LEN], why[ERR_LEN];
+        if (canonical_value(&t->specs[i], t->specs[i].fallback, value, why) != DS_OK ||
+            param_parse(&t->specs[i], value, config, why) != DS_OK)
+            return err_set(err, DS_EINTERNAL, "bad default for '%s': %s", t->specs[i].key,
+                           why);
+    }
+    return DS_OK;
+}
+
+static int set_param(run_param *p, const char *key, const char *value)
+{
+    if ((size_t)snprintf(p->key, sizeof p->key, "%s", key) >= sizeof p->key ||
+        (size_t)snprintf(p->value, sizeof p->value, "%s", value) >= sizeof p->value)
+        return DS_EINTERNAL;
+    return DS_OK;
+}
+
+/* Appends "prefix.key = default" for every key of t, in canonical text. */
+static int add_default_params(run_param *params, size_t *n, const param_table *t,
+                              const char *prefix, char *err)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        char key[sizeof params->key], value[VALUE_LEN], why[ERR_LEN];
+        if (canonical_value(&t->specs[i], t->specs[i].fallback, value, why) != DS_OK)
+            return err_set(err, DS_EINTERNAL, "bad default for '%s': %s", t->specs[i].key,
+                           why);
+        if ((size_t)snprintf(key, sizeof key, "%s.%s", prefix, t->specs[i].key) >= sizeof key ||
+            set_param(&params[(*n)++], key, value) != DS_OK)
+            return err_set(err, DS_EINTERNAL, "a parameter name or value is too long");
+    }
+    return DS_OK;
+}
+
+static int compare_params(const void *a, const void *b)
+{
+    return strcmp(((const run_param *)a)->key, ((const run_param *)b)->key);
+}
+
+static void *new_defaults(const param_table *t, char *err, int *rc)
+{
+    void *config = calloc(1, t->size ? t->size : 1);
+    *rc = config ? fill_defaults(t, config, err) : err_set(err, DS_ENOMEM, "out of memory");
+    return config;
+}
+
+/* The defaults of a pair: settings, configs and the sorted params. */
+static int pair_defaults(const loader *L, pair_grid *P, char *err)
+{
+    char agent_prefix[2 * NAME_LEN];
+    snprintf(agent_prefix, sizeof agent_prefix, "agent.%s", P->atype->name);
+    int rc = fill_defaults(&experiment_table, &P->settings, err);
+    if (rc == DS_OK)
+        rc = fill_defaults(&reward_table, &P->settings, err);
+    memcpy(P->settings.name, L->name, sizeof P->settings.name);
+    if (rc == DS_OK)
+        P->env_config = new_defaults(&P->etype->params, err, &rc);
+    if (rc == DS_OK)
+        P->agent_config = new_defaults(&P->atype->params, err, &rc);
+    if (rc != DS_OK)
+        return rc;
+    size_t n = 0;
+    P->params = calloc(count_params(P->etype, P->atype), sizeof *P->params);
+    if (!P->params)
+        return err_set(err, DS_ENOMEM, "out of memory");
+    if (set_param(&P->params[n++], "experiment.name", L->name) != DS_OK ||
+        set_param(&P->params[n++], "env.kind", P->etype->name) != DS_OK ||
+        set_param(&P->params[n++], "agent.kind", P->atype->name) != DS_OK)
+        return err_set(err, DS_EINTERNAL, "a parameter name or value is too long");
+    rc = add_default_params(P->params, &n, &experiment_table, "experiment", err);
+    if (rc == DS_OK)
+        rc = add_default_params(P->params, &n, &P->etype->params, "env", err);
+    if (rc == DS_OK)
+        rc = add_default_params(P->params, &n, &P->atype->params, agent_prefix, err);
+    if (rc == DS_OK)
+        rc = add_default_params(P->params, &n, &reward_table, "reward", err);
+    P->n_params = n;
+    qsort(P->params, n, sizeof *P->params, compare_params);
+    return rc;
+}
+
+/* Where axis x's values go: its spec, struct and param key. A scoped
+ * "reward.KEY" of [agent.NAME] is the axis of [reward] KEY (applies() keeps the
+ * two from being axes of one run). */
+static int axis_init(const pair_grid *P, const entry *x, axis *a, char *err)
+{
+    run_param probe; /* bsearch compares run_params: the key goes in one */
+    const char *scoped = scoped_reward_key(x);
+    a->x = x;
+    if (strcmp(x->section, "experiment") == 0) {
+        a->spec = param_find(&experiment_table, x->key);
+        a->target = TARGET_SETTINGS;
+    } else if (strcmp(x->section, "env") == 0) {
+        a->spec = param_find(&P->etype->params, x->key);
+        a->target = TARGET_ENV;
+    } else if (strcmp(x->section, "reward") == 0 || scoped) {
+        a->spec = param_find(&reward_table, scoped ? scoped : x->key);
+        a->target = TARGET_SETTINGS;
+    } else {
+        a->spec = param_find(&P->atype->params, x->key);
+        a->target = TARGET_AGENT;
+    }
+    snprintf(probe.key, sizeof probe.key, "%s.%s", scoped ? "reward" : x->section,
+             scoped ? scoped : x->key);
+    const run_param *p = bsearch(&probe, P->params, P->n_params, sizeof *P->params,
+                                 compare_params);
+    if (!a->spec || !p)
+        return err_set(err, DS_EINTERNAL, "no parameter '%s'", probe.key);
+    a->param = (size_t)(p - P->params);
+    a->canon = malloc(x->n_items * sizeof *a->canon);
+    if (!a->canon)
+        return err_set(err, DS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < x->n_items; i++) {
+        char why[ERR_LEN]; /* every value was checked in pass 2 */
+        if (canonical_value(a->spec, x->items[i], a->canon[i], why) != DS_OK)
+            return err_set(err, DS_EINTERNAL, "bad value for '%s': %s", probe.key, why);
+    }
+    return DS_OK;
+}
+
+static int pair_init(const loader *L, pair_grid *P, const env_type *etype,
+                     const agent_type *atype, char *err)
+{
+    *P = (pair_grid){.etype = etype, .atype = atype};
+    int rc = pair_defaults(L, P, err);
+    if (rc != DS_OK)
+        return rc;
+    P->axes = calloc(L->n_entries + 1, sizeof *P->axes);
+    P->index = calloc(L->n_entries + 1, sizeof *P->index);
+    if (!P->axes || !P->index)
+        return err_set(err, DS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < L->n_entries && rc == DS_OK; i++)
+        if (applies(L, &L->entries[i], etype, atype))
+            rc = axis_init(P, &L->entries[i], &P->axes[P->n_axes++], err);
+    return rc;
+}
+
+/* Advances the odometer, last axis fastest; 0 once every point was visited. */
+static int point_next(pair_grid *P)
+{
+    for (size_t i = P->n_axes; i-- > 0;) {
+        if (++P->index[i] < P->axes[i].x->n_items)
+            return 1;
+        P->index[i] = 0;
+    }
+    return 0;
+}
+
+static void *copy_of(const void *p, size_t n)
+{
+    void *q = malloc(n ? n : 1);
+    if (q)
+        memcpy(q, p, n);
+    return q;
+}
+
+/* config_text, "key = value\n" for every param, and its hash. */
+static int build_text(run_spec *r, char *err)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < r->n_params; i++)
+        len += strlen(r->params[i].key) + strlen(r->params[i].value) + 4;
+    r->config_text = malloc(len + 1);
+    if (!r->config_text)
+        return err_set(err, DS_ENOMEM, "out of memory");
+    char *p = r->config_text;
+    for (size_t i = 0; i < r->n_params; i++) {
+        size_t k = strlen(r->params[i].key), v = strlen(r->params[i].value);
+        memcpy(p, r->params[i].key, k);
+        memcpy(p + k, " = ", 3);
+        memcpy(p + k + 3, r->params[i].value, v);
+        p[k + 3 + v] = '\n';
+        p += k + v + 4;
+    }
+    *p = '\0';
+    r->config_hash = hash_bytes(r->config_text, len, HASH_INIT);
+    return DS_OK;
 }
 
 /* Cross-field checks of the filled configs, reported at the section. */
@@ -1242,56 +1548,67 @@ static int cross_check(const loader *L, const run_spec *r, char *err)
     return DS_OK;
 }
 
-static int build_run(const loader *L, const grid_point *g, const env_type *etype,
-                     const agent_type *atype, uint64_t seed, run_spec *r, char *err)
+/* The run of the current point of P (with no seed yet): the defaults with each
+ * axis's element put in, checked, with its config text. */
+static int build_point(const loader *L, const pair_grid *P, const memory_limit *limit,
+                       run_spec *r, char *err)
 {
-    int rc;
-    char agent_section[2 * NAME_LEN];
-    snprintf(agent_section, sizeof agent_section, "agent.%s", atype->name);
-    r->env = etype;
-    r->agent = atype;
-    r->seed = seed;
-    memset(&r->settings, 0, sizeof r->settings);
-    if (!fill_config(&experiment_table, g, "experiment", &r->settings, err) ||
-        !fill_config(&reward_table, g, "reward", &r->settings, err))
-        return DS_EINTERNAL;
-    memcpy(r->settings.name, L->name, sizeof r->settings.name);
-    r->env_config = new_config(&etype->params, g, "env", err, &rc);
-    if (rc != DS_OK)
-        return rc;
-    r->agent_config = new_config(&atype->params, g, agent_section, err, &rc);
-    if (rc != DS_OK)
-        return rc;
-    rc = cross_check(L, r, err);
+    r->env = P->etype;
+    r->agent = P->atype;
+    r->settings = P->settings;
+    r->env_config = copy_of(P->env_config, P->etype->params.size);
+    r->agent_config = copy_of(P->agent_config, P->atype->params.size);
+    r->params = copy_of(P->params, P->n_params * sizeof *P->params);
+    r->n_params = P->n_params;
+    if (!r->env_config || !r->agent_config || !r->params)
+        return err_set(err, DS_ENOMEM, "out of memory");
+    void *targets[] = {[TARGET_SETTINGS] = &r->settings, [TARGET_ENV] = r->env_config,
+                       [TARGET_AGENT] = r->agent_config};
+    for (size_t i = 0; i < P->n_axes; i++) {
+        const axis *a = &P->axes[i];
+        const char *value = a->canon[P->index[i]];
+        memcpy(r->params[a->param].value, value, strlen(value) + 1);
+        char why[ERR_LEN];
+        if (param_parse(a->spec, value, targets[a->target], why) != DS_OK)
+            return err_set(err, DS_EINTERNAL, "bad value for '%s': %s", a->spec->key, why);
+    }
+    int rc = cross_check(L, r, err);
     if (rc == DS_OK)
-        rc = build_params(L, g, r, err);
-    if (rc != DS_OK)
-        return rc;
-    char line[64];
-    int n = snprintf(line, sizeof line, "seed = %" PRIu64 "\n", seed);
-    uint64_t id = hash_bytes(line, (size_t)n, r->config_hash) & (uint64_t)INT64_MAX;
-    r->run_id = id ? (int64_t)id : 1;
-    return DS_OK;
+        rc = check_run_memory(L, r, limit, err);
+    if (rc == DS_OK)
+        rc = build_text(r, err);
+    return rc;
 }
 
-/* Every run of one (env, agent) pair into runs[*k...]. */
-static int expand_pair(const loader *L, const env_type *etype, const agent_type *atype,
-                       run_spec *runs, size_t *k, char *err)
+/* The run id: a hash of the config text and the seed, as a positive 63-bit id. */
+static int64_t run_id_of(const run_spec *r)
 {
-    grid_point g = {0};
-    g.axes = malloc((L->n_entries + 1) * sizeof *g.axes);
-    g.index = calloc(L->n_entries + 1, sizeof *g.index);
-    int rc = g.axes && g.index ? DS_OK : err_set(err, DS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < L->n_entries && rc == DS_OK; i++)
-        if (applies(L, &L->entries[i], etype, atype))
-            g.axes[g.n_axes++] = &L->entries[i];
+    char line[64];
+    int n = snprintf(line, sizeof line, "seed = %" PRIu64 "\n", r->seed);
+    uint64_t id = hash_bytes(line, (size_t)n, r->config_hash) & (uint64_t)INT64_MAX;
+    return id ? (int64_t)id : 1;
+}
+
+/* Every run of one (env, agent) pair into runs[*k...]: each point of the grid
+ * once, then a copy per seed that shares its params and configs. */
+static int expand_pair(const loader *L, const env_type *etype, const agent_type *atype,
+                       const memory_limit *limit, run_spec *runs, size_t *k, char *err)
+{
+    pair_grid P;
+    int rc = pair_init(L, &P, etype, atype, err);
     if (rc == DS_OK)
-        do
-            for (size_t s = 0; s < L->n_seeds && rc == DS_OK; s++)
-                rc = build_run(L, &g, etype, atype, L->seeds[s], &runs[(*k)++], err);
-        while (rc == DS_OK && point_next(&g));
-    free(g.axes);
-    free(g.index);
+        do {
+            run_spec *first = &runs[*k];
+            rc = build_point(L, &P, limit, first, err);
+            for (size_t s = 0; s < L->n_seeds && rc == DS_OK; s++) {
+                run_spec *r = &runs[(*k)++];
+                if (s > 0)
+                    *r = *first;
+                r->seed = L->seeds[s];
+                r->run_id = run_id_of(r);
+            }
+        } while (rc == DS_OK && point_next(&P));
+    pair_free(&P);
     return rc;
 }
 
@@ -1301,6 +1618,12 @@ static int expand(loader *L, experiment *x)
     if (total > GRID_LIMIT)
         return err_set(L->err, DS_EINPUT, "%s: the grid has %.0f runs, more than the limit "
                        "of %d", L->path, total, GRID_LIMIT);
+    memory_limit limit = memory_limit_now();
+    double bytes = expansion_bytes(L);
+    if (bytes > limit.bytes)
+        return err_set(L->err, DS_EINPUT, "%s: the grid of %.0f runs would need about %.1f GiB "
+                       "to expand; the limit is %.1f GiB (%s)", L->path, total, bytes / GIB,
+                       limit.bytes / GIB, limit.what);
     int rc = expand_seeds(L, find_entry(L, "experiment", "seeds"));
     if (rc != DS_OK)
         return rc;
@@ -1311,13 +1634,33 @@ static int expand(loader *L, experiment *x)
     size_t k = 0;
     for (size_t i = 0; i < L->n_envs && rc == DS_OK; i++)
         for (size_t j = 0; j < L->n_agents && rc == DS_OK; j++)
-            rc = expand_pair(L, L->envs[i], L->agents[j], x->runs, &k, L->err);
+            rc = expand_pair(L, L->envs[i], L->agents[j], &limit, x->runs, &k, L->err);
     if (rc == DS_OK && k != x->n_runs)
         rc = err_set(L->err, DS_EINTERNAL, "expanded %zu runs, counted %zu", k, x->n_runs);
     return rc;
 }
 
 /* ---- public ---- */
+
+/* Passes 1 (after the file was read), 2 and 3. */
+static int load(loader *L, int rc, const char *const *overrides, size_t n_overrides,
+                experiment *out)
+{
+    for (size_t i = 0; i < n_overrides && rc == DS_OK; i++)
+        rc = apply_override(L, overrides[i], i + 1);
+    if (rc == DS_OK)
+        rc = validate(L);
+    if (rc == DS_OK)
+        rc = expand(L, out);
+    if (rc == DS_OK) {
+        memcpy(out->name, L->name, sizeof out->name);
+        memcpy(out->path, L->path, strlen(L->path) + 1);
+    }
+    loader_free(L);
+    if (rc != DS_OK)
+        experiment_free(out);
+    return rc;
+}
 
 int experiment_load(const char *path, const char *const *overrides, size_t n_overrides,
                     experiment *out, char *err)
@@ -1326,21 +1669,18 @@ int experiment_load(const char *path, const char *const *overrides, size_t n_ove
     if (strlen(path) >= sizeof out->path)
         return err_set(err, DS_EINPUT, "path '%.64s...' is too long", path);
     loader L = {.path = path, .err = err};
-    int rc = read_file(&L);
-    for (size_t i = 0; i < n_overrides && rc == DS_OK; i++)
-        rc = apply_override(&L, overrides[i]);
-    if (rc == DS_OK)
-        rc = validate(&L);
-    if (rc == DS_OK)
-        rc = expand(&L, out);
-    if (rc == DS_OK) {
-        memcpy(out->name, L.name, sizeof out->name);
-        memcpy(out->path, path, strlen(path) + 1);
-    }
-    loader_free(&L);
-    if (rc != DS_OK)
-        experiment_free(out);
-    return rc;
+    return load(&L, read_file(&L), overrides, n_overrides, out);
+}
+
+int experiment_load_buffer(const char *name, const char *text, size_t len,
+                           const char *const *overrides, size_t n_overrides, experiment *out,
+                           char *err)
+{
+    memset(out, 0, sizeof *out);
+    if (strlen(name) >= sizeof out->path)
+        return err_set(err, DS_EINPUT, "name '%.64s...' is too long", name);
+    loader L = {.path = name, .err = err, .text = text, .text_len = text ? len : 0};
+    return load(&L, parse(&L), overrides, n_overrides, out);
 }
 
 void experiment_free(experiment *x)
@@ -1348,10 +1688,14 @@ void experiment_free(experiment *x)
     if (!x)
         return;
     for (size_t i = 0; i < x->n_runs; i++) {
-        free(x->runs[i].env_config);
-        free(x->runs[i].agent_config);
-        free(x->runs[i].params);
-        free(x->runs[i].config_text);
+        const run_spec *r = &x->runs[i], *prev = i ? &x->runs[i - 1] : NULL;
+        /* The seeds of a configuration share its allocations: free them once. */
+        if (!prev || r->params != prev->params) {
+            free(r->env_config);
+            free(r->agent_config);
+            free(r->params);
+            free(r->config_text);
+        }
     }
     free(x->runs);
     memset(x, 0, sizeof *x);

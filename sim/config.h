@@ -47,6 +47,8 @@ typedef struct {
     int64_t run_id;        /* hash of config_text and seed, as a positive 63-bit id */
 } run_spec;
 
+/* Runs that differ only in seed are neighbours in runs[] and share one params
+ * array, config_text, env_config and agent_config: all read-only. */
 typedef struct {
     char name[NAME_LEN];
     char path[4096];
@@ -60,6 +62,13 @@ typedef struct {
  * DS_ENOMEM, DS_EIO. */
 int experiment_load(const char *path, const char *const *overrides, size_t n_overrides,
                     experiment *out, char *err);
+
+/* As experiment_load, with the file's contents given as text[0..len) (any bytes,
+ * not NUL-terminated); name stands for the path in messages and gives the
+ * default experiment name. */
+int experiment_load_buffer(const char *name, const char *text, size_t len,
+                           const char *const *overrides, size_t n_overrides, experiment *out,
+                           char *err);
 
 void experiment_free(experiment *x);
 

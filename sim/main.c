@@ -183,9 +183,10 @@ static int execute(const experiment *x, const run_args *a)
         mkdir("results", 0777); /* the default home of databases; may exist */
     }
     store *s; /* opened first so that a bad database is an input error */
-    if (store_open(db_path, &s, err) != DS_OK) {
+    int rc = store_open(db_path, &s, err);
+    if (rc != DS_OK) { /* a full disk or a lock held too long is a fault, not the input */
         fprintf(stderr, "error: %s\n", err);
-        return EXIT_USAGE;
+        return rc == DS_EINPUT ? EXIT_USAGE : EXIT_RUN_FAILED;
     }
     store_close(s);
     signal(SIGINT, on_signal);
@@ -194,15 +195,15 @@ static int execute(const experiment *x, const run_args *a)
                          .jobs = a->jobs, .shard = a->shard, .shards = a->shards,
                          .in_worker = become_worker};
     sweep_counts c;
-    int rc = sweep_run(x, db_path, &opt, &c, err);
+    rc = sweep_run(x, db_path, &opt, &c, err);
     if (c.worker) /* a worker process is done: it leaves the summary to its parent */
         return c.worker_failed || rc != DS_OK ? EXIT_RUN_FAILED : EXIT_OK;
-    if (rc != DS_OK) {
+    if (rc != DS_OK) { /* a bad database is an input error; a fault while writing is not */
         fprintf(stderr, "error: %s\n", err);
-        return EXIT_RUN_FAILED;
+        return rc == DS_EINPUT ? EXIT_USAGE : EXIT_RUN_FAILED;
     }
     if (!a->quiet)
-        fprintf(stderr, "%s: %zu done, %zu skipped (already done), %zu failed, %zu diverged, %zu interrupted, %zu not started\n",
+        fprintf(stderr, "%s: %zu done, %zu skipped (already done or diverged), %zu failed, %zu diverged, %zu interrupted, %zu not started\n",
                 db_path, c.done, c.skipped, c.failed, c.diverged, c.interrupted, c.not_started);
     if (stop_requested && (c.interrupted || c.not_started))
         return 128 + stop_requested;
@@ -310,7 +311,8 @@ static int cmd_merge(int argc, char **argv)
         return fail_usage("merge: expected OUT.db and at least one IN.db");
     store *out;
     char err[ERR_LEN];
-    if (store_open(argv[2], &out, err) != DS_OK) {
+    if (store_open(argv[2], &out, err) != DS_OK || store_check(out, err) != DS_OK) {
+        store_close(out);
         fprintf(stderr, "error: %s\n", err);
         return EXIT_USAGE;
     }
@@ -331,6 +333,9 @@ static int cmd_merge(int argc, char **argv)
 int main(int argc, char **argv)
 {
     gsl_set_error_handler_off();
+    /* Past the file size limit (ulimit -f) a write fails with EFBIG, which the
+     * store reports, instead of the signal killing the process mid-sweep. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2)
         return fail_usage("missing command");
     const char *cmd = argv[1];

@@ -23,11 +23,13 @@ static int count_of(sqlite3 *db, const char *sql, long *out)
     return rc;
 }
 
-/* The comma-separated columns of main.table, into buf. */
+/* The comma-separated columns main.table shares with src.table, into buf: a
+ * database of an older schema lacks the columns added since, left NULL. */
 static int columns_of(sqlite3 *db, const char *table, char *buf, size_t n)
 {
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT name FROM main.pragma_table_info('%s')", table);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT name FROM main.pragma_table_info('%s') WHERE name IN "
+             "(SELECT name FROM src.pragma_table_info('%s'))", table, table);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return -1;
@@ -40,6 +42,28 @@ static int columns_of(sqlite3 *db, const char *table, char *buf, size_t n)
     return used > 0 && used < n ? 0 : -1;
 }
 
+/* The first line of PRAGMA src.quick_check: "ok" for an undamaged file. */
+static int check_damage(sqlite3 *db, const char *in_path, char *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA src.quick_check", -1, &st, NULL);
+    const char *first = NULL;
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        first = (const char *)sqlite3_column_text(st, 0);
+    if (first && strcmp(first, "ok") == 0)
+        rc = DS_OK;
+    else {
+        char problem[160];
+        snprintf(problem, sizeof problem, "%s", first ? first : sqlite3_errmsg(db));
+        for (char *p = problem; *p; p++)
+            *p = *p == '\n' ? ' ' : *p;
+        rc = err_set(err, DS_EINPUT, "'%s' is damaged (%s): check it with sqlite3 '%s' "
+                     "'PRAGMA integrity_check'", in_path, problem, in_path);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* in_path must be a divsim database no newer than ours, with a runs table. */
 static int check_source(sqlite3 *db, const char *in_path, int *has_planned, char *err)
 {
@@ -49,7 +73,9 @@ static int check_source(sqlite3 *db, const char *in_path, int *has_planned, char
                      "AND name = 'runs'", &runs) != SQLITE_OK ||
         count_of(db, "SELECT count(*) FROM src.sqlite_master WHERE type = 'table' "
                      "AND name = 'planned'", &planned) != SQLITE_OK)
-        return err_set(err, DS_EINPUT, "'%s' is not a divsim results database: %s", in_path,
+        return err_set(err, DS_EINPUT, "'%s' is %s: %s", in_path,
+                       (sqlite3_errcode(db) & 0xff) == SQLITE_CORRUPT
+                           ? "damaged" : "not a divsim results database",
                        sqlite3_errmsg(db));
     if (version > STORE_SCHEMA_VERSION)
         return err_set(err, DS_EINPUT, "'%s' has schema version %ld, newer than this divsim "
@@ -57,7 +83,7 @@ static int check_source(sqlite3 *db, const char *in_path, int *has_planned, char
     if (version < 1 || runs == 0)
         return err_set(err, DS_EINPUT, "'%s' is not a divsim results database", in_path);
     *has_planned = planned > 0;
-    return DS_OK;
+    return check_damage(db, in_path, err);
 }
 
 /* The same run id must mean the same run on both sides. */

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "version.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -17,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* The tables and their columns are a public contract: users' SQL depends on
@@ -36,9 +40,11 @@
     ");\n"
 
 /* Added in schema version 2: the learning rate and speed of each update. */
+#define ADD_LEARNING_RATE_SQL "ALTER TABLE updates ADD COLUMN learning_rate REAL"
+#define ADD_STEPS_PER_SECOND_SQL "ALTER TABLE updates ADD COLUMN steps_per_second REAL"
 #define UPDATES_V2_SQL \
-    "ALTER TABLE updates ADD COLUMN learning_rate REAL;\n" \
-    "ALTER TABLE updates ADD COLUMN steps_per_second REAL; -- env steps per wall second\n"
+    ADD_LEARNING_RATE_SQL ";\n" \
+    ADD_STEPS_PER_SECOND_SQL "; -- env steps per wall second\n"
 
 static const char *const schema_sql[] = {
     "CREATE TABLE runs(\n"
@@ -196,9 +202,19 @@ static const char *const schema_sql[] = {
     "  GROUP BY experiment, env, agent, config_hash, phase;\n"
 };
 
-/* migrations[v] takes a database from schema version v to v + 1. */
+/* migrations[v] takes a database from schema version v to v + 1. Columns
+ * added to an existing table are listed in added_columns instead, and added
+ * wherever they are missing: version 2 first shipped without the two updates
+ * columns, so a version number alone does not tell whether they are there. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
-    [1] = PLANNED_TABLE_SQL UPDATES_V2_SQL,
+    [1] = PLANNED_TABLE_SQL,
+};
+
+static const struct {
+    const char *table, *column, *sql;
+} added_columns[] = {
+    {"updates", "learning_rate", ADD_LEARNING_RATE_SQL},
+    {"updates", "steps_per_second", ADD_STEPS_PER_SECOND_SQL},
 };
 
 static const char *const store_tables[] = {
@@ -262,24 +278,143 @@ struct store {
 
 /* ---- errors ---- */
 
+/* How long a writer waits for another process's lock before giving up. */
+#define BUSY_TIMEOUT_MS 10000
+
+/* SQLite's result class: damaged files are input errors, like foreign ones. */
 static int code_of(sqlite3 *db)
 {
-    return (sqlite3_errcode(db) & 0xff) == SQLITE_NOMEM ? DS_ENOMEM : DS_EIO;
+    switch (sqlite3_errcode(db) & 0xff) {
+    case SQLITE_NOMEM: return DS_ENOMEM;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return DS_EINPUT;
+    default: return DS_EIO;
+    }
 }
 
-/* "database 'PATH': WHAT: sqlite's message", returning DS_EIO or DS_ENOMEM. */
+/* The directory part of path ("." for a bare name), into dir[n]. */
+static void dir_of(const char *path, char *dir, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, n, ".");
+    else if (slash == path)
+        snprintf(dir, n, "/");
+    else
+        snprintf(dir, n, "%.*s", (int)(slash - path), path);
+}
+
+/* Whether PATH-wal and PATH-shm exist and are writable. */
+static int wal_files_writable(const char *path)
+{
+    char name[4200];
+    snprintf(name, sizeof name, "%s-wal", path);
+    if (access(name, W_OK) != 0)
+        return 0;
+    snprintf(name, sizeof name, "%s-shm", path);
+    return access(name, W_OK) == 0;
+}
+
+/* Why the database at path cannot be written, or NULL if no reason is visible:
+ * SQLite opens a read-only file silently and fails at the first write, and in
+ * WAL mode it must also create PATH-wal and PATH-shm next to the file. */
+static const char *access_problem(const char *path, char *buf, size_t n)
+{
+    char dir[4096];
+    struct stat st;
+    dir_of(path, dir, sizeof dir);
+    if (stat(path, &st) == 0) {
+        int dir_errno = access(dir, W_OK) != 0 ? errno : 0;
+        if (S_ISDIR(st.st_mode))
+            snprintf(buf, n, "it is a directory");
+        else if (!S_ISREG(st.st_mode))
+            snprintf(buf, n, "it is not a regular file");
+        else if (access(path, W_OK) != 0)
+            snprintf(buf, n, "the file is read-only (%s)", strerror(errno));
+        else if (dir_errno && !wal_files_writable(path))
+            snprintf(buf, n, "its directory '%.256s' is not writable (%s), and SQLite must "
+                     "create the -wal and -shm files there", dir, strerror(dir_errno));
+        else
+            return NULL;
+        return buf;
+    }
+    if (errno != ENOENT)
+        snprintf(buf, n, "%s", strerror(errno));
+    else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        snprintf(buf, n, "there is no directory '%.256s'", dir);
+    else if (access(dir, W_OK) != 0)
+        snprintf(buf, n, "its directory '%.256s' is not writable (%s)", dir, strerror(errno));
+    else
+        return NULL;
+    return buf;
+}
+
+/* Why a write failed, as far as can be seen: SQLite's system errno is often
+ * lost by then, so the device's free space and the file size limit are looked
+ * at directly. */
+static void write_failure(const char *path, int sys, char *buf, size_t n)
+{
+    char dir[4096];
+    struct statvfs fs;
+    struct rlimit rl;
+    dir_of(path, dir, sizeof dir);
+    if (sys == ENOSPC || (statvfs(dir, &fs) == 0 && fs.f_bavail == 0))
+        snprintf(buf, n, " (no space left on the device of '%.256s'; the finished runs are "
+                 "kept)", dir);
+    else if (sys == EFBIG ||
+             (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY))
+        snprintf(buf, n, " (a file reached the file size limit, ulimit -f; the finished runs "
+                 "are kept)");
+    else if (sys)
+        snprintf(buf, n, " (%s)", strerror(sys));
+}
+
+/* What SQLite's last error means for the user, appended to its message. */
+static const char *explain(sqlite3 *db, const char *path, char *buf, size_t n)
+{
+    char why[1024];
+    int sys = sqlite3_system_errno(db);
+    buf[0] = '\0';
+    switch (sqlite3_errcode(db) & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        snprintf(buf, n, " (another process kept it locked for more than %d s)",
+                 BUSY_TIMEOUT_MS / 1000);
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        snprintf(buf, n, "; the file is damaged: check it with sqlite3 '%s' 'PRAGMA "
+                 "integrity_check', and restore it from a copy or write to a new database",
+                 path);
+        break;
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+        write_failure(path, sys, buf, n);
+        break;
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+        if (access_problem(path, why, sizeof why))
+            snprintf(buf, n, " (%.400s)", why);
+        break;
+    }
+    return buf;
+}
+
+/* "database 'PATH': WHAT: sqlite's message (what it means)", returning the
+ * code of the error class. */
 static int db_fail(sqlite3 *db, const char *path, char *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int db_fail(sqlite3 *db, const char *path, char *err, const char *fmt, ...)
 {
-    char what[256];
+    char what[256], why[ERR_LEN];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return err_set(err, code_of(db), "database '%s': %s: %s", path, what,
-                   sqlite3_errmsg(db));
+    return err_set(err, code_of(db), "database '%s': %s: %s%s", path, what,
+                   sqlite3_errmsg(db), explain(db, path, why, sizeof why));
 }
 
 /* ---- statements ---- */
@@ -370,6 +505,7 @@ typedef struct {
     int user_version;
     int objects;            /* rows of sqlite_master */
     const char *missing;    /* first table of ours that is absent, or NULL */
+    int missing_columns;    /* of added_columns */
 } db_state;
 
 static int query_int(sqlite3 *db, const char *sql, int *out)
@@ -409,8 +545,18 @@ static int read_state(store *s, db_state *state, char *err)
             return db_fail(s->db, s->path, err, "%s", what);
         if (n == 0) {
             state->missing = store_tables[i];
-            break;
+            return DS_OK;
         }
+    }
+    state->missing_columns = 0;
+    for (size_t i = 0; i < sizeof added_columns / sizeof *added_columns; i++) {
+        char sql[160];
+        int n = 0;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') WHERE name = "
+                 "'%s'", added_columns[i].table, added_columns[i].column);
+        if (query_int(s->db, sql, &n) != SQLITE_OK)
+            return db_fail(s->db, s->path, err, "%s", what);
+        state->missing_columns += n == 0;
     }
     return DS_OK;
 }
@@ -478,7 +624,18 @@ static int migrate(store *s, char *err)
     if (rc == DS_OK)
         rc = check_state(s, &state, err);
     for (int v = state.user_version; rc == DS_OK && v < STORE_SCHEMA_VERSION; v++)
-        rc = exec_sql(s, migrations[v], "upgrading the schema", err);
+        if (migrations[v])
+            rc = exec_sql(s, migrations[v], "upgrading the schema", err);
+    for (size_t i = 0; rc == DS_OK && i < sizeof added_columns / sizeof *added_columns; i++) {
+        char sql[160];
+        int n = 0;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') WHERE name = "
+                 "'%s'", added_columns[i].table, added_columns[i].column);
+        if (query_int(s->db, sql, &n) != SQLITE_OK)
+            rc = db_fail(s->db, s->path, err, "upgrading the schema");
+        else if (n == 0)
+            rc = exec_sql(s, added_columns[i].sql, "upgrading the schema", err);
+    }
     if (rc == DS_OK && state.user_version < STORE_SCHEMA_VERSION)
         rc = set_schema_version(s, err);
     if (rc != DS_OK) {
@@ -525,6 +682,12 @@ int store_open(const char *path, store **out, char *err)
         return err_set(err, DS_ENOMEM, "out of memory opening database '%s'", path);
     }
     int rc;
+    char why[1024];
+    if (access_problem(path, why, sizeof why)) {
+        rc = err_set(err, DS_EINPUT, "database '%s' cannot be written: %s", path, why);
+        store_close(s);
+        return rc;
+    }
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
         != SQLITE_OK) {
         rc = s->db ? db_fail(s->db, path, err, "opening")
@@ -533,8 +696,14 @@ int store_open(const char *path, store **out, char *err)
         return rc;
     }
     if (sqlite3_extended_result_codes(s->db, 1) != SQLITE_OK
-        || sqlite3_busy_timeout(s->db, 10000) != SQLITE_OK) {
+        || sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
         rc = db_fail(s->db, path, err, "opening");
+        store_close(s);
+        return rc;
+    }
+    if (sqlite3_db_readonly(s->db, "main") == 1) { /* opened read-only, silently */
+        rc = err_set(err, DS_EINPUT, "database '%s' cannot be written: the file is read-only",
+                     path);
         store_close(s);
         return rc;
     }
@@ -547,7 +716,8 @@ int store_open(const char *path, store **out, char *err)
         rc = configure(s, err);
     if (rc == DS_OK && state.objects == 0)
         rc = create_schema(s, err);
-    else if (rc == DS_OK && state.user_version < STORE_SCHEMA_VERSION)
+    else if (rc == DS_OK &&
+             (state.user_version < STORE_SCHEMA_VERSION || state.missing_columns > 0))
         rc = migrate(s, err);
     if (rc == DS_OK)
         rc = prepare_statements(s, err);
@@ -557,6 +727,30 @@ int store_open(const char *path, store **out, char *err)
     }
     *out = s;
     return DS_OK;
+}
+
+int store_check(store *s, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s->db, s->path, err, "checking the file");
+    int code = DS_OK;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *first = (const char *)sqlite3_column_text(st, 0);
+        if (!first || strcmp(first, "ok") != 0) {
+            char problem[160];
+            snprintf(problem, sizeof problem, "%s", first ? first : "no answer");
+            for (char *p = problem; *p; p++)
+                *p = *p == '\n' ? ' ' : *p;
+            code = err_set(err, DS_EINPUT, "database '%s' is damaged (%s): check it with "
+                           "sqlite3 '%s' 'PRAGMA integrity_check', and restore it from a "
+                           "copy or write to a new database", s->path, problem, s->path);
+        }
+    } else {
+        code = db_fail(s->db, s->path, err, "checking the file");
+    }
+    sqlite3_finalize(st);
+    return code;
 }
 
 void store_close(store *s)

@@ -10,9 +10,16 @@ typedef struct store store;
 
 #define STORE_SCHEMA_VERSION 2
 
-/* Opens or creates the database at path (WAL mode, schema created if new). */
+/* Opens or creates the database at path (WAL mode, schema created if new,
+ * upgraded if older). A file that cannot be written, is not a divsim database
+ * or is newer is refused untouched (DS_EINPUT), as is a damaged one as far as
+ * opening sees it. A writer waits up to 10 s for another's lock. */
 int store_open(const char *path, store **out, char *err);
 void store_close(store *s);
+
+/* PRAGMA quick_check of the whole file (O(size): about a second per 200 MB):
+ * DS_EINPUT with the first problem if the file is damaged. */
+int store_check(store *s, char *err);
 
 /* The stored status of run id ("done", "failed", ...) into status (16 bytes),
  * or "" when the run is not in the database. */

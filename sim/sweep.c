@@ -123,7 +123,8 @@ static int execute_one(store *s, const run_spec *r, progress *p, run_outcome *ou
 
 /* ---- planning ---- */
 
-/* The indices of the runs of this shard not yet done, and the plan recorded. */
+/* The indices of the runs of this shard not yet done or diverged, and the plan
+ * recorded. */
 static int plan(const experiment *x, const char *db_path, const sweep_options *opt,
                 size_t **todo, size_t *n_todo, sweep_counts *c, char *err)
 {
@@ -131,6 +132,12 @@ static int plan(const experiment *x, const char *db_path, const sweep_options *o
     int rc = store_open(db_path, &s, err);
     if (rc != DS_OK)
         return rc;
+    /* Damage where this sweep will not write would go unnoticed until a
+     * report reads it: look at the whole file once, before writing. */
+    if ((rc = store_check(s, err)) != DS_OK) {
+        store_close(s);
+        return rc;
+    }
     run_spec *mine = malloc((x->n_runs + 1) * sizeof *mine);
     *todo = malloc((x->n_runs + 1) * sizeof **todo);
     if (!mine || !*todo) {
@@ -150,7 +157,8 @@ static int plan(const experiment *x, const char *db_path, const sweep_options *o
         if (sweep_shard_of(&x->runs[i], opt->shards) != opt->shard)
             continue;
         rc = store_run_status(s, x->runs[i].run_id, status, err);
-        if (rc == DS_OK && strcmp(status, "done") == 0)
+        /* A diverged run is finished too: it would diverge again, bit for bit. */
+        if (rc == DS_OK && (strcmp(status, "done") == 0 || strcmp(status, "diverged") == 0))
             c->skipped++;
         else if (rc == DS_OK)
             (*todo)[(*n_todo)++] = i;
@@ -405,6 +413,7 @@ static int run_in_workers(const experiment *x, const char *db_path,
     else
         close(pipes[0][1]);
     close(pipes[1][0]);
+    int stopping = opt->stop && *opt->stop;
     for (int w = 0; w < opt->jobs; w++) {
         int status;
         if (workers[w].pid <= 0 || waitpid(workers[w].pid, &status, 0) < 0)
@@ -412,7 +421,18 @@ static int run_in_workers(const experiment *x, const char *db_path,
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         if (!clean && rc == DS_OK)
             rc = bury(db_path, x, &workers[w], status, &p, c, err);
+        /* Outside a run (it could not open the database, say) a failing worker
+         * loses nothing, but the sweep must not look successful. */
+        if (!clean && rc == DS_OK && !workers[w].busy && !stopping)
+            rc = WIFSIGNALED(status)
+                     ? err_set(err, DS_EIO, "worker %d was killed by signal %d", w + 1,
+                               WTERMSIG(status))
+                     : err_set(err, DS_EIO, "worker %d failed (exit code %d)", w + 1,
+                               WEXITSTATUS(status));
     }
+    if (rc == DS_OK && c->not_started > 0 && !stopping)
+        rc = err_set(err, DS_EIO, "%zu runs were not started: no worker was left to run them",
+                     c->not_started);
     free(workers);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* Executing the runs of an experiment into a results database: in this process
  * or in N worker processes, optionally only one shard of the grid, skipping
- * runs the database already holds as done. */
+ * runs the database already holds as done or diverged. */
 #ifndef DIVSIM_SWEEP_H
 #define DIVSIM_SWEEP_H
 

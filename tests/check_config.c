@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PATH_LEN 512
@@ -956,6 +957,228 @@ START_TEST(errors_scoped_reward_keys)
 }
 END_TEST
 
+START_TEST(errors_non_finite_values)
+{
+    /* A real key takes finite numbers only; strtod's nan, inf, infinity and an
+     * overflowing 1e999 are refused like any other non-number. */
+    const char *const reals[] = {"nan", "NAN", "inf", "-inf", "infinity", "1e999", "-1e999"};
+    for (size_t i = 0; i < sizeof reals / sizeof *reals; i++) {
+        char text[256], tail[128];
+        snprintf(text, sizeof text, "[env]\nkind = bandit\nu0 = %s\n" AGENT_REWARD, reals[i]);
+        snprintf(tail, sizeof tail, ":3: 'u0': expected a finite number, got '%s'", reals[i]);
+        expect_error(text, tail);
+        snprintf(text, sizeof text, "[env]\nkind = bandit\nitems = %s\n" AGENT_REWARD, reals[i]);
+        snprintf(tail, sizeof tail, ":3: 'items': expected an integer, got '%s'", reals[i]);
+        expect_error(text, tail);
+    }
+    /* In a list, in [reward], and from --set. */
+    expect_error("[env]\nkind = bandit\nu0 = 0, 1, nan\n" AGENT_REWARD,
+                 ":3: 'u0': expected a finite number, got 'nan'");
+    expect_error("[env]\nkind = bandit\n" AGENT_REWARD "diversity_bonus = inf\n",
+                 ":8: 'diversity_bonus': expected a finite number, got 'inf'");
+    expect_override_error("env.u0=nan", "--set 'env.u0=nan': 'u0': expected a finite number, "
+                          "got 'nan'");
+    expect_override_error("experiment.window=inf", "--set 'experiment.window=inf': 'window': "
+                          "expected an integer, got 'inf'");
+}
+END_TEST
+
+/* Writes n bytes (NULs allowed) as name in the temporary directory. */
+static void write_bytes(const char *name, const char *bytes, size_t n, char *path)
+{
+    snprintf(path, PATH_LEN, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(errors_text_encoding)
+{
+    /* Each bad byte sequence as the value of line 3, column 9 onwards. */
+    static const struct {
+        const char *bytes;
+        const char *tail;
+    } cases[] = {
+        {"\xff", ":3: invalid UTF-8 (byte 0xff at column 9)"},
+        {"\x80", ":3: invalid UTF-8 (byte 0x80 at column 9)"},         /* lone continuation */
+        {"\xc0\xaf", ":3: invalid UTF-8 (byte 0xc0 at column 9)"},     /* overlong '/' */
+        {"\xe0\x80\xaf", ":3: invalid UTF-8 (byte 0xe0 at column 9)"}, /* overlong */
+        {"\xed\xa0\x80", ":3: invalid UTF-8 (byte 0xed at column 9)"}, /* surrogate D800 */
+        {"\xf4\x90\x80\x80", ":3: invalid UTF-8 (byte 0xf4 at column 9)"}, /* > U+10FFFF */
+        {"\xc3", ":3: invalid UTF-8 (byte 0xc3 at column 9)"},         /* cut short */
+        {"1\xe2\x82", ":3: invalid UTF-8 (byte 0xe2 at column 10)"},   /* cut short */
+        {"\x1b[2J", ":3: control character 0x1b at column 9"},
+        {"1\x7f", ":3: control character 0x7f at column 10"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "[env]\nkind = bandit\nitems = %s\n" AGENT_REWARD,
+                 cases[i].bytes);
+        expect_error(text, cases[i].tail);
+    }
+    /* The same at the very end of a file without a newline. */
+    expect_error(AGENT_REWARD "[env]\nkind = bandit\nu0 = 1\xc3",
+                 ":8: invalid UTF-8 (byte 0xc3 at column 7)");
+
+    /* A NUL byte would otherwise cut the line short silently. */
+    char path[PATH_LEN], err[ERR_LEN], want[ERR_LEN + PATH_LEN];
+    static const char nul[] = "[env]\nkind = bandit\nitems = 5\0 junk\n" AGENT_REWARD;
+    experiment x;
+    write_bytes("nul.ini", nul, sizeof nul - 1, path);
+    ck_assert_int_eq(experiment_load(path, NULL, 0, &x, err), DS_EINPUT);
+    snprintf(want, sizeof want, "%s:3: NUL byte at column 10 (not a text file?)", path);
+    ck_assert_str_eq(err, want);
+
+    /* Valid UTF-8 is fine where names allow it: comments. */
+    load_ok("utf8.ini", "; caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\n"
+            "[env]\nkind = bandit ; \xc3\xa9t\xc3\xa9\n" AGENT_REWARD, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 1);
+    experiment_free(&x);
+    /* ...but not in names, which must be plain ASCII. */
+    expect_error("[experiment]\nname = caf\xc3\xa9\n[env]\nkind = bandit\n" AGENT_REWARD,
+                 ":2: 'name': 'caf\xc3\xa9' may contain only letters, digits, '_', '.' and "
+                 "'-'");
+
+    /* --set arguments are checked alike, without echoing the bad bytes. */
+    expect_override_error("env.items=\xff", "--set number 1: invalid UTF-8 (byte 0xff at "
+                          "column 11)");
+    expect_override_error("env.items=1\x1b", "--set number 1: control character 0x1b at "
+                          "column 12");
+}
+END_TEST
+
+START_TEST(errors_unreadable_file)
+{
+    char path[PATH_LEN], err[ERR_LEN], want[ERR_LEN + PATH_LEN];
+    experiment x;
+    /* Without permission: root reads anything, so only as another user. */
+    if (geteuid() != 0) {
+        write_file("secret.ini", "[env]\nkind = bandit\n" AGENT_REWARD, path);
+        ck_assert_int_eq(chmod(path, 0), 0);
+        ck_assert_int_eq(experiment_load(path, NULL, 0, &x, err), DS_EINPUT);
+        snprintf(want, sizeof want, "cannot read '%s': Permission denied", path);
+        ck_assert_str_eq(err, want);
+        ck_assert_ptr_null(x.runs);
+    }
+    /* A regular file whose read fails: Linux's /proc/self/mem at offset 0 (EIO). */
+    if (access("/proc/self/mem", R_OK) == 0) {
+        ck_assert_int_eq(experiment_load("/proc/self/mem", NULL, 0, &x, err), DS_EINPUT);
+        ck_assert_str_eq(err, "cannot read '/proc/self/mem': Input/output error");
+        ck_assert_ptr_null(x.runs);
+    }
+}
+END_TEST
+
+/* Sizes are checked before anything is allocated: the engine keeps a row per
+ * episode (about 130 bytes) and a history ring per user. The exact size depends
+ * on the platform's struct sizes, so only the estimate's shape is checked; 1e9
+ * episodes need more than 100 GiB on any platform, above the 16 GiB cap. */
+START_TEST(errors_memory_estimate)
+{
+    expect_error_with("[experiment]\ntrain_episodes = 1000000000\n[env]\nkind = bandit\n"
+                      AGENT_REWARD,
+                      ":2: a run would need about ",
+                      "GiB for its episodes and state (1000000500 episodes, 1000 users, 10 "
+                      "items, history 10) before its env and agent; the limit is ");
+    /* The heaviest key is named: eval_episodes... */
+    expect_error_with("[experiment]\ntrain_episodes = 10\neval_episodes = 999999999\n[env]\n"
+                      "kind = bandit\n" AGENT_REWARD,
+                      ":3: a run would need about ", "(1000000009 episodes");
+    /* ...or users (bandit allows 1e8 users: 64 history entries of 8 bytes each). */
+    expect_error_with("[experiment]\nhistory = 64\n[env]\nkind = bandit\nusers = 100000000\n"
+                      AGENT_REWARD, ":5: a run would need about ", "100000000 users");
+    /* Only the point of the grid that is too big fails, but the file fails. */
+    expect_error_with("[experiment]\nhistory = 64\n[env]\nkind = bandit\nusers = 10, 100000000\n"
+                      AGENT_REWARD, ":5: a run would need about ", "100000000 users");
+    /* From --set, where the estimate points. */
+    char path[PATH_LEN], err[ERR_LEN];
+    const char *overrides[] = {"experiment.train_episodes=1000000000"};
+    load_bad("[env]\nkind = bandit\n" AGENT_REWARD, overrides, 1, path, err);
+    const char *head = "--set 'experiment.train_episodes=1000000000': a run would need about ";
+    ck_assert_msg(strncmp(err, head, strlen(head)) == 0, "%s", err);
+    /* 100 GiB or more, however the structs are laid out. */
+    double gib = strtod(strstr(err, "about ") + 6, NULL);
+    ck_assert_msg(gib > 100 && gib < 1000, "%s", err);
+}
+END_TEST
+
+START_TEST(grid_at_the_limit_expands)
+{
+    /* 100000 runs exactly: accepted, and cheap since the seeds of a
+     * configuration share it. */
+    experiment x;
+    load_ok("limit.ini", "[experiment]\nseeds = 1-50000\n[env]\nkind = bandit\nu0 = 1, 2\n"
+            AGENT_REWARD, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 100000);
+    ck_assert_uint_eq(x.runs[99999].seed, 50000);
+    ck_assert_str_eq(run_param_get(&x.runs[99999], "env.u0"), "2");
+    experiment_free(&x);
+}
+END_TEST
+
+START_TEST(seeds_share_their_configuration)
+{
+    experiment x;
+    load_ok("product.ini", product_ini, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 12);
+    for (size_t i = 0; i < x.n_runs; i++) {
+        const run_spec *r = &x.runs[i], *first = &x.runs[i - i % 3];
+        /* Seeds 1-3 of a point: one params array, text and config each. */
+        ck_assert_ptr_eq(r->params, first->params);
+        ck_assert_ptr_eq(r->config_text, first->config_text);
+        ck_assert_ptr_eq(r->env_config, first->env_config);
+        ck_assert_ptr_eq(r->agent_config, first->agent_config);
+        ck_assert_uint_eq(r->seed, i % 3 + 1);
+        if (i % 3)
+            ck_assert_int_ne(r->run_id, x.runs[i - 1].run_id);
+        else if (i)
+            ck_assert_ptr_ne(r->params, x.runs[i - 1].params);
+    }
+    experiment_free(&x); /* frees each shared block once (ASan would tell) */
+}
+END_TEST
+
+START_TEST(buffer_loads_like_a_file)
+{
+    experiment from_file, from_buffer;
+    char err[ERR_LEN];
+    load_ok("product.ini", product_ini, NULL, 0, &from_file);
+    /* Not NUL-terminated: only len bytes are read. */
+    char text[sizeof product_ini + 8];
+    memcpy(text, product_ini, sizeof product_ini - 1);
+    memcpy(text + sizeof product_ini - 1, "junk=1\n", 7);
+    ck_assert_int_eq(experiment_load_buffer("product.ini", text, sizeof product_ini - 1,
+                                            NULL, 0, &from_buffer, err), DS_OK);
+    ck_assert_uint_eq(from_buffer.n_runs, from_file.n_runs);
+    for (size_t i = 0; i < from_file.n_runs; i++) {
+        ck_assert_int_eq(from_buffer.runs[i].run_id, from_file.runs[i].run_id);
+        ck_assert_str_eq(from_buffer.runs[i].config_text, from_file.runs[i].config_text);
+    }
+    ck_assert_str_eq(from_buffer.path, "product.ini");
+    experiment_free(&from_file);
+    experiment_free(&from_buffer);
+
+    /* Errors name the buffer as a file; the name gives the default experiment name. */
+    static const char bad[] = "[env]\nkind = bandit\nitems = 5\0\n";
+    ck_assert_int_eq(experiment_load_buffer("mem.ini", bad, sizeof bad - 1, NULL, 0,
+                                            &from_buffer, err), DS_EINPUT);
+    ck_assert_str_eq(err, "mem.ini:3: NUL byte at column 10 (not a text file?)");
+    ck_assert_int_eq(experiment_load_buffer("mem.ini", "", 0, NULL, 0, &from_buffer, err),
+                     DS_EINPUT);
+    ck_assert_str_eq(err, "mem.ini: missing section [env]");
+    ck_assert_int_eq(experiment_load_buffer("mem.ini", NULL, 0, NULL, 0, &from_buffer, err),
+                     DS_EINPUT);
+    ck_assert_str_eq(err, "mem.ini: missing section [env]");
+    const char *overrides[] = {"env.kind=bandit", "agent.kind=random", "reward.kind=clicks"};
+    ck_assert_int_eq(experiment_load_buffer("from-set.ini", NULL, 0, overrides, 3,
+                                            &from_buffer, err), DS_OK);
+    ck_assert_str_eq(from_buffer.name, "from-set");
+    ck_assert_uint_eq(from_buffer.n_runs, 1);
+    experiment_free(&from_buffer);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -973,6 +1196,9 @@ static Suite *config_suite(void)
     tcase_add_test(expand, scoped_reward_overrides_reward_for_its_agent_only);
     tcase_add_test(expand, scoped_reward_from_set);
     tcase_add_test(expand, file_syntax_is_forgiving_where_harmless);
+    tcase_add_test(expand, grid_at_the_limit_expands);
+    tcase_add_test(expand, seeds_share_their_configuration);
+    tcase_add_test(expand, buffer_loads_like_a_file);
     suite_add_tcase(s, expand);
     TCase *errors = tcase_create("errors");
     tcase_add_test(errors, errors_unknown_names);
@@ -985,6 +1211,10 @@ static Suite *config_suite(void)
     tcase_add_test(errors, errors_cross_field_checks);
     tcase_add_test(errors, errors_overrides);
     tcase_add_test(errors, errors_scoped_reward_keys);
+    tcase_add_test(errors, errors_non_finite_values);
+    tcase_add_test(errors, errors_text_encoding);
+    tcase_add_test(errors, errors_unreadable_file);
+    tcase_add_test(errors, errors_memory_estimate);
     suite_add_tcase(s, errors);
     return s;
 }

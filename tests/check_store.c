@@ -12,11 +12,14 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char tmpdir[1024];
@@ -804,6 +807,314 @@ START_TEST(test_views)
 }
 END_TEST
 
+/* ---- databases written by earlier versions ---- */
+
+/* Loads a fixture of SQL text (tests/fixtures, read from the top directory)
+ * into a new database at path. */
+static void load_sql_fixture(const char *fixture, const char *path)
+{
+    static char sql[1 << 17];
+    FILE *f = fopen(fixture, "rb");
+    ck_assert_msg(f != NULL, "cannot read %s: run the tests from the top directory", fixture);
+    size_t n = fread(sql, 1, sizeof sql - 1, f);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_uint_lt(n, sizeof sql - 1);
+    sql[n] = '\0';
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", fixture,
+                  sqlite3_errmsg(db));
+    ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+/* Appends text to the growing string *buf. */
+static void append(char **buf, size_t *len, const char *text)
+{
+    size_t n = strlen(text);
+    char *grown = realloc(*buf, *len + n + 1);
+    ck_assert_ptr_nonnull(grown);
+    memcpy(grown + *len, text, n + 1);
+    *buf = grown;
+    *len += n;
+}
+
+/* Every row of SELECT columns FROM table, in the order of its first three
+ * columns, as quoted SQL values (exact for reals); the caller frees it. */
+static char *rows_text(sqlite3 *db, const char *table, const char *columns)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s ORDER BY 1, 2, 3", columns, table);
+    sqlite3_stmt *st = NULL;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    char *buf = NULL;
+    size_t len = 0;
+    append(&buf, &len, "");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        for (int c = 0; c < sqlite3_column_count(st); c++) {
+            const char *v = (const char *)sqlite3_column_text(st, c);
+            append(&buf, &len, c ? "|" : "");
+            append(&buf, &len, v ? v : "NULL");
+        }
+        append(&buf, &len, "\n");
+    }
+    sqlite3_finalize(st);
+    return buf;
+}
+
+/* The quoted column list of table, e.g. "quote(\"id\"),quote(\"experiment\")". */
+static void column_list(sqlite3 *db, const char *table, char *out, size_t n)
+{
+    sqlite3_stmt *st = query_row(db, "SELECT group_concat('quote(\"' || name || '\")', ',') "
+                                     "FROM pragma_table_info('%s')", table);
+    snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+#define N_TABLES 6
+static const char *const data_tables[N_TABLES] = {"runs", "params", "episodes", "windows",
+                                                   "phases", "updates"};
+
+/* Opening a database written by an earlier version upgrades it in place:
+ * schema version, the planned table, the updates columns; every row it held
+ * is still there, value for value; and new runs can be written. */
+static void check_upgrade(const char *fixture, const char *name)
+{
+    char path[2048], columns[N_TABLES][1024];
+    char *before[N_TABLES];
+    db_path(path, sizeof path, name);
+    load_sql_fixture(fixture, path);
+    sqlite3 *raw = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &raw), SQLITE_OK);
+    ck_assert_int_lt(query_int(raw, "PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
+    ck_assert_int_eq(query_int(raw, "SELECT count(*) FROM pragma_table_info('updates') "
+                                    "WHERE name = 'learning_rate'"), 0);
+    ck_assert_int_eq(query_int(raw, "SELECT count(*) FROM runs"), 2);
+    ck_assert_int_eq(query_int(raw, "SELECT count(*) FROM updates"), 2);
+    for (int t = 0; t < N_TABLES; t++) {
+        column_list(raw, data_tables[t], columns[t], sizeof columns[t]);
+        before[t] = rows_text(raw, data_tables[t], columns[t]);
+    }
+    ck_assert_int_eq(sqlite3_close(raw), SQLITE_OK);
+
+    store *s = open_ok(path);
+    sqlite3 *db = store_db(s);
+    ck_assert_int_eq(query_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM pragma_table_info('updates') "
+                                   "WHERE name IN ('learning_rate', 'steps_per_second')"), 2);
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                   "'planned'"), 1);
+    for (int t = 0; t < N_TABLES; t++) {
+        char *after = rows_text(db, data_tables[t], columns[t]);
+        ck_assert_msg(strcmp(before[t], after) == 0, "%s: table %s changed", fixture,
+                      data_tables[t]);
+        ck_assert_uint_gt(strlen(after), 0);
+        free(after);
+        free(before[t]);
+    }
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM updates WHERE learning_rate IS NOT "
+                                   "NULL OR steps_per_second IS NOT NULL"), 0);
+
+    fixture_run run;
+    fixture_result out;
+    make_run(&run, "legacy", &fake_ppo, 77, 3);
+    make_detailed_result(&out);
+    out.updates[0].learning_rate = 3e-4;
+    start_ok(s, &run.spec);
+    finish_ok(s, &run.spec, &out.res);
+    assert_status(s, run.spec.run_id, "done");
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM updates WHERE learning_rate = 3e-4"),
+                     1);
+    store_close(s);
+
+    s = open_ok(path); /* upgraded once: opening again changes nothing */
+    db = store_db(s);
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM runs"), 3);
+    sqlite3_stmt *st = query_row(db, "PRAGMA integrity_check");
+    assert_text(st, 0, "ok");
+    sqlite3_finalize(st);
+    store_close(s);
+}
+
+START_TEST(test_upgrades_version_1_fixture)
+{
+    check_upgrade("tests/fixtures/store_v1.sql", "fixture_v1.db");
+}
+END_TEST
+
+/* Version 2 first shipped without the two updates columns: the version number
+ * alone does not tell, so the columns are looked for. */
+START_TEST(test_upgrades_early_version_2_fixture)
+{
+    check_upgrade("tests/fixtures/store_v2_early.sql", "fixture_v2_early.db");
+}
+END_TEST
+
+/* ---- places and files that cannot be written ---- */
+
+START_TEST(test_refuses_unwritable_places)
+{
+    char path[2048], err[ERR_LEN];
+    store *s = NULL;
+    ck_assert_int_eq(store_open(tmpdir, &s, err), DS_EINPUT);
+    ck_assert_ptr_null(s);
+    ck_assert_msg(strstr(err, "cannot be written: it is a directory"), "%s", err);
+
+    db_path(path, sizeof path, "no-such-dir/results.db");
+    ck_assert_int_eq(store_open(path, &s, err), DS_EINPUT);
+    ck_assert_msg(strstr(err, "cannot be written: there is no directory"), "%s", err);
+    ck_assert(!file_exists(path));
+
+    ck_assert_int_eq(store_open("/dev/null", &s, err), DS_EINPUT);
+    ck_assert_msg(strstr(err, "it is not a regular file"), "%s", err);
+
+    /* Root writes anyway: the read-only cases need another user (e2e does that). */
+    if (geteuid() != 0) {
+        db_path(path, sizeof path, "readonly.db");
+        s = open_ok(path);
+        store_close(s);
+        ck_assert_int_eq(chmod(path, 0444), 0);
+        const char *const want[] = {"cannot be written: the file is read-only", path};
+        assert_refused_untouched(path, want, 2);
+    }
+}
+END_TEST
+
+/* A run of n_episodes train episodes of length 1, for a big write. */
+static void make_long_result(run_result *res, episode_row *episodes, size_t n_episodes)
+{
+    memset(res, 0, sizeof *res);
+    for (size_t i = 0; i < n_episodes; i++)
+        episodes[i] = (episode_row){.episode = (long)i, .phase = PHASE_TRAIN, .length = 1,
+                                    .reward = (double)i, .ild = 0.5};
+    res->status = RUN_DONE;
+    res->episodes = episodes;
+    res->n_episodes = n_episodes;
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* The file size limit (ulimit -f) stands for a full disk: the write of the
+ * run fails with a message that says why, the run stays unfinished, and the
+ * runs written before are untouched. The test runs in Check's child process;
+ * SIGXFSZ is ignored there as sim/main.c does. */
+START_TEST(test_full_disk_keeps_finished_runs)
+{
+    char path[2048], wal[2100];
+    db_path(path, sizeof path, "full.db");
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    store *s = open_ok(path);
+    sqlite3 *db = store_db(s);
+    fixture_run done, big;
+    fixture_result out;
+    make_run(&done, "exp1", &fake_popularity, 1, 3);
+    make_run(&big, "exp1", &fake_popularity, 2, 3);
+    make_detailed_result(&out);
+    start_ok(s, &done.spec);
+    finish_ok(s, &done.spec, &out.res);
+    start_ok(s, &big.spec);
+    char *before = rows_text(db, "episodes", "*");
+
+    size_t n = 20000; /* about 2 MB of rows */
+    episode_row *episodes = calloc(n, sizeof *episodes);
+    ck_assert_ptr_nonnull(episodes);
+    run_result res;
+    make_long_result(&res, episodes, n);
+    struct rlimit old, small;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = (rlim_t)(fmax(file_size(path), file_size(wal)) + 64 * 1024);
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    char err[ERR_LEN] = "";
+    int rc = store_run_finish(s, &big.spec, &res, err);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    ck_assert_int_eq(rc, DS_EIO);
+    ck_assert_msg(strstr(err, path) && strstr(err, "file size limit"), "%s", err);
+
+    assert_status(s, done.spec.run_id, "done");
+    assert_status(s, big.spec.run_id, "running");
+    ck_assert_int_eq(count_rows(db, "episodes", big.spec.run_id), 0);
+    char *after = rows_text(db, "episodes", "*");
+    ck_assert_str_eq(before, after);
+    sqlite3_stmt *st = query_row(db, "PRAGMA integrity_check");
+    assert_text(st, 0, "ok");
+    sqlite3_finalize(st);
+    /* With room again, the same write succeeds. */
+    finish_ok(s, &big.spec, &res);
+    ck_assert_int_eq(count_rows(db, "episodes", big.spec.run_id), (int64_t)n);
+    store_close(s);
+    free(before);
+    free(after);
+    free(episodes);
+}
+END_TEST
+
+/* Overwrites page `page` (1-based) of the file with bytes from a fixed LCG. */
+static void damage_page(const char *path, long page, long page_size)
+{
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, (page - 1) * page_size, SEEK_SET), 0);
+    uint32_t state = 2024;
+    for (long i = 0; i < page_size; i++) {
+        state = state * 1664525u + 1013904223u;
+        ck_assert_int_ne(fputc((int)(state >> 24), f), EOF);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Damage where opening does not look is found by store_check; either way the
+ * file is refused as damaged and left as it was. */
+START_TEST(test_refuses_damaged_file)
+{
+    char path[2048], cut[2048], err[ERR_LEN] = "";
+    db_path(path, sizeof path, "damaged.db");
+    db_path(cut, sizeof cut, "cut.db");
+    store *s = open_ok(path);
+    fixture_run run;
+    fixture_result out;
+    make_run(&run, "exp1", &fake_popularity, 1, 3);
+    make_detailed_result(&out);
+    start_ok(s, &run.spec);
+    finish_ok(s, &run.spec, &out.res);
+    sqlite3 *db = store_db(s);
+    long page_size = (long)query_int(db, "PRAGMA page_size");
+    long root = (long)query_int(db, "SELECT rootpage FROM sqlite_master WHERE name = "
+                                    "'episodes'");
+    long pages = (long)query_int(db, "PRAGMA page_count");
+    store_close(s); /* the last connection: the WAL is checkpointed and removed */
+    ck_assert(root > 1 && root <= pages);
+
+    static unsigned char whole[1 << 16];
+    size_t n = read_file(path, whole, sizeof whole);
+    ck_assert_uint_lt(n, sizeof whole);
+    write_file(cut, whole, (size_t)(pages / 2) * (size_t)page_size); /* cut in half */
+    damage_page(path, root, page_size);
+
+    const char *const files[] = {path, cut};
+    for (int i = 0; i < 2; i++) {
+        static unsigned char before[1 << 16], after[1 << 16];
+        size_t n_before = read_file(files[i], before, sizeof before);
+        int rc = store_open(files[i], &s, err);
+        if (rc == DS_OK) {
+            rc = store_check(s, err);
+            store_close(s);
+        }
+        ck_assert_int_eq(rc, DS_EINPUT);
+        ck_assert_msg(strstr(err, files[i]) && strstr(err, "damaged") &&
+                      strstr(err, "integrity_check"), "%s", err);
+        size_t n_after = read_file(files[i], after, sizeof after);
+        ck_assert_uint_eq(n_after, n_before);
+        ck_assert(memcmp(before, after, n_before) == 0);
+    }
+}
+END_TEST
+
 /* ---- main ---- */
 
 static Suite *store_suite(void)
@@ -820,6 +1131,11 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_refuses_foreign_database);
     tcase_add_test(tc, test_refuses_newer_schema);
     tcase_add_test(tc, test_views);
+    tcase_add_test(tc, test_upgrades_version_1_fixture);
+    tcase_add_test(tc, test_upgrades_early_version_2_fixture);
+    tcase_add_test(tc, test_refuses_unwritable_places);
+    tcase_add_test(tc, test_full_disk_keeps_finished_runs);
+    tcase_add_test(tc, test_refuses_damaged_file);
     suite_add_tcase(s, tc);
     return s;
 }
