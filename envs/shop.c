@@ -18,12 +18,18 @@
  * visit_rate_sd. Satiation s_u[t] starts at 0.
  *
  * Time is in hours; state is updated lazily, only when the user acts, so no call
- * costs more with more users. Over a gap D since the user's last update:
+ * costs more with more users. On arrival, over the gap D since the user's last
+ * step (the end of the previous session),
  *     x <- mu + (x - mu) e^{-theta D} + sigma sqrt(1 - e^{-2 theta D}) xi,
  * the exact Ornstein-Uhlenbeck transition (theta = drift_rate, sigma =
- * drift_scale, the stationary sd per coordinate, xi ~ N(0, I) from `drift`), and
- * s <- s e^{-D/satiation_tau}. Visits are a Poisson process of the user's current
- * rate (stream `arrivals`).
+ * drift_scale, the stationary sd per coordinate, xi ~ N(0, I) from `drift`).
+ * Within a session (minutes, against hours between visits) taste moves only by
+ * clicks: drift is a between-visit process. Satiation decays continuously,
+ * s(t) = s(t0) e^{-(t - t0)/satiation_tau}, and exactly at every step: each
+ * user's row is stored relative to a reference time and scaled on read (one exp
+ * per step, whatever the number of topics), and rebased only when a click comes
+ * more than SHOP_SATIATION_REBASE time constants after the reference. Visits are
+ * a Poisson process of the user's current rate (stream `arrivals`).
  *
  * A step (stream `choices`). The item at slate position j has utility
  *     v_j = g x.q_i + w_a a_i - b_u log p_i - kappa s[topic_i] - position_bias log2(1+j)
@@ -59,7 +65,12 @@
  *
  * Calls out of order return DS_EINPUT: a step outside a session, a time earlier
  * than the user's last update, a session for a churned user, a slate with a
- * repeated, unknown or inactive item. */
+ * repeated, unknown or inactive item.
+ *
+ * Built with DIVSIM_DEBUG_INVARIANTS (the sanitizer builds define it), every step
+ * also checks the model's invariants: finite utilities, click, purchase and
+ * leave probabilities in [0, 1] with the click probabilities summing to at most
+ * 1, and a finite dwell; a broken one makes xStep return DS_EINTERNAL. */
 #include "shop.h"
 
 #include "../sim/common.h"
@@ -70,6 +81,10 @@
 #include <string.h>
 
 #define SHOP_CAPACITY_FACTOR 2 /* id slots per initial item when the catalogue churns */
+/* A user's satiation row is rebased (O(topics)) when a click comes this many time
+ * constants after its reference time: the scale e^16 = 9e6 stays well inside a
+ * float's range, and the rebase is rare (every 16 satiation_tau at most). */
+#define SHOP_SATIATION_REBASE 16.0
 #define SHOP_MEMORY_LIMIT (16.0 * 1024 * 1024 * 1024) /* bytes we agree to allocate */
 
 #define CFG(f, def, lo, hi, help) P_REAL(shop_config, f, def, lo, hi, help)
@@ -143,7 +158,8 @@ static const param_spec shop_params[] = {
 
 /* Per-user scalars; the vectors x, mu and the satiation row live in slabs. */
 typedef struct {
-    double last;       /* hours: when x and satiation were last brought up to date */
+    double last;       /* hours: the user's last session start or step */
+    double sat_ref;    /* hours: satiation s(t) = row * e^{-(t - sat_ref)/tau} */
     double rate;       /* current visit rate, per hour */
     double base_rate;  /* rate drawn at creation */
     double price_mult; /* b_u / price_weight, mean one */
@@ -178,10 +194,11 @@ typedef struct {
     shop_user *user;       /* [users] */
     double *x;             /* [users][dim] current preference */
     double *mu;            /* [users][dim] long-term taste */
-    float *satiation;      /* [users][topics] as of the user's last update */
+    float *satiation;      /* [users][topics] relative to the user's sat_ref */
     /* scratch */
     double *v;             /* [slate] utilities of the slate being answered */
     double *prob;          /* [slate] click probabilities */
+    double *position_cost; /* [slate] position_bias log2(1 + j) */
 } shop_state;
 
 /* ---------------------------------------------------------------- helpers */
@@ -234,7 +251,7 @@ static double shop_memory_bytes(const shop_config *c)
     double per_item = d * sizeof(double) + 3 * sizeof(double) + 4 * sizeof(int) + 1;
     double per_topic = d * sizeof(double) + 3 * sizeof(double);
     return (double)c->users * per_user + cap * per_item + t * per_topic +
-           (double)c->slate * 2 * sizeof(double) +
+           (double)c->slate * 3 * sizeof(double) +
            (double)c->user_topics * 3 * sizeof(double) + sizeof(shop_state);
 }
 
@@ -372,6 +389,9 @@ static void draw_user(shop_state *s, int u, const gsl_ran_discrete_t *topic_of_u
     if (!normalize(mu, s->dim)) /* opposite centroids cancelling: practically never */
         memcpy(mu, s->centroid + (size_t)chosen[0] * s->dim, sizeof(double) * (size_t)s->dim);
     memcpy(user_x(s, u), mu, sizeof(double) * (size_t)s->dim);
+    /* Written here, not left to calloc's lazily mapped zero pages: their page faults
+     * would land on first visits, in the middle of a run. */
+    memset(user_satiation(s, u), 0, sizeof(float) * (size_t)s->topics);
     shop_user *p = &s->user[u];
     p->price_mult = mean_one_lognormal(r, c->price_weight_sd);
     p->base_rate = c->visit_rate * mean_one_lognormal(r, c->visit_rate_sd);
@@ -412,53 +432,86 @@ done:
     return rc;
 }
 
-/* Brings user u's preference and satiation from its last update to time t >= last:
- * the exact Ornstein-Uhlenbeck transition and exponential satiation decay. */
-static void user_advance(shop_state *s, int u, double t)
+/* The user's taste on arrival at t >= last: the exact Ornstein-Uhlenbeck
+ * transition over the time since the last step. (Satiation needs nothing: it is
+ * decayed on read.) */
+static void user_arrive(shop_state *s, int u, double t)
 {
     const shop_config *c = &s->cfg;
     shop_user *p = &s->user[u];
     double gap = t - p->last;
     p->last = t;
-    if (!(gap > 0))
+    if (!(gap > 0) || !(c->drift_rate > 0))
         return;
-    if (c->drift_rate > 0) {
-        double keep = exp(-c->drift_rate * gap);
-        double sd = c->drift_scale * sqrt(-expm1(-2 * c->drift_rate * gap));
-        double *x = user_x(s, u);
-        const double *mu = user_mu(s, u);
-        for (int k = 0; k < s->dim; k++) {
-            x[k] = mu[k] + (x[k] - mu[k]) * keep;
-            if (sd > 0)
-                x[k] += sd * gsl_ran_gaussian_ziggurat(s->ctx.drift, 1.0);
-        }
+    double keep = exp(-c->drift_rate * gap);
+    double sd = c->drift_scale * sqrt(-expm1(-2 * c->drift_rate * gap));
+    double *x = user_x(s, u);
+    const double *mu = user_mu(s, u);
+    for (int k = 0; k < s->dim; k++) {
+        x[k] = mu[k] + (x[k] - mu[k]) * keep;
+        if (sd > 0)
+            x[k] += sd * gsl_ran_gaussian_ziggurat(s->ctx.drift, 1.0);
     }
-    double fade = exp(-gap / c->satiation_tau);
+}
+
+/* e^{-(t - sat_ref)/tau}: the factor from user u's stored satiation row to its
+ * satiation at time t >= sat_ref. */
+static double satiation_scale(const shop_state *s, int u, double t)
+{
+    return exp(-(t - s->user[u].sat_ref) / s->cfg.satiation_tau);
+}
+
+/* Adds gain to user u's satiation of topic at time t, where the row's scale is
+ * *scale (satiation_scale at t); rebases the row to t first if its reference is
+ * too old, updating *scale. */
+static void satiation_add(shop_state *s, int u, int topic, double t, double gain, double *scale)
+{
+    shop_user *p = &s->user[u];
     float *sat = user_satiation(s, u);
-    for (int t2 = 0; t2 < s->topics; t2++)
-        sat[t2] = (float)(sat[t2] * fade);
+    if ((t - p->sat_ref) / s->cfg.satiation_tau > SHOP_SATIATION_REBASE) {
+        for (int k = 0; k < s->topics; k++)
+            sat[k] = (float)(sat[k] * *scale);
+        p->sat_ref = t;
+        *scale = 1.0;
+    }
+    sat[topic] = (float)(sat[topic] + gain / *scale);
 }
 
 /* ------------------------------------------------------------- the model */
 
-static double affinity_of(shop_state *s, int u, int i)
+/* x.q over n in four interleaved partial sums, combined as (s0 + s1) + (s2 + s3):
+ * independent chains pipeline (and pair up in vector registers), and the order is
+ * fixed, so the result is the same on every machine. Plain C, not BLAS (see
+ * normalize). */
+static double dot(const double *x, const double *q, int n)
 {
-    /* A plain loop, not BLAS (see normalize). */
-    const double *x = user_x(s, u), *q = item_latent(s, i);
-    double sum = 0.0;
-    for (int k = 0; k < s->dim; k++)
-        sum += x[k] * q[k];
-    return sum;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int k = 0;
+    for (; k + 4 <= n; k += 4) {
+        s0 += x[k] * q[k];
+        s1 += x[k + 1] * q[k + 1];
+        s2 += x[k + 2] * q[k + 2];
+        s3 += x[k + 3] * q[k + 3];
+    }
+    for (; k < n; k++)
+        s0 += x[k] * q[k];
+    return (s0 + s1) + (s2 + s3);
 }
 
-/* Utility of item i for user u without position bias, given its affinity. */
-static double item_utility(shop_state *s, int u, int i, double affinity)
+static double affinity_of(shop_state *s, int u, int i)
+{
+    return dot(user_x(s, u), item_latent(s, i), s->dim);
+}
+
+/* Utility of item i for user u without position bias, given its affinity and
+ * the scale of the user's satiation row now (satiation_scale). */
+static double item_utility(shop_state *s, int u, int i, double affinity, double scale)
 {
     const shop_config *c = &s->cfg;
     double b = c->price_weight * s->user[u].price_mult;
     return c->affinity * affinity + c->appeal_weight * s->appeal[i] -
            b * s->log_price[i] -
-           c->satiation_weight * user_satiation(s, u)[s->item_topic[i]];
+           c->satiation_weight * (scale * user_satiation(s, u)[s->item_topic[i]]);
 }
 
 static double purchase_probability(shop_state *s, int u, int i, double affinity)
@@ -505,7 +558,8 @@ static int check_slate(shop_state *s, const int *slate)
 }
 
 /* Picks the position clicked (or -1) from the slate's utilities by multinomial
- * logit, filling s->prob; *inclusive gets log sum_j e^{v_j}. */
+ * logit, filling s->prob; *inclusive gets log sum_j e^{v_j}. One exp per item:
+ * P(j) = e^{v_j - vmax} e^{vmax - total}. */
 static int choose(shop_state *s, double *inclusive)
 {
     int k = s->cfg.slate;
@@ -515,12 +569,13 @@ static int choose(shop_state *s, double *inclusive)
             vmax = s->v[j];
     double sum = 0;
     for (int j = 0; j < k; j++)
-        sum += exp(s->v[j] - vmax);
+        sum += s->prob[j] = exp(s->v[j] - vmax);
     double lse = vmax + log(sum);
     /* log(e^lse + e^v0), computed without overflow */
     double total = fmax(lse, v0) + log1p(exp(-fabs(lse - v0)));
+    double norm = exp(vmax - total);
     for (int j = 0; j < k; j++)
-        s->prob[j] = exp(s->v[j] - total);
+        s->prob[j] *= norm;
     *inclusive = lse;
     double r = gsl_rng_uniform(s->ctx.choices), acc = 0;
     for (int j = 0; j < k; j++) {
@@ -614,6 +669,7 @@ static void shop_destroy(env *e)
     free(s->satiation);
     free(s->v);
     free(s->prob);
+    free(s->position_cost);
     free(s);
 }
 
@@ -651,13 +707,14 @@ static int shop_allocate(shop_state *s)
     s->user = calloc(users, sizeof(shop_user));
     s->x = malloc(sizeof(double) * users * d);
     s->mu = malloc(sizeof(double) * users * d);
-    s->satiation = calloc(users * t, sizeof(float));
+    s->satiation = malloc(sizeof(float) * users * t); /* zeroed user by user in draw_user */
     s->v = malloc(sizeof(double) * k);
     s->prob = malloc(sizeof(double) * k);
+    s->position_cost = malloc(sizeof(double) * k);
     return s->centroid && s->topic_price && s->item_topic && s->item_price &&
                    s->log_price && s->appeal && s->latent && s->active && s->active_pos &&
                    s->free_ids && s->mark && s->user && s->x && s->mu && s->satiation &&
-                   s->v && s->prob
+                   s->v && s->prob && s->position_cost
                ? DS_OK
                : DS_ENOMEM;
 }
@@ -689,6 +746,8 @@ static int shop_create(const void *config, const env_context *ctx, env **out, ch
     }
     if ((rc = build_catalogue(s, err)) != DS_OK || (rc = build_users(s, err)) != DS_OK)
         goto fail;
+    for (int j = 0; j < c->slate; j++)
+        s->position_cost[j] = c->position_bias * log2(1.0 + j);
     s->next_event = INFINITY;
     if (s->churn)
         schedule_catalogue_event(s, 0);
@@ -726,7 +785,7 @@ static int shop_start_session(env *e, int u, double t)
     shop_state *s = as_shop(e);
     if (!user_ok(s, u) || s->user[u].churned || !(t >= s->user[u].last))
         return DS_EINPUT;
-    user_advance(s, u, t);
+    user_arrive(s, u, t);
     shop_user *p = &s->user[u];
     p->steps = p->clicks = 0;
     p->in_session = 1;
@@ -753,11 +812,10 @@ static void draw_purchase(shop_state *s, int u, int i, double affinity, env_resp
     out->revenue = out->purchased ? s->item_price[i] : 0;
 }
 
-/* A click on item i: more satiation for its topic, taste pulled toward it. */
-static void apply_click(shop_state *s, int u, int i)
+/* A click on item i at t: more satiation for its topic, taste pulled toward it. */
+static void apply_click(shop_state *s, int u, int i, double t, double *scale)
 {
-    float *sat = user_satiation(s, u);
-    sat[s->item_topic[i]] = (float)(sat[s->item_topic[i]] + s->cfg.satiation_gain);
+    satiation_add(s, u, s->item_topic[i], t, s->cfg.satiation_gain, scale);
     double r = s->cfg.reinforcement;
     if (r > 0) {
         double *x = user_x(s, u);
@@ -767,6 +825,25 @@ static void apply_click(shop_state *s, int u, int i)
     }
 }
 
+#ifdef DIVSIM_DEBUG_INVARIANTS
+static int is_probability(double p) { return p >= 0.0 && p <= 1.0; }
+
+/* The step's invariants (see the top of the file); DS_EINTERNAL if one is broken. */
+static int check_step_invariants(const shop_state *s, const env_response *out, double leave)
+{
+    double total = 0;
+    for (int j = 0; j < s->cfg.slate; j++) {
+        if (!isfinite(s->v[j]) || !is_probability(s->prob[j]))
+            return DS_EINTERNAL;
+        total += s->prob[j];
+    }
+    if (!(total <= 1.0 + 1e-9) || !is_probability(leave) || !isfinite(out->dwell) ||
+        !(out->dwell >= 0) || !isfinite(out->purchase_delay) || !isfinite(out->revenue))
+        return DS_EINTERNAL;
+    return DS_OK;
+}
+#endif
+
 static int shop_step(env *e, int u, const int *slate, double t, env_response *out)
 {
     shop_state *s = as_shop(e);
@@ -774,18 +851,19 @@ static int shop_step(env *e, int u, const int *slate, double t, env_response *ou
     if (!user_ok(s, u) || !s->user[u].in_session || !(t >= s->user[u].last) ||
         check_slate(s, slate) != DS_OK)
         return DS_EINPUT;
-    user_advance(s, u, t);
+    shop_user *p = &s->user[u];
+    p->last = t;
+    double scale = satiation_scale(s, u, t);
     for (int j = 0; j < c->slate; j++)
-        s->v[j] = item_utility(s, u, slate[j], affinity_of(s, u, slate[j])) -
-                  c->position_bias * log2(1.0 + j);
+        s->v[j] = item_utility(s, u, slate[j], affinity_of(s, u, slate[j]), scale) -
+                  s->position_cost[j];
     double inclusive;
     int pos = choose(s, &inclusive);
     *out = (env_response){.click = pos, .item = pos >= 0 ? slate[pos] : -1};
-    shop_user *p = &s->user[u];
     if (pos >= 0) {
         int i = slate[pos];
         draw_purchase(s, u, i, affinity_of(s, u, i), out);
-        apply_click(s, u, i);
+        apply_click(s, u, i, t, &scale);
         p->clicks++;
     }
     p->steps++;
@@ -795,7 +873,7 @@ static int shop_step(env *e, int u, const int *slate, double t, env_response *ou
     const float *sat = user_satiation(s, u);
     double boredom = 0;
     for (int j = 0; j < c->slate; j++)
-        boredom += s->prob[j] * sat[s->item_topic[slate[j]]];
+        boredom += s->prob[j] * (scale * sat[s->item_topic[slate[j]]]);
     double value = inclusive - c->no_click_utility;
     double leave = sigmoid(c->leave_bias + c->leave_boredom * boredom - c->leave_value * value);
     int leaves = gsl_rng_uniform(s->ctx.choices) < leave;
@@ -803,7 +881,11 @@ static int shop_step(env *e, int u, const int *slate, double t, env_response *ou
         out->done = 1;
         out->churned = end_session(s, u);
     }
+#ifdef DIVSIM_DEBUG_INVARIANTS
+    return check_step_invariants(s, out, leave);
+#else
     return DS_OK;
+#endif
 }
 
 static double shop_next_event(const env *e)
@@ -830,11 +912,12 @@ static int shop_privileged(env *e, int u, const int *items, int n, double *utili
     for (int j = 0; j < n; j++)
         if (items[j] < 0 || items[j] >= s->capacity)
             return DS_EINPUT;
+    double scale = satiation_scale(s, u, s->user[u].last);
     for (int j = 0; j < n; j++) {
         int i = items[j];
         double a = affinity_of(s, u, i);
         if (utility)
-            utility[j] = item_utility(s, u, i, a);
+            utility[j] = item_utility(s, u, i, a, scale);
         if (!value_if_clicked)
             continue;
         switch (s->ctx.reward) {
@@ -889,7 +972,8 @@ int shop_user_satiation(const env *e, int user, int topic, double *satiation)
     const shop_state *s = as_shop_const(e);
     if (topic < 0 || topic >= s->topics)
         return DS_EINPUT;
-    *satiation = s->satiation[(size_t)user * s->topics + topic];
+    *satiation = satiation_scale(s, user, s->user[user].last) *
+                 s->satiation[(size_t)user * s->topics + topic];
     return DS_OK;
 }
 
