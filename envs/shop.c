@@ -74,6 +74,7 @@
 #include "shop.h"
 
 #include "../sim/common.h"
+#include "../sim/vecmath.h"
 
 #include <gsl/gsl_randist.h>
 #include <math.h>
@@ -198,18 +199,16 @@ typedef struct {
     /* scratch */
     double *v;             /* [slate] utilities of the slate being answered */
     double *prob;          /* [slate] click probabilities */
+    double *aff;           /* [slate] affinities x.q of the slate's items */
     double *position_cost; /* [slate] position_bias log2(1 + j) */
+    double *topic_cost;    /* [topics] scratch: satiation_weight * s[t] of one user, now */
 } shop_state;
 
 /* ---------------------------------------------------------------- helpers */
 
-static double sigmoid(double z)
-{
-    if (z >= 0)
-        return 1.0 / (1.0 + exp(-z));
-    double e = exp(z);
-    return e / (1.0 + e);
-}
+/* The exponentials of the model are vm_exp (sim/vecmath.h): the same on every
+ * machine, and vectorised over a slate or the catalogue. */
+static double sigmoid(double z) { return vm_sigmoid(z); }
 
 /* exp(N(-s^2/2, s)): a log-normal multiplier with mean one. */
 static double mean_one_lognormal(const gsl_rng *r, double s)
@@ -218,8 +217,9 @@ static double mean_one_lognormal(const gsl_rng *r, double s)
 }
 
 /* Scales v [n] to unit norm; returns 0 (and leaves v) if its norm is zero.
- * Plain loops rather than BLAS, like every sum in this file: OpenBLAS picks its
- * kernels by CPU, and the simulated world must be the same on every machine. */
+ * Plain loops or sim/vecmath.h rather than BLAS, like every sum in this file:
+ * OpenBLAS picks its kernels by CPU, and the simulated world must be the same on
+ * every machine. */
 static int normalize(double *v, int n)
 {
     double sum = 0.0;
@@ -251,7 +251,7 @@ static double shop_memory_bytes(const shop_config *c)
     double per_item = d * sizeof(double) + 3 * sizeof(double) + 4 * sizeof(int) + 1;
     double per_topic = d * sizeof(double) + 3 * sizeof(double);
     return (double)c->users * per_user + cap * per_item + t * per_topic +
-           (double)c->slate * 3 * sizeof(double) +
+           (double)c->slate * 4 * sizeof(double) + t * sizeof(double) +
            (double)c->user_topics * 3 * sizeof(double) + sizeof(shop_state);
 }
 
@@ -479,48 +479,44 @@ static void satiation_add(shop_state *s, int u, int topic, double t, double gain
 
 /* ------------------------------------------------------------- the model */
 
-/* x.q over n in four interleaved partial sums, combined as (s0 + s1) + (s2 + s3):
- * independent chains pipeline (and pair up in vector registers), and the order is
- * fixed, so the result is the same on every machine. Plain C, not BLAS (see
- * normalize). */
-static double dot(const double *x, const double *q, int n)
+/* s->topic_cost[t] = satiation_weight * s_u[t] at the scale of the user's row now
+ * (satiation_scale): the satiation term of every item of topic t. O(topics). */
+static void topic_costs(shop_state *s, int u, double scale)
 {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    int k = 0;
-    for (; k + 4 <= n; k += 4) {
-        s0 += x[k] * q[k];
-        s1 += x[k + 1] * q[k + 1];
-        s2 += x[k + 2] * q[k + 2];
-        s3 += x[k + 3] * q[k + 3];
-    }
-    for (; k < n; k++)
-        s0 += x[k] * q[k];
-    return (s0 + s1) + (s2 + s3);
-}
-
-static double affinity_of(shop_state *s, int u, int i)
-{
-    return dot(user_x(s, u), item_latent(s, i), s->dim);
+    const float *sat = user_satiation(s, u);
+    double w = s->cfg.satiation_weight;
+    for (int t = 0; t < s->topics; t++)
+        s->topic_cost[t] = w * (scale * sat[t]);
 }
 
 /* Utility of item i for user u without position bias, given its affinity and
- * the scale of the user's satiation row now (satiation_scale). */
-static double item_utility(shop_state *s, int u, int i, double affinity, double scale)
+ * the satiation term of its topic. */
+static double item_utility(const shop_state *s, int u, int i, double affinity,
+                           double satiation_cost)
 {
     const shop_config *c = &s->cfg;
     double b = c->price_weight * s->user[u].price_mult;
-    return c->affinity * affinity + c->appeal_weight * s->appeal[i] -
-           b * s->log_price[i] -
-           c->satiation_weight * (scale * user_satiation(s, u)[s->item_topic[i]]);
+    return c->affinity * affinity + c->appeal_weight * s->appeal[i] - b * s->log_price[i] -
+           satiation_cost;
 }
 
-static double purchase_probability(shop_state *s, int u, int i, double affinity)
+static double satiation_cost(const shop_state *s, int u, int i, double scale)
+{
+    const float *sat = s->satiation + (size_t)u * s->topics;
+    return s->cfg.satiation_weight * (scale * sat[s->item_topic[i]]);
+}
+
+/* The log-odds that a click on item i becomes a purchase. */
+static double purchase_log_odds(const shop_state *s, int u, int i, double affinity)
 {
     const shop_config *c = &s->cfg;
-    return sigmoid(c->purchase_bias + c->purchase_affinity * affinity +
-                   c->purchase_appeal * s->appeal[i] -
-                   c->purchase_price * s->user[u].price_mult *
-                       (s->log_price[i] - c->price_mean));
+    return c->purchase_bias + c->purchase_affinity * affinity + c->purchase_appeal * s->appeal[i] -
+           c->purchase_price * s->user[u].price_mult * (s->log_price[i] - c->price_mean);
+}
+
+static double purchase_probability(const shop_state *s, int u, int i, double affinity)
+{
+    return sigmoid(purchase_log_odds(s, u, i, affinity));
 }
 
 /* Closes user u's session: the visit rate follows satisfaction, and a run of
@@ -567,13 +563,16 @@ static int choose(shop_state *s, double *inclusive)
     for (int j = 1; j < k; j++)
         if (s->v[j] > vmax)
             vmax = s->v[j];
+    for (int j = 0; j < k; j++)
+        s->prob[j] = s->v[j] - vmax;
+    vm_exp_array(s->prob, s->prob, k);
     double sum = 0;
     for (int j = 0; j < k; j++)
-        sum += s->prob[j] = exp(s->v[j] - vmax);
+        sum += s->prob[j];
     double lse = vmax + log(sum);
     /* log(e^lse + e^v0), computed without overflow */
-    double total = fmax(lse, v0) + log1p(exp(-fabs(lse - v0)));
-    double norm = exp(vmax - total);
+    double total = fmax(lse, v0) + log1p(vm_exp(-fabs(lse - v0)));
+    double norm = vm_exp(vmax - total);
     for (int j = 0; j < k; j++)
         s->prob[j] *= norm;
     *inclusive = lse;
@@ -669,7 +668,9 @@ static void shop_destroy(env *e)
     free(s->satiation);
     free(s->v);
     free(s->prob);
+    free(s->aff);
     free(s->position_cost);
+    free(s->topic_cost);
     free(s);
 }
 
@@ -710,11 +711,13 @@ static int shop_allocate(shop_state *s)
     s->satiation = malloc(sizeof(float) * users * t); /* zeroed user by user in draw_user */
     s->v = malloc(sizeof(double) * k);
     s->prob = malloc(sizeof(double) * k);
+    s->aff = malloc(sizeof(double) * k);
     s->position_cost = malloc(sizeof(double) * k);
+    s->topic_cost = malloc(sizeof(double) * t);
     return s->centroid && s->topic_price && s->item_topic && s->item_price &&
                    s->log_price && s->appeal && s->latent && s->active && s->active_pos &&
                    s->free_ids && s->mark && s->user && s->x && s->mu && s->satiation &&
-                   s->v && s->prob && s->position_cost
+                   s->v && s->prob && s->aff && s->position_cost && s->topic_cost
                ? DS_OK
                : DS_ENOMEM;
 }
@@ -854,15 +857,16 @@ static int shop_step(env *e, int u, const int *slate, double t, env_response *ou
     shop_user *p = &s->user[u];
     p->last = t;
     double scale = satiation_scale(s, u, t);
+    vm_rows_dot_gather(s->aff, s->latent, slate, user_x(s, u), c->slate, s->dim);
     for (int j = 0; j < c->slate; j++)
-        s->v[j] = item_utility(s, u, slate[j], affinity_of(s, u, slate[j]), scale) -
+        s->v[j] = item_utility(s, u, slate[j], s->aff[j], satiation_cost(s, u, slate[j], scale)) -
                   s->position_cost[j];
     double inclusive;
     int pos = choose(s, &inclusive);
     *out = (env_response){.click = pos, .item = pos >= 0 ? slate[pos] : -1};
     if (pos >= 0) {
         int i = slate[pos];
-        draw_purchase(s, u, i, affinity_of(s, u, i), out);
+        draw_purchase(s, u, i, s->aff[pos], out);
         apply_click(s, u, i, t, &scale);
         p->clicks++;
     }
@@ -901,6 +905,38 @@ static int shop_advance(env *e, double t)
     return DS_OK;
 }
 
+/* z[j] = purchase_log_odds of items[j] given its affinity aff[j], for j < n (the
+ * same sums in the same order, with the per-user factors taken out). */
+static void purchase_log_odds_of(const shop_state *s, int u, const int *items,
+                                 const double *aff, int n, double *z)
+{
+    const shop_config *c = &s->cfg;
+    const double *appeal = s->appeal, *log_price = s->log_price;
+    double bias = c->purchase_bias, pa = c->purchase_affinity, pp = c->purchase_appeal;
+    double price = c->purchase_price * s->user[u].price_mult, mean = c->price_mean;
+    for (int j = 0; j < n; j++) {
+        int i = items[j];
+        z[j] = bias + pa * aff[j] + pp * appeal[i] - price * (log_price[i] - mean);
+    }
+}
+
+/* v[j] = item_utility of items[j] given its affinity aff[j] (v may be aff), with
+ * the satiation as of the user's last update. */
+static void utilities_of(shop_state *s, int u, const int *items, const double *aff, int n,
+                         double *v)
+{
+    const shop_config *c = &s->cfg;
+    topic_costs(s, u, satiation_scale(s, u, s->user[u].last));
+    const double *appeal = s->appeal, *log_price = s->log_price, *cost = s->topic_cost;
+    const int *topic = s->item_topic;
+    double g = c->affinity, wa = c->appeal_weight;
+    double b = c->price_weight * s->user[u].price_mult;
+    for (int j = 0; j < n; j++) {
+        int i = items[j];
+        v[j] = g * aff[j] + wa * appeal[i] - b * log_price[i] - cost[topic[i]];
+    }
+}
+
 static int shop_privileged(env *e, int u, const int *items, int n, double *utility,
                            double *value_if_clicked, double *no_click_utility)
 {
@@ -909,26 +945,35 @@ static int shop_privileged(env *e, int u, const int *items, int n, double *utili
         return DS_EINPUT;
     if (no_click_utility)
         *no_click_utility = s->cfg.no_click_utility;
-    for (int j = 0; j < n; j++)
+    /* The active list itself is trusted; without churn it is 0 .. items-1. */
+    int own = items == s->active && n <= s->n_active;
+    for (int j = 0; j < n && !own; j++)
         if (items[j] < 0 || items[j] >= s->capacity)
             return DS_EINPUT;
-    double scale = satiation_scale(s, u, s->user[u].last);
-    for (int j = 0; j < n; j++) {
-        int i = items[j];
-        double a = affinity_of(s, u, i);
-        if (utility)
-            utility[j] = item_utility(s, u, i, a, scale);
-        if (!value_if_clicked)
-            continue;
-        switch (s->ctx.reward) {
-        case REWARD_PURCHASES: value_if_clicked[j] = purchase_probability(s, u, i, a); break;
-        case REWARD_REVENUE:
-            value_if_clicked[j] = purchase_probability(s, u, i, a) * s->item_price[i];
-            break;
-        case REWARD_CLICKS: value_if_clicked[j] = 1; break;
-        default: return DS_EINPUT;
-        }
+    reward_kind reward = s->ctx.reward;
+    if (value_if_clicked && reward != REWARD_PURCHASES && reward != REWARD_REVENUE &&
+        reward != REWARD_CLICKS)
+        return DS_EINPUT;
+    /* One pass over the items' latents: affinities, into whichever output exists. */
+    double *aff = utility ? utility : value_if_clicked;
+    if (!aff)
+        return DS_OK;
+    if (own && !s->churn)
+        vm_rows_dot(aff, s->latent, user_x(s, u), n, s->dim);
+    else
+        vm_rows_dot_gather(aff, s->latent, items, user_x(s, u), n, s->dim);
+    if (value_if_clicked && reward == REWARD_CLICKS) {
+        for (int j = 0; j < n; j++)
+            value_if_clicked[j] = 1;
+    } else if (value_if_clicked) {
+        purchase_log_odds_of(s, u, items, aff, n, value_if_clicked);
+        vm_sigmoid_array(value_if_clicked, value_if_clicked, n);
+        if (reward == REWARD_REVENUE)
+            for (int j = 0; j < n; j++)
+                value_if_clicked[j] *= s->item_price[items[j]];
     }
+    if (utility)
+        utilities_of(s, u, items, utility, n, utility);
     return DS_OK;
 }
 
