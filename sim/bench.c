@@ -741,6 +741,8 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
         steps = steps / 20 > 0 ? steps / 20 : 1;
         warmup = warmup / 20;
     }
+    if (opt->steps > 0 && c->drive != DRIVE_DGEMM)
+        steps = opt->steps;
     if (reps > BENCH_MAX_REPS)
         reps = BENCH_MAX_REPS;
     double rss0 = peak_rss_bytes();
@@ -1160,7 +1162,14 @@ int bench_parse_args(int argc, char **argv, bench_options *opt, char *err)
             opt->progress = NULL;
         else if (strcmp(a, "--only") == 0 && i + 1 < argc)
             opt->only = argv[++i];
-        else if (strcmp(a, "--reps") == 0 && i + 1 < argc) {
+        else if (strcmp(a, "--steps") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end || v < 1)
+                return err_set(err, DS_EINPUT, "bench: --steps needs a positive number, got '%s'",
+                               argv[i]);
+            opt->steps = v;
+        } else if (strcmp(a, "--reps") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
             if (end == argv[i] || *end || v < 1 || v > BENCH_MAX_REPS)

@@ -9,6 +9,7 @@ typedef struct {
     int json;          /* JSON instead of the table */
     int quick;         /* one short repetition per case: a smoke test, not a measurement */
     int reps;          /* repetitions per case; 0 = each case's own */
+    long steps;        /* timed steps per repetition; 0 = each case's own */
     const char *only;  /* run only the cases whose id contains this text; NULL = all */
     FILE *progress;    /* a line per case as it runs (stderr); NULL = silent */
 } bench_options;

@@ -69,7 +69,7 @@ static const char usage[] =
     "                     interrupted, running, missing; by agent and swept parameter\n"
     "  merge OUT IN...    merge shard databases into OUT (idempotent; refuses runs\n"
     "                     whose configurations disagree)\n"
-    "  bench [--json] [--quick] [--only TEXT] [--reps N] [-q]\n"
+    "  bench [--json] [--quick] [--only TEXT] [--reps N] [--steps N] [-q]\n"
     "                     throughput, memory and scaling figures of this machine\n"
     "  --help, --version\n"
     "\n"

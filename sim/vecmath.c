@@ -328,6 +328,36 @@ static VM_AVX2 int first_not_below_avx2(const double *x, int from, int n, double
 #define first_not_below_avx2 first_not_below_base
 #endif
 
+static int is_iota_base(const int *x, int from, int n)
+{
+    unsigned bad = 0;
+    for (int i = from; i < n; i++)
+        bad |= (unsigned)(x[i] ^ i);
+    return bad == 0;
+}
+
+#ifdef VM_DISPATCH
+static VM_AVX2 int is_iota_avx2(const int *x, int n)
+{
+    __m256i want = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), eight = _mm256_set1_epi32(8);
+    __m256i bad = _mm256_setzero_si256();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        bad = _mm256_or_si256(bad, _mm256_xor_si256(
+                                       _mm256_loadu_si256((const __m256i *)(const void *)(x + i)), want));
+        want = _mm256_add_epi32(want, eight);
+    }
+    return _mm256_testz_si256(bad, bad) && is_iota_base(x, i, n);
+}
+#else
+#define is_iota_avx2(x, n) is_iota_base(x, 0, n)
+#endif
+
+int vm_is_iota(const int *x, int n)
+{
+    return HAVE_AVX2() ? is_iota_avx2(x, n) : is_iota_base(x, 0, n);
+}
+
 int vm_first_not_below(const double *x, int from, int n, double t)
 {
     if (HAVE_AVX2())

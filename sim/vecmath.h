@@ -32,6 +32,9 @@ void vm_scaled_excess(double *out, const double *w, const double *r, double c, i
 /* The first i in [from, n) with !(x[i] < t) (so a NaN stops the search), or n. */
 int vm_first_not_below(const double *x, int from, int n, double t);
 
+/* 1 if x[i] == i for every i < n (the identity list 0 .. n-1), else 0. */
+int vm_is_iota(const int *x, int n);
+
 /* x.y over n, in four interleaved partial sums (s_j over the indices = j mod 4,
  * the last n mod 4 into s_0), returned as (s_0 + s_1) + (s_2 + s_3). */
 double vm_dot(const double *x, const double *y, int n);
