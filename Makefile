@@ -19,7 +19,9 @@ TESTLIBS := $(shell pkg-config --libs check)
 endif
 
 ifdef SANITIZE
-CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+# Sanitized builds are the debug builds: the environments check their invariants.
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all \
+            -DDIVSIM_DEBUG_INVARIANTS
 LDFLAGS  += -fsanitize=$(SANITIZE)
 BUILD    := build/sanitize
 else
@@ -42,7 +44,7 @@ PROGRAM  := $(if $(SANITIZE),$(BUILD)/divsim,divsim)
 DEBIAN_PACKAGES := libgsl-dev libopenblas-dev libsqlite3-dev libinih-dev check \
                    pkg-config gnuplot-nox sqlite3 parallel
 
-.PHONY: all deps test unit e2e demo clean help
+.PHONY: all deps test unit e2e demo bench clean help
 
 all: $(PROGRAM)
 
@@ -95,6 +97,10 @@ demo: deps
 	@echo "results: results/quickstart.db (SQLite; schema in README.md)"
 	@echo "figures: plots/quickstart/ (PNG and PDF; templates in plots/*.gp)"
 
+# Throughput, memory and scaling figures of this machine (a few minutes).
+bench: $(PROGRAM)
+	./$(PROGRAM) bench
+
 clean:
 	rm -rf build divsim
 
@@ -103,6 +109,7 @@ help:
 	@echo "make deps     install missing Debian packages"
 	@echo "make test     unit (Check) and end-to-end tests"
 	@echo "make demo     run experiments/quickstart.ini and print the comparison"
+	@echo "make bench    throughput, memory and scaling figures (divsim bench)"
 	@echo "make SANITIZE=address,undefined test   the tests under sanitizers"
 	@echo "make clean    remove build products"
 

@@ -31,6 +31,7 @@
 #include "rng.h"
 #include "run.h"
 #include "sweep.h"
+#include "vecmath.h"
 #include "version.h"
 
 #include <errno.h>
@@ -53,7 +54,7 @@
 
 /* ------------------------------------------------------------ the cases */
 
-typedef enum { DRIVE_DIRECT, DRIVE_ENGINE, DRIVE_SWEEP, DRIVE_DGEMM } drive_kind;
+typedef enum { DRIVE_DIRECT, DRIVE_ENGINE, DRIVE_SWEEP, DRIVE_DGEMM, DRIVE_READ } drive_kind;
 
 typedef struct {
     const char *id;      /* stable key (JSON, --only) */
@@ -128,6 +129,9 @@ static const bench_case cases[] = {
      "experiment.train_episodes=0 experiment.eval_episodes=2500",
      0, 0, 3, 0, 1.8},
     {"dgemm", "machine", "dgemm peak, 1024 x 1024, 1 thread", DRIVE_DGEMM, "", 0, 1024, 5, 0, 0},
+    /* the floor of a full-catalogue pass: 5,000 x 32 doubles through vm_rows_dot */
+    {"read", "machine", "scoring pass 5k x 32 doubles (best of 50)", DRIVE_READ, "", 0, 160000,
+     9, 0, 0},
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
@@ -728,6 +732,45 @@ static int run_dgemm(int reps, int n, case_result *out, char *err)
     return DS_OK;
 }
 
+/* ------------------------------------------------------------ memory read */
+
+/* GB/s of the scoring pass itself, vm_rows_dot over a [rows][32] matrix (rows
+ * = n / 32): what one full-catalogue pass of cf or the oracle can take at best,
+ * compute and memory together. The figure is the best of 50 passes per
+ * repetition, as a pass is short (~20 us) and the machine shared. */
+static int run_read(int reps, long n, case_result *out, char *err)
+{
+    int d = 32, rows = (int)(n / d);
+    double *a = malloc((size_t)n * sizeof *a), *x = malloc((size_t)d * sizeof *x);
+    double *scores = malloc((size_t)rows * sizeof *scores);
+    if (!a || !x || !scores) {
+        free(a);
+        free(x);
+        free(scores);
+        return err_set(err, DS_ENOMEM, "out of memory for %ld doubles", n);
+    }
+    for (long i = 0; i < n; i++)
+        a[i] = 1e-3 * (double)(i % 1000);
+    for (int c = 0; c < d; c++)
+        x[c] = 1.0 / (c + 1);
+    for (int i = 0; i < reps; i++) {
+        double best = INFINITY, best_cpu = INFINITY;
+        for (int pass = 0; pass < 50; pass++) {
+            double w0 = wall_seconds(), c0 = cpu_seconds();
+            vm_rows_dot(scores, a, x, rows, d);
+            best = fmin(best, wall_seconds() - w0);
+            best_cpu = fmin(best_cpu, cpu_seconds() - c0);
+        }
+        out->wall[i] = (double)n * sizeof *a / best * 1e-9;
+        out->cpu[i] = (double)n * sizeof *a / fmax(best_cpu, 1e-9) * 1e-9;
+        out->n = i + 1;
+    }
+    free(a);
+    free(x);
+    free(scores);
+    return DS_OK;
+}
+
 /* ------------------------------------------------------------ one case */
 
 /* Runs case c in this (child) process into out. */
@@ -741,13 +784,14 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
         steps = steps / 20 > 0 ? steps / 20 : 1;
         warmup = warmup / 20;
     }
-    if (opt->steps > 0 && c->drive != DRIVE_DGEMM)
+    if (opt->steps > 0 && c->drive != DRIVE_DGEMM && c->drive != DRIVE_READ)
         steps = opt->steps;
     if (reps > BENCH_MAX_REPS)
         reps = BENCH_MAX_REPS;
     double rss0 = peak_rss_bytes();
-    if (c->drive == DRIVE_DGEMM) {
-        int rc = run_dgemm(reps, (int)steps < 64 ? 64 : (int)steps, out, err);
+    if (c->drive == DRIVE_DGEMM || c->drive == DRIVE_READ) {
+        int rc = c->drive == DRIVE_DGEMM ? run_dgemm(reps, (int)steps < 64 ? 64 : (int)steps, out, err)
+                                         : run_read(reps, c->steps, out, err);
         out->peak_bytes = peak_rss_bytes() - rss0;
         return rc;
     }
@@ -767,7 +811,8 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
     case DRIVE_DIRECT: rc = run_direct(c, &x.runs[0], reps, steps, warmup, out, err); break;
     case DRIVE_ENGINE: rc = run_engine(&x.runs[0], reps, steps, out, err); break;
     case DRIVE_SWEEP: rc = run_sweep(&x, &s, reps, out, worker, err); break;
-    case DRIVE_DGEMM: break;
+    case DRIVE_DGEMM:
+    case DRIVE_READ: break;
     }
     if (*worker) /* a sweep worker: leave everything to the process that forked it */
         return rc;
@@ -933,6 +978,11 @@ static int derive(const row *rows, int n, derived *out)
                                  "ppo update phase / dgemm peak", "",
                                  ppo->r.update_gflops / row_median(peak), 0, 0};
     }
+    const row *read = find_row(rows, n, "read");
+    if (read)
+        out[m++] = (derived){"scoring.floor_steps_per_second",
+                             "full-catalogue pass floor (5k x 32 doubles)", "steps/s",
+                             row_median(read) * 1e9 / (5000.0 * 32 * 8), 0, 0};
     return m;
 }
 
@@ -941,6 +991,7 @@ static const char *unit_of(const bench_case *c)
     switch (c->drive) {
     case DRIVE_SWEEP: return "x";
     case DRIVE_DGEMM: return "GFLOP/s";
+    case DRIVE_READ: return "GB/s";
     default: return "steps/s";
     }
 }
