@@ -126,7 +126,7 @@ static const bench_case cases[] = {
     /* parallel runs */
     {"sweep.j2", "sweep scaling (sweep_run, 4 oracle runs)", "-j 2 against -j 1", DRIVE_SWEEP,
      "env.kind=shop env.items=2000 env.dim=16 agent.kind=oracle experiment.seeds=1-4 "
-     "experiment.train_episodes=0 experiment.eval_episodes=2500",
+     "experiment.train_episodes=0 experiment.eval_episodes=6000",
      0, 0, 3, 0, 1.8},
     {"dgemm", "machine", "dgemm peak, 1024 x 1024, 1 thread", DRIVE_DGEMM, "", 0, 1024, 5, 0, 0},
     /* the floor of a full-catalogue pass: 5,000 x 32 doubles through vm_rows_dot */
