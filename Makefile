@@ -19,7 +19,9 @@ TESTLIBS := $(shell pkg-config --libs check)
 endif
 
 ifdef SANITIZE
-CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+# Sanitized builds are the debug builds: the environments check their invariants.
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all \
+            -DDIVSIM_DEBUG_INVARIANTS
 LDFLAGS  += -fsanitize=$(SANITIZE)
 BUILD    := build/sanitize
 else
@@ -42,7 +44,7 @@ PROGRAM  := $(if $(SANITIZE),$(BUILD)/divsim,divsim)
 DEBIAN_PACKAGES := libgsl-dev libopenblas-dev libsqlite3-dev libinih-dev check \
                    pkg-config gnuplot-nox sqlite3 parallel
 
-.PHONY: all deps test unit e2e demo clean help fuzz valgrind
+.PHONY: all deps test unit e2e demo bench clean help fuzz valgrind
 
 all: $(PROGRAM)
 
@@ -134,6 +136,10 @@ valgrind: $(PROGRAM)
 	$(VALGRIND) ./$(PROGRAM) run tests/fixtures/valgrind.ini -o $(BUILD)/valgrind.db -j 2 -q
 	@echo "valgrind: no leaks, no invalid accesses"
 
+# Throughput, memory and scaling figures of this machine (a few minutes).
+bench: $(PROGRAM)
+	./$(PROGRAM) bench
+
 clean:
 	rm -rf build divsim
 
@@ -142,6 +148,7 @@ help:
 	@echo "make deps     install missing Debian packages"
 	@echo "make test     unit (Check) and end-to-end tests"
 	@echo "make demo     run experiments/quickstart.ini and print the comparison"
+	@echo "make bench    throughput, memory and scaling figures (divsim bench)"
 	@echo "make SANITIZE=address,undefined test   the tests under sanitizers"
 	@echo "make fuzz     fuzz the experiment-file parser for FUZZ_SECONDS (60; needs clang)"
 	@echo "make valgrind run a small sweep of every agent under valgrind (a few minutes)"

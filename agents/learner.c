@@ -215,10 +215,13 @@ int learner_act(agent *a, const observation *obs, int *slate)
     if (!nn_all_finite(l->work.logits, (size_t)n))
         return err_set(a->err, DS_ENUMERIC, "policy logits are not finite when acting "
                        "after update %ld", l->updates - 1);
-    if (!a->learning && l->cfg.greedy_eval)
+    int greedy = !a->learning && l->cfg.greedy_eval;
+    if (!greedy || record)
+        nn_softmax_weigh(&l->soft, l->work.weights, l->work.logits, n);
+    if (greedy)
         policy_top_k(l->positions, l->work.logits, n, k);
-    else if ((rc = nn_pl_sample(l->positions, l->work.work, l->sampling, l->work.logits, n,
-                                k)) != DS_OK)
+    else if ((rc = nn_softmax_pl_sample(l->positions, l->work.work, l->sampling, &l->soft,
+                                        k)) != DS_OK)
         return err_set(a->err, rc, "cannot sample a slate of %d from %d candidates", k, n);
     for (int j = 0; j < k; j++)
         slate[j] = obs->candidates[l->positions[j]];
@@ -227,7 +230,7 @@ int learner_act(agent *a, const observation *obs, int *slate)
         l->now = obs->time;
     if (!record)
         return DS_OK;
-    double logp = nn_pl_logprob(l->work.work, l->work.logits, l->positions, n, k);
+    double logp = nn_softmax_pl_logprob(&l->soft, l->work.work, l->positions, k);
     return traj_record_step(&l->store, obs, l->x, l->positions, logp, value, &l->cache,
                             a->err);
 }
@@ -374,13 +377,14 @@ double learner_forward(learner *l, size_t i, double *value)
     memcpy(l->x, s.ep->x + (size_t)s.t * F, F * sizeof *l->x);
     encoder_refresh(&l->enc, l->params.w, s.cache, l->x);
     policy_forward(&l->net, l->params.w, l->x, s.candidates, s.n, &l->work, value);
-    return nn_pl_logprob(l->work.work, l->work.logits, s.slate, s.n, l->k);
+    nn_softmax_weigh(&l->soft, l->work.weights, l->work.logits, s.n);
+    return nn_softmax_pl_logprob(&l->soft, l->work.work, s.slate, l->k);
 }
 
-double learner_entropy(const learner *l, size_t i)
+double learner_entropy(learner *l, size_t i)
 {
-    learner_step s = learner_step_at(l, i);
-    return nn_entropy(l->work.logits, s.n);
+    (void)i; /* the weights are those of the last learner_forward, of step i */
+    return nn_softmax_entropy(&l->soft);
 }
 
 void learner_backward_logits(learner *l, size_t i, const double *dlogits, double dvalue)
@@ -399,9 +403,9 @@ void learner_backward(learner *l, size_t i, double g_logp, double g_entropy,
     double *ds = l->work.dlogits; /* [n] */
     memset(ds, 0, (size_t)s.n * sizeof *ds);
     if (g_logp != 0.0)
-        nn_pl_logprob_backward(ds, l->work.work, g_logp, l->work.logits, s.slate, s.n, l->k);
+        nn_softmax_pl_logprob_backward(ds, l->work.work, g_logp, &l->soft, s.slate, l->k);
     if (g_entropy != 0.0)
-        nn_entropy_backward(ds, g_entropy, l->work.logits, s.n);
+        nn_softmax_entropy_backward(ds, g_entropy, &l->soft);
     learner_backward_logits(l, i, g_logp != 0.0 || g_entropy != 0.0 ? ds : NULL, g_value);
 }
 

@@ -171,6 +171,7 @@ struct learner {
     nn_params params;           /* w, grad, Adam moments: one slab each */
     nn_adam_config adam;        /* beta1 0.9, beta2 0.999, eps cfg.adam_eps */
     policy_work work;           /* activations of the last forward; logits [n] */
+    nn_softmax soft;            /* the softmax weights of work.logits, in work.weights */
 
     /* the algorithm's loss (see the top of this file); set by the agent */
     int (*prepare)(learner *l, update_row *row);
@@ -258,7 +259,7 @@ void learner_shuffle(learner *l);
 double learner_forward(learner *l, size_t i, double *value);
 
 /* The entropy of the first-position softmax of the last learner_forward. */
-double learner_entropy(const learner *l, size_t i);
+double learner_entropy(learner *l, size_t i);
 
 /* Back-propagates through the last learner_forward (it must have been of step
  * i, with the same weights) the gradients of a loss with respect to the

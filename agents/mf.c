@@ -4,6 +4,8 @@
 #include "rank.h"
 #include "sample.h"
 
+#include "../sim/vecmath.h"
+
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
@@ -462,14 +464,12 @@ const double *mf_model_item_factors(const mf_model *m, int item)
 
 static int is_whole_catalogue(const int *candidates, int n, int n_items)
 {
-    if (n != n_items)
-        return 0;
-    for (int j = 0; j < n; j++)
-        if (candidates[j] != j)
-            return 0;
-    return 1;
+    return n == n_items && vm_is_iota(candidates, n);
 }
 
+/* The scores are sim/vecmath.h dot products: the same on every CPU (unlike a
+ * BLAS dgemv, whose kernel and rounding depend on it), and a pass over the whole
+ * catalogue's factors as fast as the memory allows. */
 int mf_model_scores(const mf_model *m, int user, const int *candidates, int n,
                     double *scores)
 {
@@ -479,14 +479,10 @@ int mf_model_scores(const mf_model *m, int user, const int *candidates, int n,
             scores[j] = m->popularity[candidates[j]];
         return 0;
     }
-    int d = m->d;
-    if (is_whole_catalogue(candidates, n, m->n_items)) {
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, n, d, 1.0, m->Y, d, x, 1, 0.0,
-                    scores, 1);
-        return 1;
-    }
-    for (int j = 0; j < n; j++)
-        scores[j] = dot(x, m->Y + (size_t)candidates[j] * (size_t)d, d);
+    if (is_whole_catalogue(candidates, n, m->n_items))
+        vm_rows_dot(scores, m->Y, x, n, m->d);
+    else
+        vm_rows_dot_gather(scores, m->Y, candidates, x, n, m->d);
     return 1;
 }
 
@@ -552,10 +548,13 @@ void mf_agent_destroy(agent *base)
     free(a);
 }
 
-/* Candidate ids in range and distinct (a->mark is cleared again on the way out). */
+/* Candidate ids in range and distinct (a->mark is cleared again on the way out).
+ * The whole catalogue in id order, what shop offers, passes at a glance. */
 static int check_candidates(mf_agent *a, const observation *obs)
 {
     int n_items = a->base.spec->n_items, bad = -1;
+    if (is_whole_catalogue(obs->candidates, obs->n_candidates, n_items))
+        return DS_OK;
     for (int j = 0; j < obs->n_candidates && bad < 0; j++) {
         int item = obs->candidates[j];
         if (item < 0 || item >= n_items || a->mark[item])

@@ -1,6 +1,7 @@
 #include "nn.h"
 
 #include "../sim/common.h"
+#include "../sim/vecmath.h"
 
 #include <float.h>
 #include <gsl/gsl_cblas.h>
@@ -143,17 +144,20 @@ void nn_dense_forward(double *out, const double *in, const double *W, const doub
 {
     if (B < 1 || I < 1 || O < 1)
         return;
+    if (B == 1) { /* one state: the vecmath row kernels (see nn_items_forward) */
+        vm_rows_dot(out, W, in, O, I);
+        if (b)
+            vm_add_array(out, b, O);
+        return;
+    }
     double beta = 0.0;
     if (b) {
         for (int r = 0; r < B; r++)
             memcpy(out + (size_t)r * O, b, (size_t)O * sizeof *out);
         beta = 1.0;
     }
-    if (B == 1)
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, O, I, 1.0, W, I, in, 1, beta, out, 1);
-    else
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, I, 1.0, in, I, W, I,
-                    beta, out, O);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, I, 1.0, in, I, W, I, beta, out,
+                O);
 }
 
 void nn_dense_backward(double *din, double *dW, double *db, const double *dout,
@@ -161,24 +165,29 @@ void nn_dense_backward(double *din, double *dW, double *db, const double *dout,
 {
     if (B < 1 || I < 1 || O < 1)
         return;
-    if (dW) {
-        if (B == 1)
-            cblas_dger(CblasRowMajor, O, I, 1.0, dout, 1, in, 1, dW, I);
-        else
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, B, 1.0, dout, O,
-                        in, I, 1.0, dW, I);
+    if (B == 1) {
+        if (din && dW) {
+            vm_rows_backward(din, dW, db, W, dout, in, O, I);
+            return;
+        }
+        if (dW)
+            vm_rows_axpy(dW, dout, in, O, I);
+        if (db)
+            vm_add_array(db, dout, O);
+        if (din)
+            vm_rows_weighted_sum(din, W, dout, O, I);
+        return;
     }
+    if (dW)
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, B, 1.0, dout, O, in, I, 1.0,
+                    dW, I);
     if (db)
         for (int r = 0; r < B; r++)
             for (int o = 0; o < O; o++)
                 db[o] += dout[(size_t)r * O + o];
-    if (din) {
-        if (B == 1)
-            cblas_dgemv(CblasRowMajor, CblasTrans, O, I, 1.0, W, I, dout, 1, 1.0, din, 1);
-        else
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, O, 1.0, dout, O,
-                        W, I, 1.0, din, I);
-    }
+    if (din)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, O, 1.0, dout, O, W, I, 1.0,
+                    din, I);
 }
 
 /* ---- activations ---- */
@@ -215,19 +224,19 @@ void nn_items_forward(double *logits, const double *E, const double *bias,
 {
     if (n < 1 || d < 1)
         return;
+    /* sim/vecmath.h row kernels rather than BLAS level 2: for a catalogue of short
+     * rows (d = 16) a dgemv or dger is thousands of tiny calls inside OpenBLAS, and
+     * these are the same on every CPU. */
     if (!cand) {
-        double beta = 0.0;
-        if (bias) {
-            memcpy(logits, bias, (size_t)n * sizeof *logits);
-            beta = 1.0;
-        }
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, n, d, 1.0, E, d, h, 1, beta, logits, 1);
+        vm_rows_dot(logits, E, h, n, d);
+        if (bias)
+            vm_add_array(logits, bias, n);
         return;
     }
-    for (int j = 0; j < n; j++) {
-        const double *e = E + (size_t)cand[j] * d;
-        logits[j] = cblas_ddot(d, e, 1, h, 1) + (bias ? bias[cand[j]] : 0.0);
-    }
+    vm_rows_dot_gather(logits, E, cand, h, n, d);
+    if (bias)
+        for (int j = 0; j < n; j++)
+            logits[j] += bias[cand[j]];
 }
 
 void nn_items_backward(double *dE, double *dbias, double *dh, const double *g,
@@ -236,13 +245,16 @@ void nn_items_backward(double *dE, double *dbias, double *dh, const double *g,
     if (n < 1 || d < 1)
         return;
     if (!cand) {
+        if (dE && dh) {
+            vm_rows_backward(dh, dE, dbias, E, g, h, n, d);
+            return;
+        }
         if (dE)
-            cblas_dger(CblasRowMajor, n, d, 1.0, g, 1, h, 1, dE, d);
+            vm_rows_axpy(dE, g, h, n, d);
         if (dbias)
-            for (int j = 0; j < n; j++)
-                dbias[j] += g[j];
+            vm_add_array(dbias, g, n);
         if (dh)
-            cblas_dgemv(CblasRowMajor, CblasTrans, n, d, 1.0, E, d, g, 1, 1.0, dh, 1);
+            vm_rows_weighted_sum(dh, E, g, n, d);
         return;
     }
     for (int j = 0; j < n; j++) {
@@ -294,7 +306,7 @@ static double exp_diff(double a, double b)
     double d = a - b;
     double b_part = d - a; /* the part of -b that went into d */
     double r = (a - (d - b_part)) + (-b - b_part);
-    double e = exp(d);
+    double e = vm_exp(d); /* so that vm_exp_diff_array gives the same weights */
     return e + e * r;
 }
 
@@ -305,7 +317,7 @@ double nn_logsumexp(const double *s, int n)
         return mx; /* NaN, +Inf, or -Inf (empty or all -Inf) */
     double sum = 0.0;
     for (int i = 0; i < n; i++)
-        sum += exp(s[i] - mx);
+        sum += vm_exp(s[i] - mx);
     return mx + log(sum);
 }
 
@@ -323,7 +335,7 @@ void nn_log_softmax_backward(double *ds, const double *g, const double *out, int
     for (int i = 0; i < n; i++)
         gsum += g[i];
     for (int i = 0; i < n; i++)
-        ds[i] += g[i] - exp(out[i]) * gsum;
+        ds[i] += g[i] - vm_exp(out[i]) * gsum;
 }
 
 /* The position of the largest key (the first, on a tie). */
@@ -370,7 +382,89 @@ static softmax_entropy entropy_parts(const double *s, int n)
     return r;
 }
 
+/* sum e_i and sum e_i (m - s_i) over i in [lo, hi), each in four interleaved
+ * partial sums, added to *rest and *w. */
+static void entropy_sums(const double *e, const double *s, double m, int lo, int hi,
+                         double *rest, double *w)
+{
+    double r0 = 0, r1 = 0, r2 = 0, r3 = 0, w0 = 0, w1 = 0, w2 = 0, w3 = 0;
+    int i = lo;
+    for (; i + 4 <= hi; i += 4) {
+        r0 += e[i];
+        r1 += e[i + 1];
+        r2 += e[i + 2];
+        r3 += e[i + 3];
+        w0 += e[i] * (m - s[i]);
+        w1 += e[i + 1] * (m - s[i + 1]);
+        w2 += e[i + 2] * (m - s[i + 2]);
+        w3 += e[i + 3] * (m - s[i + 3]);
+    }
+    for (; i < hi; i++) {
+        r0 += e[i];
+        w0 += e[i] * (m - s[i]);
+    }
+    *rest += (r0 + r1) + (r2 + r3);
+    *w += (w0 + w1) + (w2 + w3);
+}
+
+/* entropy_parts from weights already computed: w->e relative to s[top]. */
+static softmax_entropy entropy_of_weights(const nn_softmax *w)
+{
+    softmax_entropy r = {.m = -INFINITY, .z = 0.0, .log_z = -INFINITY, .h = 0.0};
+    if (w->n < 1)
+        return r;
+    r.m = w->s[w->top];
+    if (!isfinite(r.m) || !(w->m == r.m)) { /* NaN or Inf: no entropy */
+        r.z = r.log_z = r.h = NAN;
+        return r;
+    }
+    double rest = 0.0, sum = 0.0; /* a NaN elsewhere propagates through both */
+    entropy_sums(w->e, w->s, r.m, 0, w->top, &rest, &sum);
+    entropy_sums(w->e, w->s, r.m, w->top + 1, w->n, &rest, &sum);
+    r.z = 1.0 + rest;
+    r.log_z = log1p(rest);
+    r.h = r.log_z + sum / r.z;
+    return r;
+}
+
 double nn_entropy(const double *s, int n) { return entropy_parts(s, n).h; }
+
+void nn_softmax_weigh(nn_softmax *w, double *e, const double *s, int n)
+{
+    *w = (nn_softmax){.s = s, .e = e, .n = n, .m = vm_max(s, n, -INFINITY)};
+    w->top = n > 0 ? vm_first_not_below(s, 0, n, w->m) : 0;
+    if (w->top >= n)
+        w->top = 0;
+    if (n > 0)
+        vm_exp_diff_array(e, s, w->m, n);
+}
+
+/* The entropy's parts, computed on the first call after a weighing. */
+static softmax_entropy softmax_parts(nn_softmax *w)
+{
+    if (!w->have_entropy) {
+        softmax_entropy r = entropy_of_weights(w);
+        w->ent_z = r.z;
+        w->ent_log_z = r.log_z;
+        w->ent_h = r.h;
+        w->have_entropy = 1;
+    }
+    return (softmax_entropy){.m = w->n > 0 ? w->s[w->top] : -INFINITY, .z = w->ent_z,
+                             .log_z = w->ent_log_z, .h = w->ent_h};
+}
+
+double nn_softmax_entropy(nn_softmax *w) { return softmax_parts(w).h; }
+
+void nn_softmax_entropy_backward(double *ds, double g, nn_softmax *w)
+{
+    softmax_entropy r = softmax_parts(w);
+    const double *s = w->s, *e = w->e;
+    double scale = g / r.z;
+    for (int i = 0; i < w->n; i++) {
+        double logp = (s[i] - r.m) - r.log_z;
+        ds[i] -= scale * e[i] * (logp + r.h);
+    }
+}
 
 void nn_entropy_backward(double *ds, double g, const double *s, int n)
 {
@@ -397,18 +491,7 @@ int nn_pl_check(const int *slate, int n, int k)
     return DS_OK;
 }
 
-int nn_pl_sample(int *slate, double *key, gsl_rng *r, const double *s, int n, int k)
-{
-    if (k < 1 || k > n)
-        return DS_EINPUT;
-    for (int i = 0; i < n; i++)
-        key[i] = s[i] - log(-log(gsl_rng_uniform_pos(r)));
-    for (int j = 0; j < k; j++) {
-        slate[j] = argmax(key, n);
-        key[slate[j]] = -INFINITY; /* taken */
-    }
-    return DS_OK;
-}
+/* The sampler is below the stage normalisers, whose weighing it shares. */
 
 /* The stage normalisers of a slate, with one exp per item rather than one per item
  * and stage.
@@ -454,8 +537,7 @@ static void pl_weigh(pl_stages *p)
     for (int t = 0; t < p->taken; t++)
         e[p->slate[t]] = -INFINITY;
     p->m = max_of(e, p->n);
-    for (int i = 0; i < p->n; i++)
-        e[i] = exp_diff(p->s[i], p->m);
+    vm_exp_diff_array(e, p->s, p->m, p->n);
     for (int t = 0; t < p->taken; t++)
         e[p->slate[t]] = 0.0;
     p->z = p->z_fresh = sum_of(e, p->n);
@@ -465,6 +547,14 @@ static void pl_begin(pl_stages *p, double *work, const double *s, const int *sla
 {
     *p = (pl_stages){.e = work, .s = s, .slate = slate, .n = n};
     pl_weigh(p);
+}
+
+/* pl_begin with the weights of w, computed already: the same stages. */
+static void pl_begin_weighed(pl_stages *p, double *work, const nn_softmax *w, const int *slate)
+{
+    *p = (pl_stages){.e = work, .s = w->s, .slate = slate, .n = w->n, .m = w->m};
+    memcpy(work, w->e, (size_t)w->n * sizeof *work);
+    p->z = p->z_fresh = sum_of(work, w->n);
 }
 
 /* Takes the current stage's item out of play and moves z on to the next stage's
@@ -496,10 +586,25 @@ static double pl_log_prob(double e_a, double z, double z_next, double s_a, doubl
     return (s_a - m) - log(z);
 }
 
+static double pl_logprob_stages(pl_stages *pp, const double *s, const int *slate, int k);
+
 double nn_pl_logprob(double *work, const double *s, const int *slate, int n, int k)
 {
     pl_stages p;
     pl_begin(&p, work, s, slate, n);
+    return pl_logprob_stages(&p, s, slate, k);
+}
+
+double nn_softmax_pl_logprob(const nn_softmax *w, double *work, const int *slate, int k)
+{
+    pl_stages p;
+    pl_begin_weighed(&p, work, w, slate);
+    return pl_logprob_stages(&p, w->s, slate, k);
+}
+
+static double pl_logprob_stages(pl_stages *pp, const double *s, const int *slate, int k)
+{
+    pl_stages p = *pp;
     double logp = 0.0;
     for (int j = 0; j < k; j++) {
         int a = slate[j];
@@ -519,16 +624,34 @@ static void pl_settle(double *ds, double gc, const double *e, int n)
         ds[i] -= gc * e[i];
 }
 
+static void pl_logprob_backward_stages(pl_stages *pp, double *ds, double g, const int *slate,
+                                       int n, int k);
+
 void nn_pl_logprob_backward(double *ds, double *work, double g, const double *s,
                             const int *slate, int n, int k)
+{
+    pl_stages p;
+    pl_begin(&p, work, s, slate, n);
+    pl_logprob_backward_stages(&p, ds, g, slate, n, k);
+}
+
+void nn_softmax_pl_logprob_backward(double *ds, double *work, double g, const nn_softmax *w,
+                                    const int *slate, int k)
+{
+    pl_stages p;
+    pl_begin_weighed(&p, work, w, slate);
+    pl_logprob_backward_stages(&p, ds, g, slate, w->n, k);
+}
+
+static void pl_logprob_backward_stages(pl_stages *pp, double *ds, double g, const int *slate,
+                                       int n, int k)
 {
     /* d log P / ds_i = [i in slate] - sum over the stages j with i in play of e_i / z_j.
      * With c the sum of 1 / z_j over the stages since the weights were computed, an
      * item's share is e_i c: a slate item settles it as it leaves play (its own stage
      * as 1 - p = z' / z), the others when the weights change and at the end. O(n)
      * beyond the stages. */
-    pl_stages p;
-    pl_begin(&p, work, s, slate, n);
+    pl_stages p = *pp;
     double c = 0.0;
     for (int j = 0; j < k; j++) {
         int a = slate[j];
@@ -543,6 +666,96 @@ void nn_pl_logprob_backward(double *ds, double *work, double g, const double *s,
         }
     }
     pl_settle(ds, g * c, p.e, n);
+}
+
+/* ---- Plackett-Luce sampling ----
+ * Stage j draws u ~ U[0, 1) and takes the first item in play whose running sum of
+ * weights exceeds u z_j: block sums (NN_PL_BLOCK weights each) are scanned first,
+ * then the chosen block. A taken item's weight becomes 0 and its block is summed
+ * afresh (no subtraction, so nothing cancels), and z_j is summed afresh from the
+ * blocks at every stage. Below PL_REWEIGH_BELOW the weights in play are
+ * recomputed relative to their largest logit, as in pl_advance. */
+
+size_t nn_pl_sample_work(int n)
+{
+    return n < 1 ? 1 : 2 * (size_t)n + (size_t)n / NN_PL_BLOCK + 1;
+}
+
+static int pl_blocks(int n) { return (n + NN_PL_BLOCK - 1) / NN_PL_BLOCK; }
+
+static double pl_block_sum(const double *e, int b, int n)
+{
+    int lo = b * NN_PL_BLOCK, hi = lo + NN_PL_BLOCK < n ? lo + NN_PL_BLOCK : n;
+    return sum_of(e + lo, hi - lo);
+}
+
+/* The position whose share of [0, z) holds target, among weights e [n] with block
+ * sums block [pl_blocks(n)]; if rounding leaves the running sum short of target,
+ * the last item with a positive weight. -1 if no weight is positive. */
+static int pl_pick(const double *e, const double *block, int n, double target)
+{
+    int nb = pl_blocks(n), b = 0;
+    double acc = 0.0;
+    while (b + 1 < nb && acc + block[b] <= target) {
+        acc += block[b];
+        b++;
+    }
+    int lo = b * NN_PL_BLOCK, hi = lo + NN_PL_BLOCK < n ? lo + NN_PL_BLOCK : n, pick = -1;
+    for (int i = lo; i < hi; i++) {
+        if (e[i] > 0) {
+            pick = i;
+            acc += e[i];
+            if (acc > target)
+                return i;
+        }
+    }
+    for (int i = n - 1; pick < 0 && i >= 0; i--)
+        if (e[i] > 0)
+            pick = i;
+    return pick;
+}
+
+/* Stages 0 .. k-1 on the weights in p (its e holds them, taken ones 0). */
+static int pl_sample_stages(pl_stages *p, double *block, gsl_rng *r, int *slate, int k)
+{
+    int n = p->n, nb = pl_blocks(n);
+    for (int b = 0; b < nb; b++)
+        block[b] = pl_block_sum(p->e, b, n);
+    for (int j = 0; j < k; j++) {
+        double z = sum_of(block, nb);
+        if (!(z >= PL_REWEIGH_BELOW)) {
+            p->taken = j;
+            pl_weigh(p);
+            for (int b = 0; b < nb; b++)
+                block[b] = pl_block_sum(p->e, b, n);
+            z = sum_of(block, nb);
+        }
+        int pick = pl_pick(p->e, block, n, gsl_rng_uniform(r) * z);
+        if (pick < 0) /* no finite weight in play (logits must be finite) */
+            return DS_EINPUT;
+        slate[j] = pick;
+        p->e[pick] = 0.0;
+        block[pick / NN_PL_BLOCK] = pl_block_sum(p->e, pick / NN_PL_BLOCK, n);
+    }
+    return DS_OK;
+}
+
+int nn_pl_sample(int *slate, double *work, gsl_rng *r, const double *s, int n, int k)
+{
+    if (k < 1 || k > n)
+        return DS_EINPUT;
+    pl_stages p;
+    pl_begin(&p, work, s, slate, n);
+    return pl_sample_stages(&p, work + n, r, slate, k);
+}
+
+int nn_softmax_pl_sample(int *slate, double *work, gsl_rng *r, const nn_softmax *w, int k)
+{
+    if (k < 1 || k > w->n)
+        return DS_EINPUT;
+    pl_stages p;
+    pl_begin_weighed(&p, work, w, slate);
+    return pl_sample_stages(&p, work + w->n, r, slate, k);
 }
 
 /* ---- losses ---- */
@@ -592,13 +805,7 @@ void nn_adam_step(nn_params *p, const nn_adam_config *cfg, double lr)
     double b1 = cfg->beta1, b2 = cfg->beta2;
     double c1 = 1.0 - pow(b1, (double)p->step); /* bias corrections */
     double c2 = 1.0 - pow(b2, (double)p->step);
-    for (size_t i = 0; i < p->n; i++) {
-        double g = p->grad[i];
-        p->m[i] = b1 * p->m[i] + (1.0 - b1) * g;
-        p->v[i] = b2 * p->v[i] + (1.0 - b2) * g * g;
-        double mhat = p->m[i] / c1, vhat = p->v[i] / c2;
-        p->w[i] -= lr * (mhat / (sqrt(vhat) + cfg->eps) + cfg->weight_decay * p->w[i]);
-    }
+    vm_adam(p->w, p->grad, p->m, p->v, p->n, b1, b2, c1, c2, lr, cfg->eps, cfg->weight_decay);
 }
 
 double nn_grad_norm(const nn_params *p)

@@ -135,12 +135,15 @@ void nn_entropy_backward(double *ds, double g, const double *s, int n);
  * DS_EINPUT. For slates that come from outside the agent's own sampler. */
 int nn_pl_check(const int *slate, int n, int k);
 
-/* Samples a slate [k] by Gumbel top-k: the positions of the k largest s_i + G_i,
- * G_i = -log(-log U_i) iid Gumbel(0, 1), in decreasing order of the key. This is
- * exactly Plackett-Luce sampling without replacement (Yellott 1977; Kool et al.
- * 2019). Draws exactly n uniforms from r; key [n] is workspace. O(n k).
+/* Samples a slate [k] stage by stage, as Plackett-Luce defines it: position j is
+ * drawn from the softmax over the items not yet taken, by inverting its running
+ * sum against one uniform (blocks of NN_PL_BLOCK weights are summed first, so a
+ * stage costs O(n / NN_PL_BLOCK + NN_PL_BLOCK) after one O(n) weighing). Draws
+ * exactly k uniforms from r; work [nn_pl_sample_work(n)] is workspace.
  * DS_EINPUT unless 1 <= k <= n. */
-int nn_pl_sample(int *slate, double *key, gsl_rng *r, const double *s, int n, int k);
+#define NN_PL_BLOCK 64
+size_t nn_pl_sample_work(int n);
+int nn_pl_sample(int *slate, double *work, gsl_rng *r, const double *s, int n, int k);
 
 /* log P(slate) as above, to a few ulps, also when the chosen items dominate (where
  * a running normaliser cancels catastrophically): one exp per item, then each
@@ -154,6 +157,32 @@ double nn_pl_logprob(double *work, const double *s, const int *slate, int n, int
  * workspace. O(n) exps, O(n k) additions at worst. */
 void nn_pl_logprob_backward(double *ds, double *work, double g, const double *s,
                             const int *slate, int n, int k);
+
+/* ---- the same, sharing one set of softmax weights ----
+ * A policy step needs the entropy, the slate's log-probability, both gradients,
+ * and when acting a sample: each of the functions above weighs the n logits
+ * afresh (n exponentials). nn_softmax_weigh does it once, vectorised; the
+ * functions below then give exactly what their counterparts above give. */
+
+typedef struct {
+    const double *s; /* [n] the logits (borrowed) */
+    double *e;       /* [n] e_i = exp(s_i - m) to about an ulp (TwoSum on the difference) */
+    double m;        /* the largest logit (NaN logits are passed over) */
+    int top;         /* the first position that is not below m */
+    int n;
+    int have_entropy;             /* the entropy's parts below are computed */
+    double ent_z, ent_log_z, ent_h;
+} nn_softmax;
+
+/* Weighs logits s [n] (n >= 1) into e [n]; w borrows both. */
+void nn_softmax_weigh(nn_softmax *w, double *e, const double *s, int n);
+/* The entropy (computed once per weighing, then remembered) and its gradient. */
+double nn_softmax_entropy(nn_softmax *w);
+void nn_softmax_entropy_backward(double *ds, double g, nn_softmax *w);
+double nn_softmax_pl_logprob(const nn_softmax *w, double *work, const int *slate, int k);
+void nn_softmax_pl_logprob_backward(double *ds, double *work, double g, const nn_softmax *w,
+                                    const int *slate, int k);
+int nn_softmax_pl_sample(int *slate, double *work, gsl_rng *r, const nn_softmax *w, int k);
 
 /* ---- losses (means over n; a value head is nn_dense_* with O = 1) ---- */
 

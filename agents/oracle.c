@@ -13,10 +13,15 @@
  * items go in decreasing w_i r_i, so the most valuable suffer the least
  * position bias. Myopic: it ignores what the slate does to later sessions
  * (satiation, boredom, return visits), which is exactly what the testbed asks
- * learning agents to beat. */
+ * learning agents to beat.
+ *
+ * Cost: one pass of the environment's utilities and values over the
+ * candidates, one vectorised exponential each, and per round a multiply and a
+ * comparison each (rank_top_k rejects most items with one comparison). */
 #include "agent.h"
 
 #include "../sim/common.h"
+#include "../sim/vecmath.h"
 #include "rank.h"
 
 #include <math.h>
@@ -31,10 +36,13 @@ typedef struct {
 typedef struct {
     agent base;
     privileged_view truth;
-    double *weight;     /* [n_items] w_i = e^{v_i - v_max}, per candidate */
-    double *value;      /* [n_items] r_i, per candidate */
-    double *score;      /* [n_items] scratch, per candidate */
-    int *heap, *best;   /* [slate] scratch for rank_top_k */
+    reward_kind reward;
+    /* per candidate position */
+    double *weight;     /* [n_items] v_i, then w_i = e^{v_i - v_max} */
+    double *value;      /* [n_items] r_i */
+    double *score;      /* [n_items] scratch */
+    int *heap;          /* [slate] scratch for rank_top_k */
+    int *best;          /* [slate] positions of the slate */
 } oracle;
 
 static void oracle_destroy(agent *a)
@@ -59,11 +67,13 @@ static int oracle_create(const void *config, const env_spec *spec, const agent_c
     oracle *o = calloc(1, sizeof *o);
     if (!o)
         return err_set(err, DS_ENOMEM, "out of memory");
+    size_t n = (size_t)spec->n_items;
     o->base.spec = spec;
     o->truth = ctx->privileged;
-    o->weight = calloc((size_t)spec->n_items, sizeof *o->weight);
-    o->value = calloc((size_t)spec->n_items, sizeof *o->value);
-    o->score = calloc((size_t)spec->n_items, sizeof *o->score);
+    o->reward = ctx->reward;
+    o->weight = calloc(n, sizeof *o->weight);
+    o->value = calloc(n, sizeof *o->value);
+    o->score = calloc(n, sizeof *o->score);
     o->heap = calloc((size_t)spec->slate, sizeof *o->heap);
     o->best = calloc((size_t)spec->slate, sizeof *o->best);
     if (!o->weight || !o->value || !o->score || !o->heap || !o->best) {
@@ -74,7 +84,7 @@ static int oracle_create(const void *config, const env_spec *spec, const agent_c
     return DS_OK;
 }
 
-/* Expected reward of the slate of candidate positions best[0..k-1]. */
+/* Expected reward of the slate of positions best[0..k-1]. */
 static double slate_value(const oracle *o, double w0, int k)
 {
     double num = 0.0, den = w0;
@@ -90,8 +100,7 @@ static void best_assortment(oracle *o, int n, int k, const int *candidates, doub
 {
     double lambda = 0.0;
     for (int round = 0; round < MAX_ROUNDS; round++) {
-        for (int i = 0; i < n; i++)
-            o->score[i] = o->weight[i] * (o->value[i] - lambda);
+        vm_scaled_excess(o->score, o->weight, o->value, lambda, n);
         rank_top_k(candidates, o->score, n, k, o->heap, o->best);
         double next = slate_value(o, w0, k);
         if (!(next > lambda))
@@ -102,7 +111,7 @@ static void best_assortment(oracle *o, int n, int k, const int *candidates, doub
 
 /* Sorts the chosen positions o->best[0..k-1] by decreasing w_i r_i (ties: lower
  * item id first) and writes their items to slate. */
-static void order_by_value(oracle *o, const int *candidates, int k, int *slate)
+static void order_by_value(oracle *o, const int *ids, int k, int *slate)
 {
     for (int j = 1; j < k; j++) {
         int p = o->best[j], at = j;
@@ -110,14 +119,14 @@ static void order_by_value(oracle *o, const int *candidates, int k, int *slate)
         for (; at > 0; at--) {
             int q = o->best[at - 1];
             double u = o->weight[q] * o->value[q];
-            if (u > v || (u == v && candidates[q] < candidates[p]))
+            if (u > v || (u == v && ids[q] < ids[p]))
                 break;
             o->best[at] = q;
         }
         o->best[at] = p;
     }
     for (int j = 0; j < k; j++)
-        slate[j] = candidates[o->best[j]];
+        slate[j] = ids[o->best[j]];
 }
 
 static int oracle_act(agent *a, const observation *obs, int *slate)
@@ -132,19 +141,16 @@ static int oracle_act(agent *a, const observation *obs, int *slate)
     if (rc != DS_OK)
         return err_set(a->err, rc, "the environment gave no true utilities");
     /* Shift by the largest utility so no weight overflows; R(S) is unchanged. */
-    double top = v0;
-    for (int i = 0; i < n; i++)
-        top = fmax(top, o->weight[i]);
-    for (int i = 0; i < n; i++)
-        o->weight[i] = exp(o->weight[i] - top);
-    best_assortment(o, n, k, obs->candidates, exp(v0 - top));
+    double top = vm_max(o->weight, n, v0);
+    vm_exp_shifted(o->weight, o->weight, top, n);
+    best_assortment(o, n, k, obs->candidates, vm_exp(v0 - top));
     order_by_value(o, obs->candidates, k, slate);
     return DS_OK;
 }
 
 const agent_type oracle_agent = {
     .name = "oracle",
-    .version = 2,
+    .version = 3,
     .summary = "myopically best slate from the true utilities (upper reference)",
     .params = {NULL, 0, sizeof(oracle_config)},
     .needs_privileged = 1,

@@ -1,6 +1,7 @@
 #include "policy.h"
 
 #include "../sim/common.h"
+#include "../sim/vecmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -76,7 +77,7 @@ int policy_work_alloc(policy_work *work, const policy_net *net, char *err)
 {
     memset(work, 0, sizeof *work);
     size_t H = (size_t)net->hidden, d = (size_t)net->embed_dim, N = (size_t)net->n_items;
-    size_t total = 7 * H + 2 * d + 3 * N;
+    size_t total = 7 * H + 2 * d + 3 * N + nn_pl_sample_work(net->n_items);
     double *slab = calloc(total, sizeof *slab);
     if (!slab)
         return err_set(err, DS_ENOMEM, "out of memory for a policy workspace of %zu doubles",
@@ -92,7 +93,8 @@ int policy_work_alloc(policy_work *work, const policy_net *net, char *err)
     work->dh = work->h + d;
     work->logits = work->dh + d;
     work->dlogits = work->logits + N;
-    work->work = work->dlogits + N;
+    work->weights = work->dlogits + N;
+    work->work = work->weights + N;
     return DS_OK;
 }
 
@@ -110,13 +112,14 @@ int policy_candidates(const policy_net *net, const int *cand, int n, const int *
     if (n < 1 || n > net->n_items || !cand)
         return err_set(err, DS_EINPUT, "%d candidates for a catalogue of %d items", n,
                        net->n_items);
-    int identity = n == net->n_items;
-    for (int j = 0; j < n; j++) {
+    if (n == net->n_items && vm_is_iota(cand, n)) { /* the whole catalogue, in order */
+        *ids = NULL;
+        return DS_OK;
+    }
+    for (int j = 0; j < n; j++)
         if (cand[j] < 0 || cand[j] >= net->n_items)
             return err_set(err, DS_EINPUT, "candidate %d is out of range", cand[j]);
-        identity = identity && cand[j] == j;
-    }
-    *ids = identity ? NULL : cand;
+    *ids = cand;
     return DS_OK;
 }
 

@@ -52,7 +52,8 @@ typedef struct {
     double value;     /* V of the last forward, when the value trunk ran */
     int value_ready;  /* v1, v2, value belong to the last forward's x */
     double *dlogits;  /* [N] free for the caller's loss gradient */
-    double *work;     /* [N] free for nn_pl_sample / nn_pl_logprob workspace */
+    double *weights;  /* [N] free for the logits' softmax weights (nn_softmax_weigh) */
+    double *work;     /* [nn_pl_sample_work(N)] free for nn_pl_sample / nn_pl_logprob */
     double *g1, *g2, *g3; /* [H] backward scratch */
     double *dh;       /* [d] backward scratch */
 } policy_work;

@@ -1,5 +1,7 @@
 #include "rank.h"
 
+#include "../sim/vecmath.h"
+
 /* Position a ranks above position b: higher score, then lower item id. */
 static int ranks_above(const int *candidates, const double *scores, int a, int b)
 {
@@ -47,14 +49,23 @@ void rank_top_k(const int *candidates, const double *scores, int n, int k, int *
         k = n;
     if (k <= 0)
         return;
-    int len = 0;
-    for (int j = 0; j < n; j++) {
-        if (len < k) {
-            heap[len] = j;
-            sift_up(candidates, scores, heap, len++);
-        } else if (ranks_above(candidates, scores, j, heap[0])) {
+    int len = 0, j = 0;
+    for (; j < n && len < k; j++) {
+        heap[len] = j;
+        sift_up(candidates, scores, heap, len++);
+    }
+    /* Most positions score below the heap's worst: a vector comparison rejects
+     * them four at a time (a NaN on either side falls through to ranks_above, as
+     * before). */
+    double worst = scores[heap[0]];
+    for (; j < n; j++) {
+        j = vm_first_not_below(scores, j, n, worst);
+        if (j == n)
+            break;
+        if (ranks_above(candidates, scores, j, heap[0])) {
             heap[0] = j;
             sift_down(candidates, scores, heap, len, 0);
+            worst = scores[heap[0]];
         }
     }
     /* Popping the worst each time fills best[] from the back. */

@@ -18,12 +18,18 @@
  * visit_rate_sd. Satiation s_u[t] starts at 0.
  *
  * Time is in hours; state is updated lazily, only when the user acts, so no call
- * costs more with more users. Over a gap D since the user's last update:
+ * costs more with more users. On arrival, over the gap D since the user's last
+ * step (the end of the previous session),
  *     x <- mu + (x - mu) e^{-theta D} + sigma sqrt(1 - e^{-2 theta D}) xi,
  * the exact Ornstein-Uhlenbeck transition (theta = drift_rate, sigma =
- * drift_scale, the stationary sd per coordinate, xi ~ N(0, I) from `drift`), and
- * s <- s e^{-D/satiation_tau}. Visits are a Poisson process of the user's current
- * rate (stream `arrivals`).
+ * drift_scale, the stationary sd per coordinate, xi ~ N(0, I) from `drift`).
+ * Within a session (minutes, against hours between visits) taste moves only by
+ * clicks: drift is a between-visit process. Satiation decays continuously,
+ * s(t) = s(t0) e^{-(t - t0)/satiation_tau}, and exactly at every step: each
+ * user's row is stored relative to a reference time and scaled on read (one exp
+ * per step, whatever the number of topics), and rebased only when a click comes
+ * more than SHOP_SATIATION_REBASE time constants after the reference. Visits are
+ * a Poisson process of the user's current rate (stream `arrivals`).
  *
  * A step (stream `choices`). The item at slate position j has utility
  *     v_j = g x.q_i + w_a a_i - b_u log p_i - kappa s[topic_i] - position_bias log2(1+j)
@@ -59,10 +65,16 @@
  *
  * Calls out of order return DS_EINPUT: a step outside a session, a time earlier
  * than the user's last update, a session for a churned user, a slate with a
- * repeated, unknown or inactive item. */
+ * repeated, unknown or inactive item.
+ *
+ * Built with DIVSIM_DEBUG_INVARIANTS (the sanitizer builds define it), every step
+ * also checks the model's invariants: finite utilities, click, purchase and
+ * leave probabilities in [0, 1] with the click probabilities summing to at most
+ * 1, and a finite dwell; a broken one makes xStep return DS_EINTERNAL. */
 #include "shop.h"
 
 #include "../sim/common.h"
+#include "../sim/vecmath.h"
 
 #include <gsl/gsl_randist.h>
 #include <math.h>
@@ -70,6 +82,10 @@
 #include <string.h>
 
 #define SHOP_CAPACITY_FACTOR 2 /* id slots per initial item when the catalogue churns */
+/* A user's satiation row is rebased (O(topics)) when a click comes this many time
+ * constants after its reference time: the scale e^16 = 9e6 stays well inside a
+ * float's range, and the rebase is rare (every 16 satiation_tau at most). */
+#define SHOP_SATIATION_REBASE 16.0
 #define SHOP_MEMORY_LIMIT (16.0 * 1024 * 1024 * 1024) /* bytes we agree to allocate */
 
 #define CFG(f, def, lo, hi, help) P_REAL(shop_config, f, def, lo, hi, help)
@@ -143,7 +159,8 @@ static const param_spec shop_params[] = {
 
 /* Per-user scalars; the vectors x, mu and the satiation row live in slabs. */
 typedef struct {
-    double last;       /* hours: when x and satiation were last brought up to date */
+    double last;       /* hours: the user's last session start or step */
+    double sat_ref;    /* hours: satiation s(t) = row * e^{-(t - sat_ref)/tau} */
     double rate;       /* current visit rate, per hour */
     double base_rate;  /* rate drawn at creation */
     double price_mult; /* b_u / price_weight, mean one */
@@ -174,25 +191,25 @@ typedef struct {
     int free_head, n_free;
     unsigned char *mark;   /* [capacity] scratch to check slates are distinct */
     double next_event;     /* time of the next launch or retirement, or INFINITY */
-    /* users */
-    shop_user *user;       /* [users] */
-    double *x;             /* [users][dim] current preference */
-    double *mu;            /* [users][dim] long-term taste */
-    float *satiation;      /* [users][topics] as of the user's last update */
+    /* users: one record each, so that a visit touches one contiguous block (a few
+     * adjacent cache lines, one page) rather than four arrays far apart */
+    unsigned char *users;  /* [users][record]: shop_user, then x [dim] (current
+                              preference), mu [dim] (long-term taste), satiation
+                              [topics] (float, relative to the user's sat_ref) */
+    size_t record, at_x, at_mu, at_sat; /* bytes: a record, and where its parts start */
     /* scratch */
     double *v;             /* [slate] utilities of the slate being answered */
     double *prob;          /* [slate] click probabilities */
+    double *aff;           /* [slate] affinities x.q of the slate's items */
+    double *position_cost; /* [slate] position_bias log2(1 + j) */
+    double *topic_cost;    /* [topics] scratch: satiation_weight * s[t] of one user, now */
 } shop_state;
 
 /* ---------------------------------------------------------------- helpers */
 
-static double sigmoid(double z)
-{
-    if (z >= 0)
-        return 1.0 / (1.0 + exp(-z));
-    double e = exp(z);
-    return e / (1.0 + e);
-}
+/* The exponentials of the model are vm_exp (sim/vecmath.h): the same on every
+ * machine, and vectorised over a slate or the catalogue. */
+static double sigmoid(double z) { return vm_sigmoid(z); }
 
 /* exp(N(-s^2/2, s)): a log-normal multiplier with mean one. */
 static double mean_one_lognormal(const gsl_rng *r, double s)
@@ -201,8 +218,9 @@ static double mean_one_lognormal(const gsl_rng *r, double s)
 }
 
 /* Scales v [n] to unit norm; returns 0 (and leaves v) if its norm is zero.
- * Plain loops rather than BLAS, like every sum in this file: OpenBLAS picks its
- * kernels by CPU, and the simulated world must be the same on every machine. */
+ * Plain loops or sim/vecmath.h rather than BLAS, like every sum in this file:
+ * OpenBLAS picks its kernels by CPU, and the simulated world must be the same on
+ * every machine. */
 static int normalize(double *v, int n)
 {
     double sum = 0.0;
@@ -234,18 +252,32 @@ static double shop_memory_bytes(const shop_config *c)
     double per_item = d * sizeof(double) + 3 * sizeof(double) + 4 * sizeof(int) + 1;
     double per_topic = d * sizeof(double) + 3 * sizeof(double);
     return (double)c->users * per_user + cap * per_item + t * per_topic +
-           (double)c->slate * 2 * sizeof(double) +
+           (double)c->slate * 4 * sizeof(double) + t * sizeof(double) +
            (double)c->user_topics * 3 * sizeof(double) + sizeof(shop_state);
 }
 
 static shop_state *as_shop(env *e) { return (shop_state *)e; }
 static const shop_state *as_shop_const(const env *e) { return (const shop_state *)e; }
 
-static double *user_x(shop_state *s, int u) { return s->x + (size_t)u * s->dim; }
-static double *user_mu(shop_state *s, int u) { return s->mu + (size_t)u * s->dim; }
-static float *user_satiation(shop_state *s, int u)
+static unsigned char *user_record(const shop_state *s, int u)
 {
-    return s->satiation + (size_t)u * s->topics;
+    return s->users + (size_t)u * s->record;
+}
+static shop_user *user_of(const shop_state *s, int u)
+{
+    return (shop_user *)(void *)user_record(s, u);
+}
+static double *user_x(const shop_state *s, int u)
+{
+    return (double *)(void *)(user_record(s, u) + s->at_x);
+}
+static double *user_mu(const shop_state *s, int u)
+{
+    return (double *)(void *)(user_record(s, u) + s->at_mu);
+}
+static float *user_satiation(const shop_state *s, int u)
+{
+    return (float *)(void *)(user_record(s, u) + s->at_sat);
 }
 static const double *item_latent(const shop_state *s, int i)
 {
@@ -372,7 +404,10 @@ static void draw_user(shop_state *s, int u, const gsl_ran_discrete_t *topic_of_u
     if (!normalize(mu, s->dim)) /* opposite centroids cancelling: practically never */
         memcpy(mu, s->centroid + (size_t)chosen[0] * s->dim, sizeof(double) * (size_t)s->dim);
     memcpy(user_x(s, u), mu, sizeof(double) * (size_t)s->dim);
-    shop_user *p = &s->user[u];
+    /* Written here, not left to calloc's lazily mapped zero pages: their page faults
+     * would land on first visits, in the middle of a run. */
+    memset(user_satiation(s, u), 0, sizeof(float) * (size_t)s->topics);
+    shop_user *p = user_of(s, u);
     p->price_mult = mean_one_lognormal(r, c->price_weight_sd);
     p->base_rate = c->visit_rate * mean_one_lognormal(r, c->visit_rate_sd);
     p->rate = p->base_rate;
@@ -412,62 +447,91 @@ done:
     return rc;
 }
 
-/* Brings user u's preference and satiation from its last update to time t >= last:
- * the exact Ornstein-Uhlenbeck transition and exponential satiation decay. */
-static void user_advance(shop_state *s, int u, double t)
+/* The user's taste on arrival at t >= last: the exact Ornstein-Uhlenbeck
+ * transition over the time since the last step. (Satiation needs nothing: it is
+ * decayed on read.) */
+static void user_arrive(shop_state *s, int u, double t)
 {
     const shop_config *c = &s->cfg;
-    shop_user *p = &s->user[u];
+    shop_user *p = user_of(s, u);
     double gap = t - p->last;
     p->last = t;
-    if (!(gap > 0))
+    if (!(gap > 0) || !(c->drift_rate > 0))
         return;
-    if (c->drift_rate > 0) {
-        double keep = exp(-c->drift_rate * gap);
-        double sd = c->drift_scale * sqrt(-expm1(-2 * c->drift_rate * gap));
-        double *x = user_x(s, u);
-        const double *mu = user_mu(s, u);
-        for (int k = 0; k < s->dim; k++) {
-            x[k] = mu[k] + (x[k] - mu[k]) * keep;
-            if (sd > 0)
-                x[k] += sd * gsl_ran_gaussian_ziggurat(s->ctx.drift, 1.0);
-        }
+    double keep = exp(-c->drift_rate * gap);
+    double sd = c->drift_scale * sqrt(-expm1(-2 * c->drift_rate * gap));
+    double *x = user_x(s, u);
+    const double *mu = user_mu(s, u);
+    for (int k = 0; k < s->dim; k++) {
+        x[k] = mu[k] + (x[k] - mu[k]) * keep;
+        if (sd > 0)
+            x[k] += sd * gsl_ran_gaussian_ziggurat(s->ctx.drift, 1.0);
     }
-    double fade = exp(-gap / c->satiation_tau);
+}
+
+/* e^{-(t - sat_ref)/tau}: the factor from user u's stored satiation row to its
+ * satiation at time t >= sat_ref. */
+static double satiation_scale(const shop_state *s, int u, double t)
+{
+    return exp(-(t - user_of(s, u)->sat_ref) / s->cfg.satiation_tau);
+}
+
+/* Adds gain to user u's satiation of topic at time t, where the row's scale is
+ * *scale (satiation_scale at t); rebases the row to t first if its reference is
+ * too old, updating *scale. */
+static void satiation_add(shop_state *s, int u, int topic, double t, double gain, double *scale)
+{
+    shop_user *p = user_of(s, u);
     float *sat = user_satiation(s, u);
-    for (int t2 = 0; t2 < s->topics; t2++)
-        sat[t2] = (float)(sat[t2] * fade);
+    if ((t - p->sat_ref) / s->cfg.satiation_tau > SHOP_SATIATION_REBASE) {
+        for (int k = 0; k < s->topics; k++)
+            sat[k] = (float)(sat[k] * *scale);
+        p->sat_ref = t;
+        *scale = 1.0;
+    }
+    sat[topic] = (float)(sat[topic] + gain / *scale);
 }
 
 /* ------------------------------------------------------------- the model */
 
-static double affinity_of(shop_state *s, int u, int i)
+/* s->topic_cost[t] = satiation_weight * s_u[t] at the scale of the user's row now
+ * (satiation_scale): the satiation term of every item of topic t. O(topics). */
+static void topic_costs(shop_state *s, int u, double scale)
 {
-    /* A plain loop, not BLAS (see normalize). */
-    const double *x = user_x(s, u), *q = item_latent(s, i);
-    double sum = 0.0;
-    for (int k = 0; k < s->dim; k++)
-        sum += x[k] * q[k];
-    return sum;
+    const float *sat = user_satiation(s, u);
+    double w = s->cfg.satiation_weight;
+    for (int t = 0; t < s->topics; t++)
+        s->topic_cost[t] = w * (scale * sat[t]);
 }
 
-/* Utility of item i for user u without position bias, given its affinity. */
-static double item_utility(shop_state *s, int u, int i, double affinity)
+/* Utility of item i for user u without position bias, given its affinity and
+ * the satiation term of its topic. */
+static double item_utility(const shop_state *s, int u, int i, double affinity,
+                           double satiation_cost)
 {
     const shop_config *c = &s->cfg;
-    double b = c->price_weight * s->user[u].price_mult;
-    return c->affinity * affinity + c->appeal_weight * s->appeal[i] -
-           b * s->log_price[i] -
-           c->satiation_weight * user_satiation(s, u)[s->item_topic[i]];
+    double b = c->price_weight * user_of(s, u)->price_mult;
+    return c->affinity * affinity + c->appeal_weight * s->appeal[i] - b * s->log_price[i] -
+           satiation_cost;
 }
 
-static double purchase_probability(shop_state *s, int u, int i, double affinity)
+static double satiation_cost(const shop_state *s, int u, int i, double scale)
+{
+    const float *sat = user_satiation(s, u);
+    return s->cfg.satiation_weight * (scale * sat[s->item_topic[i]]);
+}
+
+/* The log-odds that a click on item i becomes a purchase. */
+static double purchase_log_odds(const shop_state *s, int u, int i, double affinity)
 {
     const shop_config *c = &s->cfg;
-    return sigmoid(c->purchase_bias + c->purchase_affinity * affinity +
-                   c->purchase_appeal * s->appeal[i] -
-                   c->purchase_price * s->user[u].price_mult *
-                       (s->log_price[i] - c->price_mean));
+    return c->purchase_bias + c->purchase_affinity * affinity + c->purchase_appeal * s->appeal[i] -
+           c->purchase_price * user_of(s, u)->price_mult * (s->log_price[i] - c->price_mean);
+}
+
+static double purchase_probability(const shop_state *s, int u, int i, double affinity)
+{
+    return sigmoid(purchase_log_odds(s, u, i, affinity));
 }
 
 /* Closes user u's session: the visit rate follows satisfaction, and a run of
@@ -475,7 +539,7 @@ static double purchase_probability(shop_state *s, int u, int i, double affinity)
 static int end_session(shop_state *s, int u)
 {
     const shop_config *c = &s->cfg;
-    shop_user *p = &s->user[u];
+    shop_user *p = user_of(s, u);
     double satisfaction = p->steps > 0 ? (double)p->clicks / p->steps : 0;
     double rate = p->rate * exp(c->return_gain * (satisfaction - c->satisfaction_ref));
     double lo = c->rate_floor * p->base_rate, hi = c->rate_ceiling * p->base_rate;
@@ -505,7 +569,8 @@ static int check_slate(shop_state *s, const int *slate)
 }
 
 /* Picks the position clicked (or -1) from the slate's utilities by multinomial
- * logit, filling s->prob; *inclusive gets log sum_j e^{v_j}. */
+ * logit, filling s->prob; *inclusive gets log sum_j e^{v_j}. One exp per item:
+ * P(j) = e^{v_j - vmax} e^{vmax - total}. */
 static int choose(shop_state *s, double *inclusive)
 {
     int k = s->cfg.slate;
@@ -513,14 +578,18 @@ static int choose(shop_state *s, double *inclusive)
     for (int j = 1; j < k; j++)
         if (s->v[j] > vmax)
             vmax = s->v[j];
+    for (int j = 0; j < k; j++)
+        s->prob[j] = s->v[j] - vmax;
+    vm_exp_array(s->prob, s->prob, k);
     double sum = 0;
     for (int j = 0; j < k; j++)
-        sum += exp(s->v[j] - vmax);
+        sum += s->prob[j];
     double lse = vmax + log(sum);
     /* log(e^lse + e^v0), computed without overflow */
-    double total = fmax(lse, v0) + log1p(exp(-fabs(lse - v0)));
+    double total = fmax(lse, v0) + log1p(vm_exp(-fabs(lse - v0)));
+    double norm = vm_exp(vmax - total);
     for (int j = 0; j < k; j++)
-        s->prob[j] = exp(s->v[j] - total);
+        s->prob[j] *= norm;
     *inclusive = lse;
     double r = gsl_rng_uniform(s->ctx.choices), acc = 0;
     for (int j = 0; j < k; j++) {
@@ -608,12 +677,12 @@ static void shop_destroy(env *e)
     free(s->active_pos);
     free(s->free_ids);
     free(s->mark);
-    free(s->user);
-    free(s->x);
-    free(s->mu);
-    free(s->satiation);
+    free(s->users);
     free(s->v);
     free(s->prob);
+    free(s->aff);
+    free(s->position_cost);
+    free(s->topic_cost);
     free(s);
 }
 
@@ -648,16 +717,20 @@ static int shop_allocate(shop_state *s)
     s->active_pos = malloc(sizeof(int) * cap);
     s->free_ids = malloc(sizeof(int) * cap);
     s->mark = calloc(cap, 1);
-    s->user = calloc(users, sizeof(shop_user));
-    s->x = malloc(sizeof(double) * users * d);
-    s->mu = malloc(sizeof(double) * users * d);
-    s->satiation = calloc(users * t, sizeof(float));
+    s->at_x = sizeof(shop_user); /* a multiple of 8: the doubles stay aligned */
+    s->at_mu = s->at_x + sizeof(double) * d;
+    s->at_sat = s->at_mu + sizeof(double) * d;
+    s->record = (s->at_sat + sizeof(float) * t + 7) / 8 * 8;
+    s->users = calloc(users, s->record); /* every record is written by draw_user */
     s->v = malloc(sizeof(double) * k);
     s->prob = malloc(sizeof(double) * k);
+    s->aff = malloc(sizeof(double) * k);
+    s->position_cost = malloc(sizeof(double) * k);
+    s->topic_cost = malloc(sizeof(double) * t);
     return s->centroid && s->topic_price && s->item_topic && s->item_price &&
                    s->log_price && s->appeal && s->latent && s->active && s->active_pos &&
-                   s->free_ids && s->mark && s->user && s->x && s->mu && s->satiation &&
-                   s->v && s->prob
+                   s->free_ids && s->mark && s->users &&
+                   s->v && s->prob && s->aff && s->position_cost && s->topic_cost
                ? DS_OK
                : DS_ENOMEM;
 }
@@ -689,6 +762,8 @@ static int shop_create(const void *config, const env_context *ctx, env **out, ch
     }
     if ((rc = build_catalogue(s, err)) != DS_OK || (rc = build_users(s, err)) != DS_OK)
         goto fail;
+    for (int j = 0; j < c->slate; j++)
+        s->position_cost[j] = c->position_bias * log2(1.0 + j);
     s->next_event = INFINITY;
     if (s->churn)
         schedule_catalogue_event(s, 0);
@@ -710,12 +785,30 @@ fail:
 
 static int user_ok(const shop_state *s, int u) { return u >= 0 && u < s->cfg.users; }
 
+/* Asks for every cache line of user u's record at once: a visit is the first
+ * touch of a record in a long while, and its misses then overlap instead of
+ * coming one after another (the taste, then the long-term taste, then the
+ * satiation) - with a million users, the difference between a flat cost per
+ * step and one that grows with the population. */
+static void prefetch_user(const shop_state *s, int u)
+{
+#if defined(__GNUC__)
+    const unsigned char *rec = user_record(s, u);
+    for (size_t at = 0; at < s->record; at += 64)
+        __builtin_prefetch(rec + at);
+#else
+    (void)s;
+    (void)u;
+#endif
+}
+
 static int shop_next_visit(env *e, int u, double now, double *next)
 {
     shop_state *s = as_shop(e);
     if (!user_ok(s, u))
         return DS_EINPUT;
-    const shop_user *p = &s->user[u];
+    prefetch_user(s, u);
+    const shop_user *p = user_of(s, u);
     *next = p->churned ? INFINITY
                        : now + gsl_ran_exponential(s->ctx.arrivals, 1.0 / p->rate);
     return DS_OK;
@@ -724,10 +817,13 @@ static int shop_next_visit(env *e, int u, double now, double *next)
 static int shop_start_session(env *e, int u, double t)
 {
     shop_state *s = as_shop(e);
-    if (!user_ok(s, u) || s->user[u].churned || !(t >= s->user[u].last))
+    if (!user_ok(s, u))
         return DS_EINPUT;
-    user_advance(s, u, t);
-    shop_user *p = &s->user[u];
+    prefetch_user(s, u);
+    if (user_of(s, u)->churned || !(t >= user_of(s, u)->last))
+        return DS_EINPUT;
+    user_arrive(s, u, t);
+    shop_user *p = user_of(s, u);
     p->steps = p->clicks = 0;
     p->in_session = 1;
     return DS_OK;
@@ -753,11 +849,10 @@ static void draw_purchase(shop_state *s, int u, int i, double affinity, env_resp
     out->revenue = out->purchased ? s->item_price[i] : 0;
 }
 
-/* A click on item i: more satiation for its topic, taste pulled toward it. */
-static void apply_click(shop_state *s, int u, int i)
+/* A click on item i at t: more satiation for its topic, taste pulled toward it. */
+static void apply_click(shop_state *s, int u, int i, double t, double *scale)
 {
-    float *sat = user_satiation(s, u);
-    sat[s->item_topic[i]] = (float)(sat[s->item_topic[i]] + s->cfg.satiation_gain);
+    satiation_add(s, u, s->item_topic[i], t, s->cfg.satiation_gain, scale);
     double r = s->cfg.reinforcement;
     if (r > 0) {
         double *x = user_x(s, u);
@@ -767,25 +862,46 @@ static void apply_click(shop_state *s, int u, int i)
     }
 }
 
+#ifdef DIVSIM_DEBUG_INVARIANTS
+static int is_probability(double p) { return p >= 0.0 && p <= 1.0; }
+
+/* The step's invariants (see the top of the file); DS_EINTERNAL if one is broken. */
+static int check_step_invariants(const shop_state *s, const env_response *out, double leave)
+{
+    double total = 0;
+    for (int j = 0; j < s->cfg.slate; j++) {
+        if (!isfinite(s->v[j]) || !is_probability(s->prob[j]))
+            return DS_EINTERNAL;
+        total += s->prob[j];
+    }
+    if (!(total <= 1.0 + 1e-9) || !is_probability(leave) || !isfinite(out->dwell) ||
+        !(out->dwell >= 0) || !isfinite(out->purchase_delay) || !isfinite(out->revenue))
+        return DS_EINTERNAL;
+    return DS_OK;
+}
+#endif
+
 static int shop_step(env *e, int u, const int *slate, double t, env_response *out)
 {
     shop_state *s = as_shop(e);
     const shop_config *c = &s->cfg;
-    if (!user_ok(s, u) || !s->user[u].in_session || !(t >= s->user[u].last) ||
+    if (!user_ok(s, u) || !user_of(s, u)->in_session || !(t >= user_of(s, u)->last) ||
         check_slate(s, slate) != DS_OK)
         return DS_EINPUT;
-    user_advance(s, u, t);
+    shop_user *p = user_of(s, u);
+    p->last = t;
+    double scale = satiation_scale(s, u, t);
+    vm_rows_dot_gather(s->aff, s->latent, slate, user_x(s, u), c->slate, s->dim);
     for (int j = 0; j < c->slate; j++)
-        s->v[j] = item_utility(s, u, slate[j], affinity_of(s, u, slate[j])) -
-                  c->position_bias * log2(1.0 + j);
+        s->v[j] = item_utility(s, u, slate[j], s->aff[j], satiation_cost(s, u, slate[j], scale)) -
+                  s->position_cost[j];
     double inclusive;
     int pos = choose(s, &inclusive);
     *out = (env_response){.click = pos, .item = pos >= 0 ? slate[pos] : -1};
-    shop_user *p = &s->user[u];
     if (pos >= 0) {
         int i = slate[pos];
-        draw_purchase(s, u, i, affinity_of(s, u, i), out);
-        apply_click(s, u, i);
+        draw_purchase(s, u, i, s->aff[pos], out);
+        apply_click(s, u, i, t, &scale);
         p->clicks++;
     }
     p->steps++;
@@ -795,7 +911,7 @@ static int shop_step(env *e, int u, const int *slate, double t, env_response *ou
     const float *sat = user_satiation(s, u);
     double boredom = 0;
     for (int j = 0; j < c->slate; j++)
-        boredom += s->prob[j] * sat[s->item_topic[slate[j]]];
+        boredom += s->prob[j] * (scale * sat[s->item_topic[slate[j]]]);
     double value = inclusive - c->no_click_utility;
     double leave = sigmoid(c->leave_bias + c->leave_boredom * boredom - c->leave_value * value);
     int leaves = gsl_rng_uniform(s->ctx.choices) < leave;
@@ -803,7 +919,11 @@ static int shop_step(env *e, int u, const int *slate, double t, env_response *ou
         out->done = 1;
         out->churned = end_session(s, u);
     }
+#ifdef DIVSIM_DEBUG_INVARIANTS
+    return check_step_invariants(s, out, leave);
+#else
     return DS_OK;
+#endif
 }
 
 static double shop_next_event(const env *e)
@@ -819,6 +939,38 @@ static int shop_advance(env *e, double t)
     return DS_OK;
 }
 
+/* z[j] = purchase_log_odds of items[j] given its affinity aff[j], for j < n (the
+ * same sums in the same order, with the per-user factors taken out). */
+static void purchase_log_odds_of(const shop_state *s, int u, const int *items,
+                                 const double *aff, int n, double *z)
+{
+    const shop_config *c = &s->cfg;
+    const double *appeal = s->appeal, *log_price = s->log_price;
+    double bias = c->purchase_bias, pa = c->purchase_affinity, pp = c->purchase_appeal;
+    double price = c->purchase_price * user_of(s, u)->price_mult, mean = c->price_mean;
+    for (int j = 0; j < n; j++) {
+        int i = items[j];
+        z[j] = bias + pa * aff[j] + pp * appeal[i] - price * (log_price[i] - mean);
+    }
+}
+
+/* v[j] = item_utility of items[j] given its affinity aff[j] (v may be aff), with
+ * the satiation as of the user's last update. */
+static void utilities_of(shop_state *s, int u, const int *items, const double *aff, int n,
+                         double *v)
+{
+    const shop_config *c = &s->cfg;
+    topic_costs(s, u, satiation_scale(s, u, user_of(s, u)->last));
+    const double *appeal = s->appeal, *log_price = s->log_price, *cost = s->topic_cost;
+    const int *topic = s->item_topic;
+    double g = c->affinity, wa = c->appeal_weight;
+    double b = c->price_weight * user_of(s, u)->price_mult;
+    for (int j = 0; j < n; j++) {
+        int i = items[j];
+        v[j] = g * aff[j] + wa * appeal[i] - b * log_price[i] - cost[topic[i]];
+    }
+}
+
 static int shop_privileged(env *e, int u, const int *items, int n, double *utility,
                            double *value_if_clicked, double *no_click_utility)
 {
@@ -827,25 +979,35 @@ static int shop_privileged(env *e, int u, const int *items, int n, double *utili
         return DS_EINPUT;
     if (no_click_utility)
         *no_click_utility = s->cfg.no_click_utility;
-    for (int j = 0; j < n; j++)
+    /* The active list itself is trusted; without churn it is 0 .. items-1. */
+    int own = items == s->active && n <= s->n_active;
+    for (int j = 0; j < n && !own; j++)
         if (items[j] < 0 || items[j] >= s->capacity)
             return DS_EINPUT;
-    for (int j = 0; j < n; j++) {
-        int i = items[j];
-        double a = affinity_of(s, u, i);
-        if (utility)
-            utility[j] = item_utility(s, u, i, a);
-        if (!value_if_clicked)
-            continue;
-        switch (s->ctx.reward) {
-        case REWARD_PURCHASES: value_if_clicked[j] = purchase_probability(s, u, i, a); break;
-        case REWARD_REVENUE:
-            value_if_clicked[j] = purchase_probability(s, u, i, a) * s->item_price[i];
-            break;
-        case REWARD_CLICKS: value_if_clicked[j] = 1; break;
-        default: return DS_EINPUT;
-        }
+    reward_kind reward = s->ctx.reward;
+    if (value_if_clicked && reward != REWARD_PURCHASES && reward != REWARD_REVENUE &&
+        reward != REWARD_CLICKS)
+        return DS_EINPUT;
+    /* One pass over the items' latents: affinities, into whichever output exists. */
+    double *aff = utility ? utility : value_if_clicked;
+    if (!aff)
+        return DS_OK;
+    if (own && !s->churn)
+        vm_rows_dot(aff, s->latent, user_x(s, u), n, s->dim);
+    else
+        vm_rows_dot_gather(aff, s->latent, items, user_x(s, u), n, s->dim);
+    if (value_if_clicked && reward == REWARD_CLICKS) {
+        for (int j = 0; j < n; j++)
+            value_if_clicked[j] = 1;
+    } else if (value_if_clicked) {
+        purchase_log_odds_of(s, u, items, aff, n, value_if_clicked);
+        vm_sigmoid_array(value_if_clicked, value_if_clicked, n);
+        if (reward == REWARD_REVENUE)
+            for (int j = 0; j < n; j++)
+                value_if_clicked[j] *= s->item_price[items[j]];
     }
+    if (utility)
+        utilities_of(s, u, items, utility, n, utility);
     return DS_OK;
 }
 
@@ -865,11 +1027,11 @@ int shop_user_preference(const env *e, int user, double *x, double *mu)
     if (!is_shop(e) || !user_ok(as_shop_const(e), user))
         return DS_EINPUT;
     const shop_state *s = as_shop_const(e);
-    size_t d = (size_t)s->dim, at = (size_t)user * d;
+    size_t d = (size_t)s->dim;
     if (x)
-        memcpy(x, s->x + at, sizeof(double) * d);
+        memcpy(x, user_x(s, user), sizeof(double) * d);
     if (mu)
-        memcpy(mu, s->mu + at, sizeof(double) * d);
+        memcpy(mu, user_mu(s, user), sizeof(double) * d);
     return DS_OK;
 }
 
@@ -889,7 +1051,8 @@ int shop_user_satiation(const env *e, int user, int topic, double *satiation)
     const shop_state *s = as_shop_const(e);
     if (topic < 0 || topic >= s->topics)
         return DS_EINPUT;
-    *satiation = s->satiation[(size_t)user * s->topics + topic];
+    *satiation = satiation_scale(s, user, user_of(s, user)->last) *
+                 user_satiation(s, user)[topic];
     return DS_OK;
 }
 
@@ -908,7 +1071,7 @@ int shop_user_price_multiplier(const env *e, int user, double *m)
 {
     if (!is_shop(e) || !user_ok(as_shop_const(e), user))
         return DS_EINPUT;
-    *m = as_shop_const(e)->user[user].price_mult;
+    *m = user_of(as_shop_const(e), user)->price_mult;
     return DS_OK;
 }
 

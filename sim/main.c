@@ -1,6 +1,7 @@
 /* divsim: the command line. The only place that decides to exit.
  * Exit codes: 0 ok, 1 a run failed, 2 usage or input error, 128 + the signal
  * number when SIGINT or SIGTERM interrupted a run. */
+#include "bench.h"
 #include "common.h"
 #include "config.h"
 #include "export.h"
@@ -68,6 +69,8 @@ static const char usage[] =
     "                     interrupted, running, missing; by agent and swept parameter\n"
     "  merge OUT IN...    merge shard databases into OUT (idempotent; refuses runs\n"
     "                     whose configurations disagree)\n"
+    "  bench [--json] [--quick] [--only TEXT] [--reps N] [--steps N] [-q]\n"
+    "                     throughput, memory and scaling figures of this machine\n"
     "  --help, --version\n"
     "\n"
     "exit codes: 0 ok, 1 a run failed, 2 usage or input error,\n"
@@ -330,6 +333,24 @@ static int cmd_merge(int argc, char **argv)
     return code;
 }
 
+/* `divsim bench`: its case processes (and their sweep workers) return here too. */
+static int cmd_bench(int argc, char **argv)
+{
+    bench_options opt;
+    char err[ERR_LEN];
+    if (bench_parse_args(argc, argv, &opt, err) != DS_OK)
+        return fail_usage("%s", err);
+    int worker = 0;
+    int rc = bench_run(&opt, stdout, &worker, err);
+    if (worker)
+        return rc == DS_OK ? EXIT_OK : EXIT_RUN_FAILED;
+    if (rc != DS_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return EXIT_RUN_FAILED;
+    }
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     gsl_set_error_handler_off();
@@ -361,5 +382,7 @@ int main(int argc, char **argv)
         return cmd_plot(argc, argv);
     if (strcmp(cmd, "export") == 0)
         return cmd_export(argc, argv);
+    if (strcmp(cmd, "bench") == 0)
+        return cmd_bench(argc, argv);
     return fail_usage("unknown command '%s'", cmd);
 }

@@ -16,10 +16,66 @@
 #include <gsl/gsl_errno.h>
 #include <pthread.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Every user not churned has exactly one visit pending: those live in a heap of
+ * their own, 24 bytes a user with the key inline (the general event queue would
+ * hold 80, and compare through an indirection), and the general queue keeps the
+ * few events in flight (steps, purchases, updates). Both draw their sequence
+ * numbers from the general queue's counter, and the loop takes whichever is
+ * earlier by (time, seq): the order is exactly that of one queue. */
+typedef struct {
+    double time;
+    uint64_t seq;
+    int user;
+} visit;
+
+typedef struct {
+    visit *heap; /* [cap] binary min-heap by (time, seq) */
+    size_t n, cap;
+} visit_queue;
+
+static int visit_before(const visit *a, const visit *b)
+{
+    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+static void visit_push(visit_queue *q, visit v)
+{
+    size_t at = q->n++;
+    while (at > 0) {
+        size_t parent = (at - 1) / 2;
+        if (!visit_before(&v, &q->heap[parent]))
+            break;
+        q->heap[at] = q->heap[parent];
+        at = parent;
+    }
+    q->heap[at] = v;
+}
+
+static visit visit_pop(visit_queue *q)
+{
+    visit top = q->heap[0], last = q->heap[--q->n];
+    size_t at = 0;
+    for (;;) {
+        size_t child = 2 * at + 1;
+        if (child >= q->n)
+            break;
+        if (child + 1 < q->n && visit_before(&q->heap[child + 1], &q->heap[child]))
+            child++;
+        if (!visit_before(&q->heap[child], &last))
+            break;
+        q->heap[at] = q->heap[child];
+        at = child;
+    }
+    if (q->n > 0)
+        q->heap[at] = last;
+    return top;
+}
 
 /* State of a session in progress. */
 typedef struct {
@@ -46,13 +102,15 @@ typedef struct {
     const double *latent;  /* [n_items][latent_dim] true latents, for ILD */
     int latent_dim;
     event_queue queue;
+    visit_queue visits;       /* [n_users] at most: the next visit of each user */
 
     /* per user */
     double *last_visit_end;   /* [n_users] NAN before the first visit */
     int *active;              /* [n_users] session slot, or -1 */
-    history_entry *history;   /* [n_users][history] ring, newest at head */
-    int *history_head;        /* [n_users] */
-    int *history_len;         /* [n_users] */
+    uint32_t *history;        /* [n_users][history] ring, newest at head, of packed
+                                 entries (item + 1) * 4 + kind: 4 bytes, not 8, a user */
+    uint8_t *history_head;    /* [n_users] (history <= 64) */
+    uint8_t *history_len;     /* [n_users] */
     long users_churned;
 
     /* sessions in progress: a pool of slots */
@@ -96,14 +154,18 @@ static int agent_fail(engine *g, int code, const char *what)
 static int engine_alloc_users(engine *g)
 {
     size_t m = (size_t)g->es->n_users, h = (size_t)g->spec->settings.history;
+    if (h > UINT8_MAX || (uint64_t)g->es->n_items + 1 > UINT32_MAX / 4)
+        return DS_ENOMEM; /* beyond what the packed history holds */
     g->last_visit_end = malloc(m * sizeof *g->last_visit_end);
     g->active = malloc(m * sizeof *g->active);
     g->history = malloc((m * h + 1) * sizeof *g->history);
     g->history_head = calloc(m, sizeof *g->history_head);
     g->history_len = calloc(m, sizeof *g->history_len);
     g->obs_history = malloc((h + 1) * sizeof *g->obs_history);
+    g->visits.heap = malloc((m + 1) * sizeof *g->visits.heap);
+    g->visits.cap = m;
     if (!g->last_visit_end || !g->active || !g->history || !g->history_head ||
-        !g->history_len || !g->obs_history)
+        !g->history_len || !g->obs_history || !g->visits.heap)
         return DS_ENOMEM;
     for (size_t u = 0; u < m; u++) {
         g->last_visit_end[u] = NAN;
@@ -195,6 +257,7 @@ static void engine_destroy(engine *g)
     for (int s = 1; s < RNG_STREAM_END; s++)
         gsl_rng_free(g->rng[s]);
     events_free(&g->queue);
+    free(g->visits.heap);
     for (int i = 0; i < g->cap_sessions; i++) {
         free(g->sessions[i].topic_counts);
         free(g->sessions[i].shown);
@@ -271,8 +334,8 @@ static void history_push(engine *g, int user, int item, history_kind kind)
     if (h == 0)
         return;
     int head = (g->history_head[user] + 1) % h;
-    g->history[(size_t)user * h + head] = (history_entry){item, kind};
-    g->history_head[user] = head;
+    g->history[(size_t)user * h + head] = ((uint32_t)(item + 1) << 2) | (uint32_t)kind;
+    g->history_head[user] = (uint8_t)head;
     if (g->history_len[user] < h)
         g->history_len[user]++;
 }
@@ -283,7 +346,8 @@ static int history_copy(engine *g, int user)
     int h = g->spec->settings.history, n = g->history_len[user];
     for (int i = 0; i < n; i++) {
         int at = (g->history_head[user] - i + h) % h;
-        g->obs_history[i] = g->history[(size_t)user * h + at];
+        uint32_t packed = g->history[(size_t)user * h + at];
+        g->obs_history[i] = (history_entry){(int)(packed >> 2) - 1, (int)(packed & 3)};
     }
     return n;
 }
@@ -389,8 +453,11 @@ static int schedule_next_visit(engine *g, int user, double now)
         return fail(g, rc, "environment failed to schedule a visit");
     if (!isfinite(next))
         return DS_OK; /* churned */
+    if (g->visits.n == g->visits.cap)
+        return fail(g, DS_EINTERNAL, "a user has two visits pending");
     g->pending_visits++;
-    return schedule(g, EV_SESSION_START, next, user, -1);
+    visit_push(&g->visits, (visit){.time = next, .seq = g->queue.next_seq++, .user = user});
+    return DS_OK;
 }
 
 static void close_window(engine *g, phase ph, double t)
@@ -475,7 +542,11 @@ static int do_step(engine *g, int slot, double t)
         return rc;
 
     env_response r;
-    if ((rc = et->xStep(g->env, user, g->slate, t, &r)) != DS_OK)
+    if ((rc = et->xStep(g->env, user, g->slate, t, &r)) == DS_EINTERNAL)
+        return err_set(g->err, rc, "environment '%s' broke one of its invariants at a step "
+                       "(a probability outside [0, 1] or a utility that is not finite)",
+                       et->name);
+    if (rc != DS_OK)
         return err_set(g->err, rc, "environment '%s' refused the slate of agent '%s' "
                        "(an item that is not among the candidates?)",
                        et->name, g->agent->type->name);
@@ -627,11 +698,24 @@ static int sessions_possible(const engine *g)
 /* Runs events until every episode has ended (or every user has churned), then
  * reveals the purchases still pending (they were decided during the run; only
  * their news was late). */
+/* The earliest event of both queues into ev; 0, or -1 when both are empty. */
+static int next_event(engine *g, event *ev)
+{
+    const event *top = events_peek(&g->queue);
+    const visit *v = g->visits.n ? &g->visits.heap[0] : NULL;
+    if (v && (!top || v->time < top->time || (v->time == top->time && v->seq < top->seq))) {
+        visit due = visit_pop(&g->visits);
+        *ev = (event){.time = due.time, .seq = due.seq, .type = EV_SESSION_START,
+                      .user = due.user, .item = -1, .episode = -1};
+        return 0;
+    }
+    return events_pop(&g->queue, ev);
+}
+
 static int event_loop(engine *g)
 {
     event ev;
-    while (g->ended < g->total_episodes && sessions_possible(g) &&
-           events_pop(&g->queue, &ev) == 0) {
+    while (g->ended < g->total_episodes && sessions_possible(g) && next_event(g, &ev) == 0) {
         g->res->sim_time = ev.time;
         int rc = dispatch(g, &ev);
         if (rc != DS_OK)
@@ -723,7 +807,7 @@ int run_execute(const run_spec *r, const run_hooks *hooks, run_result *res, char
     g.phase_total[PHASE_EVAL] = r->settings.eval_episodes;
     int rc = engine_create_modules(&g);
     if (rc == DS_OK && (engine_alloc_users(&g) != DS_OK || engine_alloc_items(&g) != DS_OK ||
-                        events_init(&g.queue, (size_t)g.es->n_users + 64) != DS_OK))
+                        events_init(&g.queue, 256) != DS_OK))
         rc = fail(&g, DS_ENOMEM, "out of memory for the run's state");
     if (rc == DS_OK)
         rc = schedule_initial(&g);

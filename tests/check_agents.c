@@ -29,11 +29,14 @@ static int true_model(void *ctx, int user, const int *items, int n, double *util
 {
     const truth *t = ctx;
     (void)user;
-    for (int i = 0; i < n; i++) {
-        utility[i] = t->v[items[i]];
-        value[i] = t->r[items[i]];
+    for (int i = 0; i < n; i++) { /* any output may be NULL */
+        if (utility)
+            utility[i] = t->v[items[i]];
+        if (value)
+            value[i] = t->r[items[i]];
     }
-    *v0 = t->v0;
+    if (v0)
+        *v0 = t->v0;
     return DS_OK;
 }
 

@@ -1,7 +1,7 @@
 /* Tests of the neural-network building blocks (agents/nn.c): finite-difference
  * gradient checks of every layer and loss and of a small composed network, and
  * known answers for the Plackett-Luce slate distribution, Adam, clipping and the
- * finite check; the Plackett-Luce probability and the entropy, with their
+ * finite check; the Plackett-Luce probability, sampler and the entropy, with their
  * gradients, against an extended-precision reference on extreme logits.
  *
  * Gradient checks. The numerical derivative is the five-point central difference
@@ -682,7 +682,7 @@ START_TEST(test_pl_matches_reference)
      * running normaliser cancels) or are random orderings (unlikely ones, down to
      * probabilities far below DBL_MIN). Plus hand-picked cases. */
     enum { NMAX = 1000, SMALL = 500, LARGE = 3 };
-    double *s = malloc(NMAX * sizeof *s), *work = malloc(NMAX * sizeof *work);
+    double *s = malloc(NMAX * sizeof *s), *work = malloc(nn_pl_sample_work(NMAX) * sizeof *work);
     double *ds = malloc(NMAX * sizeof *ds);
     long double *grad = malloc(NMAX * sizeof *grad), *scale = malloc(NMAX * sizeof *scale);
     int *slate = malloc(NMAX * sizeof *slate);
@@ -817,7 +817,8 @@ START_TEST(test_pl_check_and_sample_validity)
     ck_assert_int_eq(nn_pl_check(ok, 2, 3), DS_EINPUT);
 
     enum { N = 9, K = 4 };
-    double s[N] = {0.3, -1, 2, 0.1, 0, 1.2, -0.5, 0.8, 0.4}, key[N];
+    double s[N] = {0.3, -1, 2, 0.1, 0, 1.2, -0.5, 0.8, 0.4}, key[2 * N + N / NN_PL_BLOCK + 1];
+    ck_assert_uint_eq(nn_pl_sample_work(N), sizeof key / sizeof *key);
     int slate[N], again[N];
     gsl_rng *r = rng_new(31), *r2 = rng_new(31);
     ck_assert_int_eq(nn_pl_sample(slate, key, r, s, N, N + 1), DS_EINPUT);
@@ -831,11 +832,11 @@ START_TEST(test_pl_check_and_sample_validity)
     /* k = n yields a permutation. */
     ck_assert_int_eq(nn_pl_sample(slate, key, r, s, N, N), DS_OK);
     ck_assert_int_eq(nn_pl_check(slate, N, N), DS_OK);
-    /* Exactly n uniforms are drawn per call: the streams stay in step. */
+    /* Exactly k uniforms are drawn per call: the streams stay in step. */
     gsl_rng_set(r, 99);
     gsl_rng_set(r2, 99);
-    ck_assert_int_eq(nn_pl_sample(slate, key, r, s, N, 2), DS_OK);
-    for (int i = 0; i < N; i++)
+    ck_assert_int_eq(nn_pl_sample(slate, key, r, s, N, 3), DS_OK);
+    for (int i = 0; i < 3; i++)
         gsl_rng_get(r2);
     ck_assert_uint_eq(gsl_rng_get(r), gsl_rng_get(r2));
     gsl_rng_free(r);
@@ -843,14 +844,14 @@ START_TEST(test_pl_check_and_sample_validity)
 }
 END_TEST
 
-START_TEST(test_gumbel_top_k_matches_pl)
+START_TEST(test_pl_sample_matches_pl)
 {
     /* 4 items, k = 2: the empirical frequencies of the 12 ordered slates over
-     * DRAWS Gumbel top-k samples (fixed seed) against the exact Plackett-Luce
-     * probabilities, Pearson chi-square with 11 degrees of freedom at level
-     * 0.001 (critical value ~31.26). The smallest expected count is ~4500. */
+     * DRAWS samples (fixed seed) against the exact Plackett-Luce probabilities,
+     * Pearson chi-square with 11 degrees of freedom at level 0.001 (critical
+     * value ~31.26). The smallest expected count is ~4500. */
     enum { N = 4, DRAWS = 200000 };
-    double s[N] = {0.5, -0.3, 1.0, 0.0}, key[N], work[N];
+    double s[N] = {0.5, -0.3, 1.0, 0.0}, key[2 * N + 1], work[N];
     long count[N][N] = {{0}};
     gsl_rng *r = rng_new(2024);
     int slate[2];
@@ -870,9 +871,122 @@ START_TEST(test_gumbel_top_k_matches_pl)
             chi2 += (count[a][b] - expect) * (count[a][b] - expect) / expect;
         }
     double crit = gsl_cdf_chisq_Qinv(0.001, 11);
-    printf("  gumbel top-k: chi2 = %.2f (11 df, critical %.2f at 0.001)\n", chi2, crit);
+    printf("  pl sample: chi2 = %.2f (11 df, critical %.2f at 0.001)\n", chi2, crit);
     ck_assert_msg(chi2 < crit, "chi2 %.2f >= %.2f", chi2, crit);
     gsl_rng_free(r);
+}
+END_TEST
+
+/* Across blocks of NN_PL_BLOCK weights: n = 150 logits (3 blocks, the last one
+ * partial), k = 3, one logit (4) well above the others (in [-1.5, 1.5]). The first
+ * pick's frequencies against softmax(s), and the second pick's, given that the
+ * first was the top item, against the softmax of the rest: Pearson chi-square at
+ * level 0.001 (149 and 148 df). The smallest expected counts: 200000 e^-1.5 / 302
+ * ~ 150 for the first pick; given the top first (~18% of draws), ~ 26 for the
+ * second. */
+START_TEST(test_pl_sample_across_blocks)
+{
+    enum { N = 150, DRAWS = 200000 };
+    double s[N], p[N], work[2 * N + N / NN_PL_BLOCK + 1];
+    long first[N] = {0}, second[N] = {0}, given = 0;
+    gsl_rng *r = rng_new(77);
+    for (int i = 0; i < N; i++)
+        s[i] = 1.5 * sin(0.37 * i); /* spread over [-1.5, 1.5] */
+    s[70] = 4.0;
+    int top = 0;
+    for (int i = 1; i < N; i++)
+        top = s[i] > s[top] ? i : top;
+    int slate[3];
+    for (int t = 0; t < DRAWS; t++) {
+        ck_assert_int_eq(nn_pl_sample(slate, work, r, s, N, 3), DS_OK);
+        ck_assert_int_eq(nn_pl_check(slate, N, 3), DS_OK);
+        first[slate[0]]++;
+        if (slate[0] == top) {
+            second[slate[1]]++;
+            given++;
+        }
+    }
+    double z = 0, z_rest = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = exp(s[i]);
+        z += p[i];
+        z_rest += i == top ? 0 : p[i];
+    }
+    double chi_first = 0, chi_second = 0;
+    for (int i = 0; i < N; i++) {
+        double e1 = DRAWS * p[i] / z;
+        chi_first += (first[i] - e1) * (first[i] - e1) / e1;
+        if (i == top) {
+            ck_assert_int_eq(second[i], 0);
+            continue;
+        }
+        double e2 = (double)given * p[i] / z_rest;
+        chi_second += (second[i] - e2) * (second[i] - e2) / e2;
+    }
+    ck_assert_msg(chi_first < gsl_cdf_chisq_Qinv(0.001, N - 1), "first pick chi2 %.1f",
+                  chi_first);
+    ck_assert_msg(chi_second < gsl_cdf_chisq_Qinv(0.001, N - 2), "second pick chi2 %.1f",
+                  chi_second);
+    /* A staircase of gap 1000: every stage's weights underflow relative to the first
+     * logit, so each stage reweighs; the order is then certain. */
+    double stairs[5] = {0, -1000, -2000, -3000, -4000};
+    for (int t = 0; t < 20; t++) {
+        int all[5];
+        ck_assert_int_eq(nn_pl_sample(all, work, r, stairs, 5, 5), DS_OK);
+        for (int j = 0; j < 5; j++)
+            ck_assert_int_eq(all[j], j);
+    }
+    gsl_rng_free(r);
+}
+END_TEST
+
+/* The functions on shared weights give bit for bit what their counterparts give,
+ * over the extreme logits of the reference tests (n up to 300, k up to 12). */
+START_TEST(test_softmax_shared_weights)
+{
+    enum { NMAX = 300 };
+    double s[NMAX], e[NMAX], ds1[NMAX], ds2[NMAX];
+    double w1[2 * NMAX + NMAX / NN_PL_BLOCK + 1], w2[2 * NMAX + NMAX / NN_PL_BLOCK + 1];
+    int slate[NMAX], again[NMAX];
+    gsl_rng *r = rng_new(5), *r1 = rng_new(6), *r2 = rng_new(6);
+    for (int kind = 0; kind < 8; kind++)
+        for (int t = 0; t < 60; t++) {
+            int n = 1 + (int)gsl_rng_uniform_int(r, NMAX);
+            int k = 1 + (int)gsl_rng_uniform_int(r, n < 12 ? (unsigned long)n : 12);
+            extreme_logits(s, n, kind, r);
+            nn_softmax w;
+            nn_softmax_weigh(&w, e, s, n);
+            ck_assert_int_eq(nn_pl_sample(slate, w1, r1, s, n, k), DS_OK);
+            ck_assert_int_eq(nn_softmax_pl_sample(again, w2, r2, &w, k), DS_OK);
+            ck_assert_int_eq(memcmp(slate, again, (size_t)k * sizeof *slate), 0);
+            double a = nn_pl_logprob(w1, s, slate, n, k);
+            double b = nn_softmax_pl_logprob(&w, w2, slate, k);
+            ck_assert_msg(a == b || (isnan(a) && isnan(b)), "log P %.17g vs %.17g", a, b);
+            memset(ds1, 0, sizeof ds1);
+            memset(ds2, 0, sizeof ds2);
+            nn_pl_logprob_backward(ds1, w1, 0.3, s, slate, n, k);
+            nn_softmax_pl_logprob_backward(ds2, w2, 0.3, &w, slate, k);
+            ck_assert_int_eq(memcmp(ds1, ds2, (size_t)n * sizeof *ds1), 0);
+            /* the entropy sums in another order: equal to rounding (REF_TOL above) */
+            double h1 = nn_entropy(s, n), h2 = nn_softmax_entropy(&w);
+            ck_assert_msg(fabs(h1 - h2) <= 1e-13 * fabs(h1) + 1e-300, "H %.17g vs %.17g", h1,
+                          h2);
+            memset(ds1, 0, sizeof ds1);
+            memset(ds2, 0, sizeof ds2);
+            nn_entropy_backward(ds1, 0.7, s, n);
+            nn_softmax_entropy_backward(ds2, 0.7, &w);
+            /* an element is p_i (log p_i + H): where the two nearly cancel its
+             * relative error grows, so the tolerance is also relative to the largest */
+            double big = 0;
+            for (int i = 0; i < n; i++)
+                big = fmax(big, fabs(ds1[i]));
+            for (int i = 0; i < n; i++)
+                ck_assert_msg(fabs(ds1[i] - ds2[i]) <= 1e-10 * fabs(ds1[i]) + 1e-13 * big,
+                              "dH/ds[%d] %.17g vs %.17g", i, ds1[i], ds2[i]);
+        }
+    gsl_rng_free(r);
+    gsl_rng_free(r1);
+    gsl_rng_free(r2);
 }
 END_TEST
 
@@ -1203,7 +1317,9 @@ static Suite *nn_suite(void)
     tcase_add_test(pl, test_pl_matches_reference);
     tcase_add_test(pl, test_entropy_matches_reference);
     tcase_add_test(pl, test_pl_check_and_sample_validity);
-    tcase_add_test(pl, test_gumbel_top_k_matches_pl);
+    tcase_add_test(pl, test_pl_sample_matches_pl);
+    tcase_add_test(pl, test_pl_sample_across_blocks);
+    tcase_add_test(pl, test_softmax_shared_weights);
     suite_add_tcase(s, pl);
     TCase *net_tc = tcase_create("network");
     tcase_add_test(net_tc, test_composed_network);

@@ -513,7 +513,8 @@ START_TEST(test_satiation_decay)
     CALL_OK(shop_env.xStep(e, user, item, 2.0, &r));
     ck_assert_int_eq(r.click, 0);
     CALL_OK(shop_user_satiation(e, user, topic, &sat));
-    ck_assert_double_eq(sat, 1.5);
+    /* stored as a float relative to a reference time, scaled on read: rel. 1e-7 */
+    ck_assert_double_eq_tol(sat, 1.5, 1e-6);
     CALL_OK(shop_env.xPrivileged(e, user, item, 1, &before, NULL, NULL));
     /* 10 hours later: 1.5 e^{-10/24}; satiation is stored as float (rel. 1e-7) */
     CALL_OK(shop_env.xStartSession(e, user, 12.0));
@@ -532,6 +533,78 @@ START_TEST(test_satiation_decay)
             CALL_OK(shop_user_satiation(e, user, t2, &sat));
             ck_assert_double_eq(sat, 0);
         }
+    shop_env.xDestroy(e);
+    streams_free(&s);
+}
+END_TEST
+
+/* Satiation is stored relative to a reference time and rebased when a click comes
+ * more than 16 time constants after it: across a rebase it still follows
+ * s(t) = s(t0) e^{-(t - t0)/tau} + gains, to float precision (rel. 1e-6), and the
+ * other topics stay 0. tau = 1 hour so that 20 hours is past the rebase. */
+START_TEST(test_satiation_rebase)
+{
+    shop_config c = frozen_config();
+    c.slate = 1;
+    c.no_click_utility = -200; /* the single item is always clicked */
+    c.satiation_gain = 2.0;
+    c.satiation_tau = 1.0;
+    streams s;
+    streams_init(&s, 32);
+    env *e = make_env(&c, &s);
+    int item[1] = {7}, topic = e->spec.item_topic[7], user = 3;
+    env_response r;
+    double sat;
+    CALL_OK(shop_env.xStartSession(e, user, 1.0));
+    CALL_OK(shop_env.xStep(e, user, item, 1.0, &r));
+    CALL_OK(shop_env.xStep(e, user, item, 1.5, &r)); /* within the session: decays too */
+    double want = 2.0 * exp(-0.5) + 2.0;
+    CALL_OK(shop_user_satiation(e, user, topic, &sat));
+    ck_assert_double_eq_tol(sat, want, 1e-6 * want);
+    CALL_OK(shop_env.xStep(e, user, item, 21.5, &r)); /* 20 tau later: rebased */
+    want = want * exp(-20.0) + 2.0;
+    CALL_OK(shop_user_satiation(e, user, topic, &sat));
+    ck_assert_double_eq_tol(sat, want, 1e-6 * want);
+    CALL_OK(shop_env.xStep(e, user, item, 22.5, &r));
+    want = want * exp(-1.0) + 2.0;
+    CALL_OK(shop_user_satiation(e, user, topic, &sat));
+    ck_assert_double_eq_tol(sat, want, 1e-6 * want);
+    for (int t2 = 0; t2 < c.topics; t2++)
+        if (t2 != topic) {
+            CALL_OK(shop_user_satiation(e, user, t2, &sat));
+            ck_assert_double_eq(sat, 0);
+        }
+    shop_env.xDestroy(e);
+    streams_free(&s);
+}
+END_TEST
+
+/* A broken state (a NaN taste, so NaN utilities) is caught at the next step by a
+ * build with DIVSIM_DEBUG_INVARIANTS (the sanitizer builds); a release build does
+ * not check, and the step then answers with no click. */
+START_TEST(test_step_invariants)
+{
+    shop_config c = small_config();
+    streams s;
+    streams_init(&s, 33);
+    env *e = make_env(&c, &s);
+    gsl_rng *agent = rng_stream_new(33, RNG_AGENT_SAMPLING);
+    int slate[5];
+    env_response r;
+    CALL_OK(shop_env.xStartSession(e, 2, 1.0));
+    random_slate(e, 2, agent, slate);
+    CALL_OK(shop_env.xStep(e, 2, slate, 1.0, &r)); /* a sound state passes */
+    double bad[4] = {NAN, 0, 0, 0};
+    CALL_OK(shop_set_user_preference(e, 2, bad));
+    random_slate(e, 2, agent, slate);
+    int rc = shop_env.xStep(e, 2, slate, 1.1, &r);
+#ifdef DIVSIM_DEBUG_INVARIANTS
+    ck_assert_int_eq(rc, DS_EINTERNAL);
+#else
+    ck_assert_int_eq(rc, DS_OK);
+    ck_assert_int_eq(r.click, -1);
+#endif
+    gsl_rng_free(agent);
     shop_env.xDestroy(e);
     streams_free(&s);
 }
@@ -1074,6 +1147,8 @@ static Suite *shop_suite(void)
     tcase_add_test(model, test_purchase_rate);
     tcase_add_test(model, test_live_purchase_and_leave);
     tcase_add_test(model, test_satiation_decay);
+    tcase_add_test(model, test_satiation_rebase);
+    tcase_add_test(model, test_step_invariants);
     tcase_add_test(model, test_dissatisfied_users_churn);
     tcase_add_test(model, test_rate_clipped);
     suite_add_tcase(s, model);

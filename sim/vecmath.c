@@ -1,0 +1,595 @@
+/* The kernels of vecmath.h. The vector code uses GCC's vector extensions, which
+ * lower to whatever the target has; each kernel is compiled twice, for the
+ * baseline ISA and for AVX2, and picked at run time. Neither version uses fused
+ * multiply-add (C11 mode turns contraction off, and AVX2 alone does not enable
+ * FMA), so both compute every lane exactly as the scalar code does. */
+#include "vecmath.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(DIVSIM_NO_AVX2)
+#include <immintrin.h>
+#define VM_DISPATCH 1
+#define VM_AVX2 __attribute__((target("avx2")))
+#endif
+
+#define VM_INLINE static inline __attribute__((always_inline))
+
+/* The vector helpers below are always inlined, so no vector value ever crosses a
+ * call boundary: GCC's note that passing AVX vectors without AVX changes the ABI
+ * does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+typedef double v4d __attribute__((vector_size(32)));
+typedef unsigned long long v4u __attribute__((vector_size(32)));
+
+/* ---- the exponential ---- */
+
+#define LOG2E 1.4426950408889634
+/* ln 2 split so that k * LN2_HI is exact for |k| < 2^11 (fdlibm's constants) */
+#define LN2_HI 6.93147180369123816490e-01
+#define LN2_LO 1.90821492927058770002e-10
+#define SHIFT 6755399441055744.0 /* 1.5 * 2^52: x + SHIFT rounds x to an integer */
+#define EXP_MAX 709.782712893383973096   /* log(DBL_MAX) */
+#define EXP_MIN (-745.13321910194110842) /* below: rounds to 0 */
+
+/* 1/n! for n = 2 .. 13 */
+#define C2 0.5
+#define C3 1.66666666666666666667e-01
+#define C4 4.16666666666666666667e-02
+#define C5 8.33333333333333333333e-03
+#define C6 1.38888888888888888889e-03
+#define C7 1.98412698412698412698e-04
+#define C8 2.48015873015873015873e-05
+#define C9 2.75573192239858906526e-06
+#define C10 2.75573192239858906526e-07
+#define C11 2.50521083854417187751e-08
+#define C12 2.08767569878680989792e-09
+#define C13 1.60590438368216145994e-10
+
+static double from_bits(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, sizeof d);
+    return d;
+}
+
+static uint64_t to_bits(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, sizeof b);
+    return b;
+}
+
+/* x = k ln2 + r, |r| <= ln2/2 (a hair more from rounding), e^x = e^r 2^k; the
+ * power of two is applied as 2^k1 2^k2, k1 = floor(k/2), so that both factors are
+ * normal numbers even where e^x is subnormal or close to overflowing. All integer
+ * arithmetic is unsigned (mod 2^64): k is in [-1075, 1024] for x in range. */
+double vm_exp(double x)
+{
+    if (!(x <= EXP_MAX))
+        return x != x ? x : HUGE_VAL;
+    if (x < EXP_MIN)
+        return 0.0;
+    double t = x * LOG2E + SHIFT;
+    double kd = t - SHIFT;
+    double r = (x - kd * LN2_HI) - kd * LN2_LO;
+    double q = C13;
+    q = q * r + C12;
+    q = q * r + C11;
+    q = q * r + C10;
+    q = q * r + C9;
+    q = q * r + C8;
+    q = q * r + C7;
+    q = q * r + C6;
+    q = q * r + C5;
+    q = q * r + C4;
+    q = q * r + C3;
+    q = q * r + C2;
+    double p = 1.0 + (r + (r * r) * q);
+    uint64_t k = to_bits(t) - to_bits(SHIFT);
+    uint64_t k1 = ((k + 2048) >> 1) - 1024;
+    uint64_t k2 = k - k1;
+    return (p * from_bits((k1 + 1023) << 52)) * from_bits((k2 + 1023) << 52);
+}
+
+double vm_sigmoid(double x)
+{
+    double e = vm_exp(-fabs(x));
+    return (x >= 0 ? 1.0 : e) / (1.0 + e);
+}
+
+/* e^{a - b} with the rounding error of a - b recovered by TwoSum. */
+static double exp_diff(double a, double b)
+{
+    double d = a - b;
+    double b_part = d - a; /* the part of -b that went into d */
+    double r = (a - (d - b_part)) + (-b - b_part);
+    double e = vm_exp(d);
+    return e + e * r;
+}
+
+VM_INLINE v4d splat(double c) { return (v4d){c, c, c, c}; }
+
+VM_INLINE v4d load4(const double *p)
+{
+    v4d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+VM_INLINE void store4(double *p, v4d v) { memcpy(p, &v, sizeof v); }
+
+/* a where mask is all ones, else b. */
+VM_INLINE v4d select4(v4u mask, v4d a, v4d b)
+{
+    return (v4d)(((v4u)a & mask) | ((v4u)b & ~mask));
+}
+
+/* vm_exp on four lanes, operation for operation. */
+VM_INLINE v4d exp4(v4d x)
+{
+    v4d t = x * splat(LOG2E) + splat(SHIFT);
+    v4d kd = t - splat(SHIFT);
+    v4d r = (x - kd * splat(LN2_HI)) - kd * splat(LN2_LO);
+    v4d q = splat(C13);
+    q = q * r + splat(C12);
+    q = q * r + splat(C11);
+    q = q * r + splat(C10);
+    q = q * r + splat(C9);
+    q = q * r + splat(C8);
+    q = q * r + splat(C7);
+    q = q * r + splat(C6);
+    q = q * r + splat(C5);
+    q = q * r + splat(C4);
+    q = q * r + splat(C3);
+    q = q * r + splat(C2);
+    v4d p = splat(1.0) + (r + (r * r) * q);
+    v4u k = (v4u)t - (v4u)splat(SHIFT);
+    v4u k1 = ((k + 2048) >> 1) - 1024;
+    v4u k2 = k - k1;
+    v4d y = (p * (v4d)((k1 + 1023) << 52)) * (v4d)((k2 + 1023) << 52);
+    y = select4((v4u)(x > splat(EXP_MAX)), splat(HUGE_VAL), y);
+    y = select4((v4u)(x < splat(EXP_MIN)), splat(0.0), y);
+    return select4((v4u)(x != x), x, y);
+}
+
+/* ---- dot products ---- */
+
+double vm_dot(const double *x, const double *y, int n)
+{
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int k = 0;
+    for (; k + 4 <= n; k += 4) {
+        s0 += x[k] * y[k];
+        s1 += x[k + 1] * y[k + 1];
+        s2 += x[k + 2] * y[k + 2];
+        s3 += x[k + 3] * y[k + 3];
+    }
+    for (; k < n; k++)
+        s0 += x[k] * y[k];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* Four rows' vm_dot at once: lane j of a row's accumulator is vm_dot's s_j. */
+VM_INLINE v4d dot4_rows(const double *r0, const double *r1, const double *r2,
+                        const double *r3, const double *x, int d)
+{
+    v4d a0 = splat(0.0), a1 = a0, a2 = a0, a3 = a0;
+    int c = 0;
+    for (; c + 4 <= d; c += 4) {
+        v4d xc = load4(x + c);
+        a0 += load4(r0 + c) * xc;
+        a1 += load4(r1 + c) * xc;
+        a2 += load4(r2 + c) * xc;
+        a3 += load4(r3 + c) * xc;
+    }
+    for (; c < d; c++) {
+        a0[0] += r0[c] * x[c];
+        a1[0] += r1[c] * x[c];
+        a2[0] += r2[c] * x[c];
+        a3[0] += r3[c] * x[c];
+    }
+    /* (s0 + s1) + (s2 + s3) for each row */
+    v4d lo = {a0[0], a1[0], a0[2], a1[2]}, hi = {a0[1], a1[1], a0[3], a1[3]};
+    v4d h01 = lo + hi; /* a0: s0+s1, a1: s0+s1, a0: s2+s3, a1: s2+s3 */
+    lo = (v4d){a2[0], a3[0], a2[2], a3[2]};
+    hi = (v4d){a2[1], a3[1], a2[3], a3[3]};
+    v4d h23 = lo + hi;
+    v4d first = {h01[0], h01[1], h23[0], h23[1]}, second = {h01[2], h01[3], h23[2], h23[3]};
+    return first + second;
+}
+
+/* ---- the kernels, compiled for each ISA ----
+ * Each kernel runs its four-wide loop and returns how far it got; the dispatcher
+ * finishes with the baseline kernel, whose own loop and scalar tail do exactly
+ * the same operations. So the AVX2 code holds vector loops only: valgrind 3.19,
+ * for one, does not decode some of the VEX-encoded scalar moves GCC emits. */
+
+#define VM_KERNELS(suffix, attr)                                                          \
+    static attr int exp_array_##suffix(double *y, const double *x, double shift, int n)  \
+    {                                                                                     \
+        int i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4)                                                        \
+            store4(y + i, exp4(load4(x + i) - shift));                                    \
+        return i;                                                                         \
+    }                                                                                     \
+    static attr int exp_diff_array_##suffix(double *y, const double *x, double b, int n) \
+    {                                                                                     \
+        int i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4) {                                                      \
+            v4d a = load4(x + i), d = a - b;                                              \
+            v4d b_part = d - a;                                                           \
+            v4d r = (a - (d - b_part)) + (-b - b_part);                                   \
+            v4d e = exp4(d);                                                              \
+            store4(y + i, e + e * r);                                                     \
+        }                                                                                 \
+        return i;                                                                         \
+    }                                                                                     \
+    static attr int sigmoid_array_##suffix(double *y, const double *x, int n)            \
+    {                                                                                     \
+        int i = 0;                                                                        \
+        v4u sign = (v4u)splat(-0.0);                                                      \
+        for (; i + 4 <= n; i += 4) {                                                      \
+            v4d v = load4(x + i);                                                         \
+            v4d e = exp4((v4d)((v4u)v | sign)); /* -|x| */                                \
+            v4d num = select4((v4u)(v >= splat(0.0)), splat(1.0), e);                     \
+            store4(y + i, num / (splat(1.0) + e));                                        \
+        }                                                                                 \
+        return i;                                                                         \
+    }                                                                                     \
+    static attr int scaled_excess_##suffix(double *out, const double *w, const double *r, \
+                                           double c, int n)                               \
+    {                                                                                     \
+        int i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4)                                                        \
+            store4(out + i, load4(w + i) * (load4(r + i) - c));                           \
+        return i;                                                                         \
+    }                                                                                     \
+    /* The running maximum of each lane; the caller folds the lanes. */                   \
+    static attr int max_##suffix(const double *x, int n, double *lanes)                  \
+    {                                                                                     \
+        v4d m = load4(lanes);                                                             \
+        int i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4) {                                                      \
+            v4d v = load4(x + i);                                                         \
+            m = select4((v4u)(v > m), v, m);                                              \
+        }                                                                                 \
+        store4(lanes, m);                                                                 \
+        return i;                                                                         \
+    }                                                                                     \
+    /* Row i += g[i] h, four columns at a time; returns the columns done. */             \
+    static attr int rows_axpy_##suffix(double *A, const double *g, const double *h, int n, \
+                                       int d)                                             \
+    {                                                                                     \
+        size_t dd = (size_t)d;                                                            \
+        int c4 = d - d % 4;                                                               \
+        for (int i = 0; i < n; i++) {                                                     \
+            double *row = A + (size_t)i * dd;                                             \
+            for (int c = 0; c < c4; c += 4)                                               \
+                store4(row + c, load4(row + c) + g[i] * load4(h + c));                    \
+        }                                                                                 \
+        return c4;                                                                        \
+    }                                                                                     \
+    /* out[c] += sum_i g[i] A[i][c], four columns at a time; returns the columns done. */ \
+    static attr int rows_weighted_sum_##suffix(double *out, const double *A,             \
+                                               const double *g, int n, int d)             \
+    {                                                                                     \
+        size_t dd = (size_t)d;                                                            \
+        int c4 = d - d % 4;                                                               \
+        for (int c = 0; c < c4; c += 4) {                                                 \
+            v4d acc = load4(out + c);                                                     \
+            for (int i = 0; i < n; i++)                                                   \
+                acc = acc + g[i] * load4(A + (size_t)i * dd + c);                         \
+            store4(out + c, acc);                                                         \
+        }                                                                                 \
+        return c4;                                                                        \
+    }                                                                                     \
+    /* vm_rows_backward for d = 4 m; 16 and under keeps dx in registers. */               \
+    static attr void rows_backward_##suffix(double *dx, double *dA, double *dbias,        \
+                                            const double *A, const double *g,             \
+                                            const double *x, int n, int d)                \
+    {                                                                                     \
+        size_t dd = (size_t)d;                                                            \
+        if (d == 16) {                                                                    \
+            v4d s0 = load4(dx), s1 = load4(dx + 4), s2 = load4(dx + 8), s3 = load4(dx + 12); \
+            v4d x0 = load4(x), x1 = load4(x + 4), x2 = load4(x + 8), x3 = load4(x + 12);  \
+            for (int i = 0; i < n; i++) {                                                 \
+                const double *a = A + (size_t)i * 16;                                     \
+                double *da = dA + (size_t)i * 16, gi = g[i];                              \
+                s0 = s0 + gi * load4(a);                                                  \
+                s1 = s1 + gi * load4(a + 4);                                              \
+                s2 = s2 + gi * load4(a + 8);                                              \
+                s3 = s3 + gi * load4(a + 12);                                             \
+                store4(da, load4(da) + gi * x0);                                          \
+                store4(da + 4, load4(da + 4) + gi * x1);                                  \
+                store4(da + 8, load4(da + 8) + gi * x2);                                  \
+                store4(da + 12, load4(da + 12) + gi * x3);                                \
+            }                                                                             \
+            store4(dx, s0);                                                               \
+            store4(dx + 4, s1);                                                           \
+            store4(dx + 8, s2);                                                           \
+            store4(dx + 12, s3);                                                          \
+        } else {                                                                          \
+            for (int i = 0; i < n; i++) {                                                 \
+                const double *a = A + (size_t)i * dd;                                     \
+                double *da = dA + (size_t)i * dd, gi = g[i];                              \
+                for (int c = 0; c < d; c += 4) {                                          \
+                    store4(dx + c, load4(dx + c) + gi * load4(a + c));                    \
+                    store4(da + c, load4(da + c) + gi * load4(x + c));                    \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+        if (dbias) {                                                                      \
+            int i = 0;                                                                    \
+            for (; i + 4 <= n; i += 4)                                                    \
+                store4(dbias + i, load4(dbias + i) + load4(g + i));                       \
+            for (; i < n; i++)                                                            \
+                dbias[i] += g[i];                                                         \
+        }                                                                                 \
+    }                                                                                     \
+    static attr int add_array_##suffix(double *y, const double *x, int n)                \
+    {                                                                                     \
+        int i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4)                                                        \
+            store4(y + i, load4(y + i) + load4(x + i));                                   \
+        return i;                                                                         \
+    }                                                                                     \
+    static attr int rows_dot_##suffix(double *out, const double *A, const int *rows,     \
+                                      const double *x, int n, int d)                      \
+    {                                                                                     \
+        size_t dd = (size_t)d;                                                            \
+        int i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4) {                                                      \
+            size_t i0 = rows ? (size_t)rows[i] : (size_t)i;                               \
+            size_t i1 = rows ? (size_t)rows[i + 1] : (size_t)i + 1;                       \
+            size_t i2 = rows ? (size_t)rows[i + 2] : (size_t)i + 2;                       \
+            size_t i3 = rows ? (size_t)rows[i + 3] : (size_t)i + 3;                       \
+            store4(out + i, dot4_rows(A + i0 * dd, A + i1 * dd, A + i2 * dd, A + i3 * dd, \
+                                      x, d));                                             \
+        }                                                                                 \
+        return i;                                                                         \
+    }
+
+VM_KERNELS(base, __attribute__((noinline)))
+#ifdef VM_DISPATCH
+VM_KERNELS(avx2, VM_AVX2)
+#define HAVE_AVX2() __builtin_cpu_supports("avx2")
+#else
+#define HAVE_AVX2() 0
+#define exp_array_avx2 exp_array_base
+#define exp_diff_array_avx2 exp_diff_array_base
+#define sigmoid_array_avx2 sigmoid_array_base
+#define scaled_excess_avx2 scaled_excess_base
+#define max_avx2 max_base
+#define rows_dot_avx2 rows_dot_base
+#define rows_axpy_avx2 rows_axpy_base
+#define rows_weighted_sum_avx2 rows_weighted_sum_base
+#define rows_backward_avx2 rows_backward_base
+#define add_array_avx2 add_array_base
+#endif
+
+/* i = the AVX2 kernel's reach (0 without AVX2); the baseline kernel takes what
+ * remains of the four-wide blocks, then the scalar code the tail. */
+#define VM_RUN(kernel, at, args_avx2, args_base)                                          \
+    int at = HAVE_AVX2() ? kernel##_avx2 args_avx2 : 0;                                   \
+    at += kernel##_base args_base
+
+void vm_exp_array(double *y, const double *x, int n) { vm_exp_shifted(y, x, 0.0, n); }
+
+void vm_exp_shifted(double *y, const double *x, double shift, int n)
+{
+    VM_RUN(exp_array, i, (y, x, shift, n), (y + i, x + i, shift, n - i));
+    for (; i < n; i++)
+        y[i] = vm_exp(x[i] - shift);
+}
+
+void vm_exp_diff_array(double *y, const double *x, double b, int n)
+{
+    VM_RUN(exp_diff_array, i, (y, x, b, n), (y + i, x + i, b, n - i));
+    for (; i < n; i++)
+        y[i] = exp_diff(x[i], b);
+}
+
+double vm_max(const double *x, int n, double start)
+{
+    double lanes[4] = {start, start, start, start};
+    VM_RUN(max, i, (x, n, lanes), (x + i, n - i, lanes));
+    double top = start;
+    for (int j = 0; j < 4; j++)
+        top = lanes[j] > top ? lanes[j] : top;
+    for (; i < n; i++)
+        top = x[i] > top ? x[i] : top;
+    return top;
+}
+
+void vm_sigmoid_array(double *y, const double *x, int n)
+{
+    VM_RUN(sigmoid_array, i, (y, x, n), (y + i, x + i, n - i));
+    for (; i < n; i++)
+        y[i] = vm_sigmoid(x[i]);
+}
+
+void vm_scaled_excess(double *out, const double *w, const double *r, double c, int n)
+{
+    VM_RUN(scaled_excess, i, (out, w, r, c, n), (out + i, w + i, r + i, c, n - i));
+    for (; i < n; i++)
+        out[i] = w[i] * (r[i] - c);
+}
+
+static __attribute__((noinline)) int first_not_below_base(const double *x, int from, int n,
+                                                          double t)
+{
+    for (int i = from; i < n; i++)
+        if (!(x[i] < t))
+            return i;
+    return n;
+}
+
+static __attribute__((noinline)) int is_iota_base(const int *x, int from, int n)
+{
+    unsigned bad = 0;
+    for (int i = from; i < n; i++)
+        bad |= (unsigned)(x[i] ^ i);
+    return bad == 0;
+}
+
+#ifdef VM_DISPATCH
+/* Eight at a time: two comparisons and one mask test skip them when all are
+ * below. Returns where the scan stopped; first_not_below_base goes on from there. */
+static VM_AVX2 int first_not_below_avx2(const double *x, int from, int n, double t)
+{
+    int i = from;
+    __m256d tt = _mm256_set1_pd(t);
+    for (; i + 8 <= n; i += 8) {
+        __m256d a = _mm256_cmp_pd(_mm256_loadu_pd(x + i), tt, _CMP_LT_OQ);
+        __m256d b = _mm256_cmp_pd(_mm256_loadu_pd(x + i + 4), tt, _CMP_LT_OQ);
+        if (_mm256_movemask_pd(_mm256_and_pd(a, b)) != 0xF)
+            break;
+    }
+    return i;
+}
+
+/* 1 if the blocks of 8 up to *reached all hold their own index. */
+static VM_AVX2 int is_iota_avx2(const int *x, int n, int *reached)
+{
+    __m256i want = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), eight = _mm256_set1_epi32(8);
+    __m256i bad = _mm256_setzero_si256();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i got = _mm256_loadu_si256((const __m256i *)(const void *)(x + i));
+        bad = _mm256_or_si256(bad, _mm256_xor_si256(got, want));
+        want = _mm256_add_epi32(want, eight);
+    }
+    *reached = i;
+    return _mm256_testz_si256(bad, bad);
+}
+#endif
+
+int vm_is_iota(const int *x, int n)
+{
+    int i = 0;
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2() && !is_iota_avx2(x, n, &i))
+        return 0;
+#endif
+    return is_iota_base(x, i, n);
+}
+
+int vm_first_not_below(const double *x, int from, int n, double t)
+{
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2())
+        from = first_not_below_avx2(x, from, n, t);
+#endif
+    return first_not_below_base(x, from, n, t);
+}
+
+void vm_rows_dot(double *out, const double *A, const double *x, int n, int d)
+{
+    VM_RUN(rows_dot, i, (out, A, NULL, x, n, d), (out + i, A + (size_t)i * (size_t)d, NULL, x, n - i, d));
+    for (; i < n; i++)
+        out[i] = vm_dot(A + (size_t)i * (size_t)d, x, d);
+}
+
+void vm_rows_dot_gather(double *out, const double *A, const int *rows, const double *x,
+                        int n, int d)
+{
+    VM_RUN(rows_dot, i, (out, A, rows, x, n, d), (out + i, A, rows + i, x, n - i, d));
+    for (; i < n; i++)
+        out[i] = vm_dot(A + (size_t)rows[i] * (size_t)d, x, d);
+}
+
+void vm_rows_axpy(double *A, const double *g, const double *h, int n, int d)
+{
+    int c = HAVE_AVX2() ? rows_axpy_avx2(A, g, h, n, d) : rows_axpy_base(A, g, h, n, d);
+    for (int i = 0; i < n && c < d; i++)
+        for (int j = c; j < d; j++)
+            A[(size_t)i * (size_t)d + j] += g[i] * h[j];
+}
+
+void vm_rows_weighted_sum(double *out, const double *A, const double *g, int n, int d)
+{
+    int c = HAVE_AVX2() ? rows_weighted_sum_avx2(out, A, g, n, d)
+                        : rows_weighted_sum_base(out, A, g, n, d);
+    for (; c < d; c++)
+        for (int i = 0; i < n; i++)
+            out[c] += g[i] * A[(size_t)i * (size_t)d + c];
+}
+
+static void adam_scalar(double *w, const double *g, double *m, double *v, size_t lo,
+                        size_t n, double b1, double b2, double c1, double c2, double lr,
+                        double eps, double wd)
+{
+    for (size_t i = lo; i < n; i++) {
+        m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+        double mhat = m[i] / c1, vhat = v[i] / c2;
+        w[i] -= lr * (mhat / (sqrt(vhat) + eps) + wd * w[i]);
+    }
+}
+
+#ifdef VM_DISPATCH
+/* The same, four at a time (sqrt is correctly rounded in both). */
+static VM_AVX2 size_t adam_avx2(double *w, const double *g, double *m, double *v, size_t n,
+                                double b1, double b2, double c1, double c2, double lr,
+                                double eps, double wd)
+{
+    __m256d beta1 = _mm256_set1_pd(b1), beta2 = _mm256_set1_pd(b2);
+    __m256d keep1 = _mm256_set1_pd(1.0 - b1), keep2 = _mm256_set1_pd(1.0 - b2);
+    __m256d corr1 = _mm256_set1_pd(c1), corr2 = _mm256_set1_pd(c2);
+    __m256d rate = _mm256_set1_pd(lr), epsilon = _mm256_set1_pd(eps), decay = _mm256_set1_pd(wd);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d gi = _mm256_loadu_pd(g + i), wi = _mm256_loadu_pd(w + i);
+        __m256d mi = _mm256_add_pd(_mm256_mul_pd(beta1, _mm256_loadu_pd(m + i)),
+                                   _mm256_mul_pd(keep1, gi));
+        __m256d vi = _mm256_add_pd(_mm256_mul_pd(beta2, _mm256_loadu_pd(v + i)),
+                                   _mm256_mul_pd(_mm256_mul_pd(keep2, gi), gi));
+        _mm256_storeu_pd(m + i, mi);
+        _mm256_storeu_pd(v + i, vi);
+        __m256d mhat = _mm256_div_pd(mi, corr1), vhat = _mm256_div_pd(vi, corr2);
+        __m256d root = _mm256_add_pd(_mm256_sqrt_pd(vhat), epsilon);
+        __m256d step = _mm256_add_pd(_mm256_div_pd(mhat, root), _mm256_mul_pd(decay, wi));
+        _mm256_storeu_pd(w + i, _mm256_sub_pd(wi, _mm256_mul_pd(rate, step)));
+    }
+    return i;
+}
+#endif
+
+void vm_adam(double *w, const double *g, double *m, double *v, size_t n, double b1, double b2,
+             double c1, double c2, double lr, double eps, double wd)
+{
+    size_t i = 0;
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2())
+        i = adam_avx2(w, g, m, v, n, b1, b2, c1, c2, lr, eps, wd);
+#endif
+    adam_scalar(w, g, m, v, i, n, b1, b2, c1, c2, lr, eps, wd);
+}
+
+void vm_rows_backward(double *dx, double *dA, double *dbias, const double *A, const double *g,
+                      const double *x, int n, int d)
+{
+    if (d % 4 != 0) { /* the general case, in the same order element by element */
+        vm_rows_weighted_sum(dx, A, g, n, d);
+        vm_rows_axpy(dA, g, x, n, d);
+        if (dbias)
+            vm_add_array(dbias, g, n);
+        return;
+    }
+    if (HAVE_AVX2())
+        rows_backward_avx2(dx, dA, dbias, A, g, x, n, d);
+    else
+        rows_backward_base(dx, dA, dbias, A, g, x, n, d);
+}
+
+void vm_add_array(double *y, const double *x, int n)
+{
+    VM_RUN(add_array, i, (y, x, n), (y + i, x + i, n - i));
+    for (; i < n; i++)
+        y[i] += x[i];
+}

@@ -1,0 +1,80 @@
+/* Double-precision kernels for the hot loops of environments and agents: the
+ * exponential, and dot products of one vector with many rows.
+ *
+ * Every result is the same on every machine. Each value goes through the same
+ * IEEE operations in the same order whatever the code path (no fused multiply-add,
+ * no reassociation): on CPUs with AVX2 the same operations run on four values at
+ * once, elsewhere two (SSE2) or one at a time. So these may serve an environment,
+ * whose simulated world must not depend on the CPU. */
+#ifndef DIVSIM_VECMATH_H
+#define DIVSIM_VECMATH_H
+
+#include <stddef.h>
+
+/* e^x, within about 1 ulp of the correctly rounded result (a degree-13 Taylor
+ * polynomial on [-ln2/2, ln2/2] after the reduction x = k ln2 + r): +Inf above
+ * 709.78, 0 below -745.14, subnormal between, NaN for NaN. */
+double vm_exp(double x);
+
+/* y[i] = vm_exp(x[i]), or vm_exp(x[i] - shift), for i < n; y may be x. */
+void vm_exp_array(double *y, const double *x, int n);
+void vm_exp_shifted(double *y, const double *x, double shift, int n);
+
+/* y[i] = e^{x[i] - b} to about an ulp also where x[i] - b rounds: with d the
+ * rounded difference and r its rounding error (TwoSum, exact), e^d (1 + r)
+ * (r^2 < 1e-25 is dropped). y may be x. */
+void vm_exp_diff_array(double *y, const double *x, double b, int n);
+
+/* The largest of start and x[0..n); NaNs are passed over. */
+double vm_max(const double *x, int n, double start);
+
+/* y[i] = 1 / (1 + e^{-x[i]}) for i < n, as (x >= 0 ? 1 : e) / (1 + e) with
+ * e = vm_exp(-|x|) (no overflow either way); y may be x. */
+double vm_sigmoid(double x);
+void vm_sigmoid_array(double *y, const double *x, int n);
+
+/* out[i] = w[i] * (r[i] - c) for i < n; out may be w or r. */
+void vm_scaled_excess(double *out, const double *w, const double *r, double c, int n);
+
+/* The first i in [from, n) with !(x[i] < t) (so a NaN stops the search), or n. */
+int vm_first_not_below(const double *x, int from, int n, double t);
+
+/* 1 if x[i] == i for every i < n (the identity list 0 .. n-1), else 0. */
+int vm_is_iota(const int *x, int n);
+
+/* x.y over n, in four interleaved partial sums (s_j over the indices = j mod 4,
+ * the last n mod 4 into s_0), returned as (s_0 + s_1) + (s_2 + s_3). */
+double vm_dot(const double *x, const double *y, int n);
+
+/* out[i] = A[i].x (vm_dot, bit for bit) for the n rows of A [n][d], row-major. */
+void vm_rows_dot(double *out, const double *A, const double *x, int n, int d);
+
+/* out[j] = A[rows[j]].x for j < n: the same for chosen rows. */
+void vm_rows_dot_gather(double *out, const double *A, const int *rows, const double *x,
+                        int n, int d);
+
+/* A[i][c] += g[i] * h[c] for the n rows of A [n][d] (a rank-one update). */
+void vm_rows_axpy(double *A, const double *g, const double *h, int n, int d);
+
+/* out[c] += sum_i g[i] A[i][c] over the n rows of A [n][d], row after row (each
+ * element's sum runs in row order, as a plain loop over i would add it). */
+void vm_rows_weighted_sum(double *out, const double *A, const double *g, int n, int d);
+
+/* One Adam step (Kingma & Ba; decoupled weight decay) on n parameters, per element
+ *   m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g g,
+ *   w -= lr ((m / c1) / (sqrt(v / c2) + eps) + wd w),
+ * c1, c2 the bias corrections. */
+void vm_adam(double *w, const double *g, double *m, double *v, size_t n, double b1, double b2,
+             double c1, double c2, double lr, double eps, double wd);
+
+/* The backward pass of out = A x + bias over the n rows of A [n][d], for the
+ * gradient g [n] of out: dx[c] += sum_i g[i] A[i][c] (row order, as
+ * vm_rows_weighted_sum), dA[i][c] += g[i] x[c] (as vm_rows_axpy) and, when
+ * dbias is not NULL, dbias[i] += g[i]; one pass over A and dA. */
+void vm_rows_backward(double *dx, double *dA, double *dbias, const double *A, const double *g,
+                      const double *x, int n, int d);
+
+/* y[i] += x[i] for i < n. */
+void vm_add_array(double *y, const double *x, int n);
+
+#endif
