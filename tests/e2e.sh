@@ -154,6 +154,25 @@ if [ "$FULL" = 1 ]; then
     check "oracle above cf on purchases" above "$(mean oracle purchases)" "$(mean cf purchases)"
     check "popularity above random on purchases" above "$(mean popularity purchases)" "$(mean random purchases)"
     check "mmr above cf on ILD" above "$(mean mmr ild)" "$(mean cf ild)"
+
+    # Its figures: every kind that applies, PNG and PDF, one series per agent.
+    # The quickstart has no swept parameter and no learning agent, so the sweep
+    # and training figures are skipped with a note (tests/e2e_plot.sh draws
+    # them from a sweep with learners).
+    "$DIVSIM" plot "$tmp/q.db" --out "$tmp/qfigs" --format png,pdf --kind all \
+        --templates plots > /dev/null 2> "$tmp/qnotes.txt"
+    check "quickstart plot exits 0" test $? -eq 0
+    for fig in learning_purchases pareto_ild coverage; do
+        check "quickstart $fig.png is a PNG" \
+            test "$(head -c 4 "$tmp/qfigs/$fig.png" | od -An -c | tr -d ' ')" = '211PNG'
+        check "quickstart $fig.pdf is a PDF" test "$(head -c 5 "$tmp/qfigs/$fig.pdf")" = "%PDF-"
+        check "quickstart $fig: one series per agent" \
+            test "$(sed -n 's/^# series: //p' "$tmp/qfigs/$fig.dat" | sort | tr '\n' ' ')" = \
+            "cf mmr oracle popularity random "
+    done
+    check "quickstart: the sweep figure is skipped with a note" grep -q 'sweep figure skipped' "$tmp/qnotes.txt"
+    check "quickstart: the training figure is skipped with a note" \
+        grep -q 'training figure skipped' "$tmp/qnotes.txt"
 fi
 
 echo "e2e: $passed passed, $failed failed"
