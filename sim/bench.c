@@ -822,36 +822,6 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
     return rc;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int read_all(int fd, void *buf, size_t n)
-{
-    char *p = buf;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, p + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
 /* Runs case c in a child process; the parent gets its result through a pipe. */
 static int fork_case(const bench_case *c, const bench_options *opt, case_result *out,
                      int *worker, char *err)
@@ -877,17 +847,17 @@ static int fork_case(const bench_case *c, const bench_options *opt, case_result 
             return rc;
         res.ok = rc == DS_OK;
         snprintf(res.message, sizeof res.message, "%s", rc == DS_OK ? "" : why);
-        rc = write_all(fds[1], &res, sizeof res) == 0 ? DS_OK : DS_EIO;
+        rc = fd_write_all(fds[1], &res, sizeof res) == 0 ? DS_OK : DS_EIO;
         close(fds[1]);
         return rc;
     }
     close(fds[1]);
-    int got = read_all(fds[0], out, sizeof *out);
+    int got = fd_read_all(fds[0], out, sizeof *out);
     close(fds[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (got != 0) {
+    if (got != 1) {
         *out = (case_result){0};
         snprintf(out->message, sizeof out->message, "the case's process died (%s %d)",
                  WIFSIGNALED(status) ? "signal" : "status",

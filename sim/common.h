@@ -25,4 +25,10 @@ int err_set(char *err, int code, const char *fmt, ...)
 uint64_t hash_bytes(const void *data, size_t n, uint64_t h);
 #define HASH_INIT 0xcbf29ce484222325ULL
 
+/* Writes all n bytes to fd, retrying after signals; 0, or -1 on error. */
+int fd_write_all(int fd, const void *buf, size_t n);
+/* Reads exactly n bytes from fd, retrying after signals; 1, or 0 at end of
+ * file before the first byte, or -1 on error or a short read. */
+int fd_read_all(int fd, void *buf, size_t n);
+
 #endif

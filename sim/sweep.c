@@ -207,37 +207,6 @@ typedef struct {
     run_outcome outcome;
 } worker_note;
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads exactly n bytes; returns 1, or 0 at end of file, or -1 on error. */
-static int read_all(int fd, void *buf, size_t n)
-{
-    char *p = buf;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, p + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r == 0 && got == 0 ? 0 : -1;
-        got += (size_t)r;
-    }
-    return 1;
-}
-
 /* The body of worker w: runs the indices read from `work` until it closes. */
 static int worker_loop(const experiment *x, const char *db_path, const sweep_options *opt,
                        int w, int work, int notes, char *err)
@@ -251,13 +220,13 @@ static int worker_loop(const experiment *x, const char *db_path, const sweep_opt
     progress p = {.opt = &quiet, .x = x};
     size_t index;
     while (rc == DS_OK && !(opt->stop && *opt->stop) &&
-           read_all(work, &index, sizeof index) == 1) {
+           fd_read_all(work, &index, sizeof index) == 1) {
         worker_note note = {.worker = w, .started = 1, .index = index};
-        if (write_all(notes, &note, sizeof note) != 0)
+        if (fd_write_all(notes, &note, sizeof note) != 0)
             break;
         rc = execute_one(s, &x->runs[index], &p, &note.outcome, err);
         note.started = 0;
-        if (rc == DS_OK && write_all(notes, &note, sizeof note) != 0)
+        if (rc == DS_OK && fd_write_all(notes, &note, sizeof note) != 0)
             break;
     }
     store_close(s);
@@ -370,12 +339,12 @@ static void supervise(const experiment *x, const sweep_options *opt, const size_
         }
         if (fds[0].revents & (POLLIN | POLLHUP)) {
             worker_note note;
-            if (read_all(notes, &note, sizeof note) != 1)
+            if (fd_read_all(notes, &note, sizeof note) != 1)
                 break; /* every worker has closed its end */
             on_note(&note, workers, x, p, &started, c);
         }
         if (work >= 0 && (fds[1].revents & POLLOUT)) {
-            if (write_all(work, &todo[next], sizeof *todo) == 0)
+            if (fd_write_all(work, &todo[next], sizeof *todo) == 0)
                 next++;
         }
         if (work >= 0 && (fds[1].revents & (POLLERR | POLLHUP)))
