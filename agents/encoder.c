@@ -6,6 +6,20 @@
 #include <math.h>
 #include <string.h>
 
+int encoder_check_spec(const env_spec *spec, const char *who, char *err)
+{
+    if (spec->n_items < 1 || spec->n_topics < 1 || spec->max_steps < 1 || !spec->item_topic)
+        return err_set(err, DS_EINPUT,
+                       "%s needs items, topics, steps and item topics "
+                       "(n_items %d, n_topics %d, max_steps %d)",
+                       who, spec->n_items, spec->n_topics, spec->max_steps);
+    for (int i = 0; i < spec->n_items; i++)
+        if (spec->item_topic[i] < 0 || spec->item_topic[i] >= spec->n_topics)
+            return err_set(err, DS_EINPUT, "item %d has topic %d out of range", i,
+                           spec->item_topic[i]);
+    return DS_OK;
+}
+
 int encoder_init(encoder *enc, const env_spec *spec, int embed_dim, double decay,
                  nn_layout *layout, char *err)
 {
@@ -14,15 +28,9 @@ int encoder_init(encoder *enc, const env_spec *spec, int embed_dim, double decay
         return err_set(err, DS_EINPUT, "'embed_dim' must be at least 1, got %d", embed_dim);
     if (!(decay > 0.0 && decay <= 1.0))
         return err_set(err, DS_EINPUT, "'history_decay' must be in (0, 1], got %g", decay);
-    if (spec->n_items < 1 || spec->n_topics < 1 || spec->max_steps < 1 || !spec->item_topic)
-        return err_set(err, DS_EINPUT,
-                       "encoder needs items, topics, steps and item topics "
-                       "(n_items %d, n_topics %d, max_steps %d)",
-                       spec->n_items, spec->n_topics, spec->max_steps);
-    for (int i = 0; i < spec->n_items; i++)
-        if (spec->item_topic[i] < 0 || spec->item_topic[i] >= spec->n_topics)
-            return err_set(err, DS_EINPUT, "item %d has topic %d out of range", i,
-                           spec->item_topic[i]);
+    int rc = encoder_check_spec(spec, "encoder", err);
+    if (rc != DS_OK)
+        return rc;
     enc->n_items = spec->n_items;
     enc->n_topics = spec->n_topics;
     enc->max_steps = spec->max_steps;

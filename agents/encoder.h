@@ -60,6 +60,10 @@ typedef struct {
     encoder_term terms[ENCODER_MAX_HISTORY]; /* [n_terms] used */
 } encoder_cache;
 
+/* DS_EINPUT (naming `who`) unless spec has items, topics, steps and item topics,
+ * each topic in range: what the state features of a history encoder need. */
+int encoder_check_spec(const env_spec *spec, const char *who, char *err);
+
 /* Describes the encoder for spec and registers E_in as tensor "E_in" in layout.
  * DS_EINPUT if embed_dim < 1, decay is not in (0, 1], the spec has no items,
  * topics, steps or item topics, an item's topic is out of range, or the layout

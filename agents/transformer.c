@@ -1,4 +1,5 @@
 #include "transformer.h"
+#include "encoder.h"
 
 #include "../sim/common.h"
 
@@ -37,20 +38,6 @@ static int check_config(const transformer_config *c, char *err)
     if (c->mlp_ratio < 1 || c->mlp_ratio > 16)
         return err_set(err, DS_EINPUT, "'mlp_ratio' must be in [1, 16], got %d",
                        c->mlp_ratio);
-    return DS_OK;
-}
-
-static int check_spec(const env_spec *spec, char *err)
-{
-    if (spec->n_items < 1 || spec->n_topics < 1 || spec->max_steps < 1 || !spec->item_topic)
-        return err_set(err, DS_EINPUT,
-                       "transformer encoder needs items, topics, steps and item topics "
-                       "(n_items %d, n_topics %d, max_steps %d)",
-                       spec->n_items, spec->n_topics, spec->max_steps);
-    for (int i = 0; i < spec->n_items; i++)
-        if (spec->item_topic[i] < 0 || spec->item_topic[i] >= spec->n_topics)
-            return err_set(err, DS_EINPUT, "item %d has topic %d out of range", i,
-                           spec->item_topic[i]);
     return DS_OK;
 }
 
@@ -102,7 +89,7 @@ int transformer_init(transformer *tf, const env_spec *spec, const transformer_co
     memset(tf, 0, sizeof *tf);
     int rc = check_config(cfg, err);
     if (rc == DS_OK)
-        rc = check_spec(spec, err);
+        rc = encoder_check_spec(spec, "transformer encoder", err);
     if (rc != DS_OK)
         return rc;
     tf->cfg = *cfg;
