@@ -19,6 +19,7 @@
 #define GRADCHECK_MIN 1e-4 /* some tensors of a small batch get small gradients */
 #include "gradcheck.h"
 #include "../sim/run.h"
+#include "same_rows.h"
 #include "testutil.h"
 
 #include <check.h>
@@ -723,29 +724,6 @@ START_TEST(ppo_bandit_is_learned)
     run_result_free(&res);
 }
 END_TEST
-
-/* Field by field: struct padding is not part of the result. */
-static int same_episode(const episode_row *a, const episode_row *b)
-{
-    return a->episode == b->episode && a->phase == b->phase && a->user == b->user &&
-           a->start_time == b->start_time && a->end_time == b->end_time &&
-           a->length == b->length && a->reward == b->reward &&
-           a->shaped_reward == b->shaped_reward && a->clicks == b->clicks &&
-           a->purchases == b->purchases && a->revenue == b->revenue && a->ild == b->ild &&
-           a->topic_ild == b->topic_ild && a->topic_entropy == b->topic_entropy &&
-           a->novelty == b->novelty && a->repeat_rate == b->repeat_rate &&
-           a->churned == b->churned;
-}
-
-static int same_episodes(const run_result *a, const run_result *b)
-{
-    if (a->n_episodes != b->n_episodes)
-        return 0;
-    for (size_t i = 0; i < a->n_episodes; i++)
-        if (!same_episode(&a->episodes[i], &b->episodes[i]))
-            return 0;
-    return 1;
-}
 
 /* NaN == NaN here: the diagnostics that do not apply are NAN in both. */
 static int same_double(double a, double b) { return a == b || (isnan(a) && isnan(b)); }

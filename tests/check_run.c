@@ -3,6 +3,7 @@
 #include "../envs/shop.h"
 #include "../sim/common.h"
 #include "../sim/run.h"
+#include "same_rows.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -81,19 +82,6 @@ START_TEST(every_agent_runs_on_every_env)
 }
 END_TEST
 
-/* Field by field: struct padding is not part of the result. */
-static int same_episode(const episode_row *a, const episode_row *b)
-{
-    return a->episode == b->episode && a->phase == b->phase && a->user == b->user &&
-           a->start_time == b->start_time && a->end_time == b->end_time &&
-           a->length == b->length && a->reward == b->reward &&
-           a->shaped_reward == b->shaped_reward && a->clicks == b->clicks &&
-           a->purchases == b->purchases && a->revenue == b->revenue && a->ild == b->ild &&
-           a->topic_ild == b->topic_ild && a->topic_entropy == b->topic_entropy &&
-           a->novelty == b->novelty && a->repeat_rate == b->repeat_rate &&
-           a->churned == b->churned;
-}
-
 static int same_window(const window_row *a, const window_row *b)
 {
     return a->window == b->window && a->phase == b->phase && a->episodes == b->episodes &&
@@ -104,11 +92,8 @@ static int same_window(const window_row *a, const window_row *b)
 
 static int same_result(const run_result *a, const run_result *b)
 {
-    if (a->n_episodes != b->n_episodes || a->n_windows != b->n_windows)
+    if (!same_episodes(a, b) || a->n_windows != b->n_windows)
         return 0;
-    for (size_t i = 0; i < a->n_episodes; i++)
-        if (!same_episode(&a->episodes[i], &b->episodes[i]))
-            return 0;
     for (size_t i = 0; i < a->n_windows; i++)
         if (!same_window(&a->windows[i], &b->windows[i]))
             return 0;
