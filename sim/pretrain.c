@@ -18,15 +18,13 @@
 
 /* ---- reading the log ---- */
 
-/* Growable arrays of the log being read, and where each stream starts. */
+/* Growable arrays of the log being read. */
 typedef struct {
     history_entry *entries;
     size_t n_entries, cap_entries;
-    int *step_at, *step_step;
-    long *step_episode;
+    log_step *steps;
     size_t n_steps, cap_steps;
     log_stream *streams;
-    size_t *entry_start, *step_start; /* [n_streams] */
     size_t n_streams, cap_streams;
 } log_builder;
 
@@ -56,81 +54,47 @@ static int push_entry(log_builder *b, int item, int kind)
 
 static int push_step(log_builder *b, long episode, int step)
 {
-    size_t cap = b->cap_steps, need = b->n_steps + 1;
-    int *at = grown(b->step_at, &cap, need, sizeof *at);
-    if (at)
-        b->step_at = at;
-    cap = b->cap_steps;
-    int *st = at ? grown(b->step_step, &cap, need, sizeof *st) : NULL;
-    if (st)
-        b->step_step = st;
-    cap = b->cap_steps;
-    long *ep = st ? grown(b->step_episode, &cap, need, sizeof *ep) : NULL;
-    if (!ep)
+    log_step *st = grown(b->steps, &b->cap_steps, b->n_steps + 1, sizeof *st);
+    if (!st)
         return DS_ENOMEM;
-    b->step_episode = ep;
-    b->cap_steps = cap;
+    b->steps = st;
     log_stream *s = &b->streams[b->n_streams - 1];
-    b->step_at[b->n_steps] = s->n_entries;
-    b->step_episode[b->n_steps] = episode;
-    b->step_step[b->n_steps] = step;
-    b->n_steps++;
+    b->steps[b->n_steps++] = (log_step){.at = s->n_entries, .step = step, .episode = episode};
     s->n_steps++;
     return DS_OK;
 }
 
 static int push_stream(log_builder *b, int64_t run_id, int user)
 {
-    size_t cap = b->cap_streams, need = b->n_streams + 1;
-    log_stream *s = grown(b->streams, &cap, need, sizeof *s);
-    if (s)
-        b->streams = s;
-    cap = b->cap_streams;
-    size_t *es = s ? grown(b->entry_start, &cap, need, sizeof *es) : NULL;
-    if (es)
-        b->entry_start = es;
-    cap = b->cap_streams;
-    size_t *ss = es ? grown(b->step_start, &cap, need, sizeof *ss) : NULL;
-    if (!ss)
+    log_stream *s = grown(b->streams, &b->cap_streams, b->n_streams + 1, sizeof *s);
+    if (!s)
         return DS_ENOMEM;
-    b->step_start = ss;
-    b->cap_streams = cap;
-    b->streams[b->n_streams] = (log_stream){.run_id = run_id, .user = user};
-    b->entry_start[b->n_streams] = b->n_entries;
-    b->step_start[b->n_streams] = b->n_steps;
-    b->n_streams++;
+    b->streams = s;
+    b->streams[b->n_streams++] = (log_stream){.run_id = run_id, .user = user,
+                                              .first_entry = b->n_entries,
+                                              .first_step = b->n_steps};
     return DS_OK;
 }
 
 static void builder_free(log_builder *b)
 {
     free(b->entries);
-    free(b->step_at);
-    free(b->step_step);
-    free(b->step_episode);
+    free(b->steps);
     free(b->streams);
-    free(b->entry_start);
-    free(b->step_start);
 }
 
 /* Moves the arrays into log and points each stream into them. */
 static void builder_finish(log_builder *b, interaction_log *log)
 {
     log->entry_slab = b->entries;
-    log->step_at_slab = b->step_at;
-    log->step_step_slab = b->step_step;
-    log->episode_slab = b->step_episode;
+    log->step_slab = b->steps;
     log->streams = b->streams;
     log->n_streams = b->n_streams;
     for (size_t i = 0; i < b->n_streams; i++) {
         log_stream *s = &log->streams[i];
-        s->entries = b->entries ? b->entries + b->entry_start[i] : NULL;
-        s->step_at = b->step_at ? b->step_at + b->step_start[i] : NULL;
-        s->step_step = b->step_step ? b->step_step + b->step_start[i] : NULL;
-        s->step_episode = b->step_episode ? b->step_episode + b->step_start[i] : NULL;
+        s->entries = b->entries ? b->entries + s->first_entry : NULL;
+        s->steps = b->steps ? b->steps + s->first_step : NULL;
     }
-    free(b->entry_start);
-    free(b->step_start);
     *b = (log_builder){0};
 }
 
@@ -276,16 +240,14 @@ void interaction_log_free(interaction_log *log)
     if (!log)
         return;
     free(log->entry_slab);
-    free(log->step_at_slab);
-    free(log->step_step_slab);
-    free(log->episode_slab);
+    free(log->step_slab);
     free(log->streams);
     *log = (interaction_log){0};
 }
 
 int log_stream_history(const log_stream *s, int j, int max, history_entry *out)
 {
-    int end = s->step_at[j], n = end < max ? end : max;
+    int end = s->steps[j].at, n = end < max ? end : max;
     for (int i = 0; i < n; i++)
         out[i] = s->entries[end - 1 - i];
     return n;

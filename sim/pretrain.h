@@ -14,29 +14,32 @@
 
 /* ---- the log, rebuilt ---- */
 
+/* A slate shown, as a stream sees it. */
+typedef struct {
+    int at;       /* entries pushed before it */
+    int step;     /* its step within the episode */
+    long episode;
+} log_step;
+
 /* One user's history pushes in one run, oldest first: exactly the entries the
  * engine pushed (sim/run.h, interaction_row), so the observation of the j-th
- * slate shown to the user held the newest `history` of entries[0, step_at[j]). */
+ * slate shown to the user held the newest `history` of entries[0, steps[j].at). */
 typedef struct {
     int64_t run_id;
     int user;
-    int n_entries;
-    history_entry *entries; /* [n_entries] */
-    int n_steps;
-    int *step_at;           /* [n_steps] entries pushed before each slate shown */
-    long *step_episode;     /* [n_steps] the episode of each slate */
-    int *step_step;         /* [n_steps] its step within the episode */
+    int n_entries, n_steps;
+    history_entry *entries;  /* [n_entries] */
+    log_step *steps;         /* [n_steps] */
+    size_t first_entry, first_step; /* where entries and steps start in the slabs */
 } log_stream;
 
 typedef struct {
-    log_stream *streams;    /* [n_streams] by run_id, then user */
+    log_stream *streams;        /* [n_streams] by run_id, then user */
     size_t n_streams;
-    int n_items;            /* the runs' env.items */
+    int n_items;                /* the runs' env.items */
     long n_runs, n_rows, n_clicks;
-    /* what the streams point into: */
-    history_entry *entry_slab;
-    int *step_at_slab, *step_step_slab;
-    long *episode_slab;
+    history_entry *entry_slab;  /* what the streams point into */
+    log_step *step_slab;
 } interaction_log;
 
 /* Reads the interaction rows of the runs in status done of the database at

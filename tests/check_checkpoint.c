@@ -59,6 +59,17 @@ static void temp_path(void)
     snprintf(path, sizeof path, "/tmp/ckpt_test_%ld.bin", (long)getpid());
 }
 
+/* A model of the small config saved to path. */
+static void saved_model(model *a, unsigned seed)
+{
+    char err[ERR_LEN];
+    transformer_config cfg;
+    small_config(&cfg);
+    model_make(a, &cfg, N_ITEMS, seed);
+    temp_path();
+    ck_assert_int_eq(checkpoint_save(path, &cfg, N_ITEMS, &a->layout, a->w, err), DS_OK);
+}
+
 START_TEST(test_round_trip_bit_exact)
 {
     char err[ERR_LEN];
@@ -139,19 +150,15 @@ static void spit(const unsigned char *d, size_t len)
 static void expect_refusal(void (*edit)(unsigned char **d, size_t *len), const char *want)
 {
     char err[ERR_LEN];
-    transformer_config cfg;
-    small_config(&cfg);
     model a;
-    model_make(&a, &cfg, N_ITEMS, 4);
-    temp_path();
-    ck_assert_int_eq(checkpoint_save(path, &cfg, N_ITEMS, &a.layout, a.w, err), DS_OK);
+    saved_model(&a, 4);
     size_t len;
     unsigned char *d = slurp(&len);
     edit(&d, &len);
     spit(d, len);
     free(d);
     double *w = calloc(a.layout.size, sizeof *w);
-    ck_assert_int_eq(checkpoint_load(path, &cfg, N_ITEMS, &a.layout, w, err), DS_EINPUT);
+    ck_assert_int_eq(checkpoint_load(path, &a.cfg, N_ITEMS, &a.layout, w, err), DS_EINPUT);
     ck_assert_msg(strstr(err, want) && strstr(err, path), "'%s' lacks '%s'", err, want);
     for (size_t i = 0; i < a.layout.size; i++)
         ck_assert(w[i] == 0.0);
@@ -228,13 +235,9 @@ END_TEST
 static void expect_mismatch(const transformer_config *other, int n_items, const char *want)
 {
     char err[ERR_LEN];
-    transformer_config cfg;
-    small_config(&cfg);
     model a, b;
-    model_make(&a, &cfg, N_ITEMS, 6);
+    saved_model(&a, 6);
     model_make(&b, other, n_items, 7);
-    temp_path();
-    ck_assert_int_eq(checkpoint_save(path, &cfg, N_ITEMS, &a.layout, a.w, err), DS_OK);
     ck_assert_int_eq(checkpoint_load(path, other, n_items, &b.layout, b.w, err), DS_EINPUT);
     ck_assert_msg(strstr(err, want) != NULL, "'%s' lacks '%s'", err, want);
     unlink(path);
@@ -265,12 +268,9 @@ END_TEST
 START_TEST(test_tensor_table_mismatch)
 {
     char err[ERR_LEN];
-    transformer_config cfg;
-    small_config(&cfg);
     model a;
-    model_make(&a, &cfg, N_ITEMS, 8);
-    temp_path();
-    ck_assert_int_eq(checkpoint_save(path, &cfg, N_ITEMS, &a.layout, a.w, err), DS_OK);
+    saved_model(&a, 8);
+    const transformer_config cfg = a.cfg;
 
     nn_layout extra = a.layout;
     size_t off;

@@ -157,7 +157,7 @@ START_TEST(test_log_rebuilds_histories)
             for (int e = 0; e < s->n_entries; e++)
                 purchases += s->entries[e].kind == HIST_PURCHASE;
             for (int j = 0; j < s->n_steps; j++, steps++) {
-                act_record *a = &rec->acts[s->step_episode[j]][s->step_step[j]];
+                act_record *a = &rec->acts[s->steps[j].episode][s->steps[j].step];
                 history_entry h[HISTORY];
                 int n = log_stream_history(s, j, HISTORY, h);
                 ck_assert(a->seen);
