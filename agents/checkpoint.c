@@ -367,11 +367,15 @@ static int check_tensors(const char *path, const file_header *h, const nn_layout
     }
     long long total = 0;
     for (int i = 0; i < h->n_tensors; i++) {
-        const nn_tensor *t = nn_layout_find(layout, h->tensors[i].name);
+        const file_tensor *f = &h->tensors[i];
+        const nn_tensor *t = nn_layout_find(layout, f->name);
         if (!t || !is_tf(t))
             return err_set(err, DS_EINPUT, "checkpoint '%s' has tensor '%s', which the "
-                           "model does not", path, h->tensors[i].name);
-        total += h->tensors[i].rows * h->tensors[i].cols;
+                           "model does not", path, f->name);
+        if (find_file_tensor(h, f->name) != f)
+            return err_set(err, DS_EINPUT, "checkpoint '%s' is damaged: tensor '%s' is listed "
+                           "twice", path, f->name);
+        total += f->rows * f->cols; /* the model's shape, checked above */
     }
     if (total != h->n_doubles)
         return err_set(err, DS_EINPUT, "checkpoint '%s' is damaged: its tensors hold %lld "

@@ -189,6 +189,21 @@ static void append_byte(unsigned char **d, size_t *len)
     (*d)[(*len)++] = 0;
 }
 
+/* One more tensor line, naming the first tensor again. */
+static void repeat_tensor(unsigned char **d, size_t *len)
+{
+    const char *from = "tensors 15\n", *to = "tensors 16\ntensor tf_item 40 8\n";
+    size_t at = (size_t)((unsigned char *)strstr((char *)*d, from) - *d);
+    size_t grow = strlen(to) - strlen(from);
+    unsigned char *e = malloc(*len + grow);
+    memcpy(e, *d, at);
+    memcpy(e + at, to, strlen(to));
+    memcpy(e + at + strlen(to), *d + at + strlen(from), *len - at - strlen(from));
+    free(*d);
+    *d = e;
+    *len += grow;
+}
+
 static void bump_version(unsigned char **d, size_t *len)
 {
     (void)len;
@@ -208,6 +223,7 @@ START_TEST(test_damage_refused)
     expect_refusal(append_byte, "trailing data");
     expect_refusal(truncate_header, "expected tensors");
     expect_refusal(bump_version, "format version 9");
+    expect_refusal(repeat_tensor, "listed twice");
     expect_refusal(break_magic, "not a divsim checkpoint");
 }
 END_TEST

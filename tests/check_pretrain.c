@@ -464,6 +464,50 @@ START_TEST(test_pretrain_refusals)
 }
 END_TEST
 
+/* The command: usage errors name the problem; a run prints the comparison. */
+START_TEST(test_pretrain_command)
+{
+    char err[ERR_LEN];
+    char a0[] = "divsim", a1[] = "pretrain", o[] = "-o", bad[] = "--frobnicate",
+         ep[] = "--epochs", one[] = "1", neg[] = "-3", ctx[] = "--context", big[] = "65",
+         q[] = "-q", width[] = "--width", w8[] = "8", by_agent[] = "--agent", cf[] = "cf";
+    char out_name[80];
+    new_db();
+    snprintf(out_name, sizeof out_name, "%s.ckpt", db_file);
+    char *no_out[] = {a0, a1, db_file, NULL};
+    ck_assert_int_eq(pretrain_command(3, no_out, stdout, err), DS_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err, "usage"));
+    char *unknown[] = {a0, a1, db_file, o, out_name, bad, NULL};
+    ck_assert_int_eq(pretrain_command(6, unknown, stdout, err), DS_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err, "'--frobnicate'"));
+    char *negative[] = {a0, a1, db_file, o, out_name, ep, neg, NULL};
+    ck_assert_int_eq(pretrain_command(7, negative, stdout, err), DS_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err, "'--epochs'"));
+    char *too_long[] = {a0, a1, db_file, o, out_name, ctx, big, NULL};
+    ck_assert_int_eq(pretrain_command(7, too_long, stdout, err), DS_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err, "[1, 64]"));
+
+    run_spec r = logged_spec(agent_find("cf"), 2, 0.0);
+    run_result res;
+    run_and_store(&r, &res);
+    run_result_free(&res);
+    char *ok[] = {a0, a1, db_file, o, out_name, ep, one, width, w8, by_agent, cf, q, NULL};
+    FILE *out = tmpfile();
+    ck_assert_msg(pretrain_command(12, ok, out, err) == DS_OK, "%s", err);
+    rewind(out);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, out);
+    text[n] = '\0';
+    fclose(out);
+    ck_assert_ptr_nonnull(strstr(text, "  popularity  "));
+    ck_assert_ptr_nonnull(strstr(text, "(ln 80)"));
+    ck_assert_ptr_null(strstr(text, "epoch 1:")); /* -q: no per-epoch lines */
+    ck_assert_int_eq(access(out_name, R_OK), 0);
+    unlink(out_name);
+    remove_db();
+}
+END_TEST
+
 static Suite *pretrain_suite(void)
 {
     Suite *s = suite_create("pretrain");
@@ -478,6 +522,7 @@ static Suite *pretrain_suite(void)
     tcase_set_timeout(train, 120);
     tcase_add_test(train, test_pretrain_beats_popularity);
     tcase_add_test(train, test_pretrain_refusals);
+    tcase_add_test(train, test_pretrain_command);
     suite_add_tcase(s, train);
     return s;
 }
