@@ -22,6 +22,12 @@ typedef struct agent {
     int learning;        /* set by the engine: 1 in train, 0 in eval */
     double update_every; /* hours between xUpdate calls; 0 = never scheduled */
     char err[ERR_LEN];   /* why the last xAct, xObserve or xUpdate failed */
+    /* Set by xAct: the natural log of the probability with which the agent's
+     * behaviour policy chose this ordered slate given the observation (0 for a
+     * deterministic choice). The engine sets it to NAN before each xAct, so an
+     * agent that cannot tell leaves it unknown. Logged with the interactions,
+     * for off-policy estimates from the logs. */
+    double slate_logp;
 } agent;
 
 /* One row of training diagnostics (the updates table); unknown fields NAN. */

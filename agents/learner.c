@@ -225,6 +225,7 @@ int learner_act(agent *a, const observation *obs, int *slate)
         return err_set(a->err, rc, "cannot sample a slate of %d from %d candidates", k, n);
     for (int j = 0; j < k; j++)
         slate[j] = obs->candidates[l->positions[j]];
+    a->slate_logp = greedy ? 0.0 : nn_softmax_pl_logprob(&l->soft, l->work.work, l->positions, k);
     l->steps++;
     if (obs->time > l->now)
         l->now = obs->time;

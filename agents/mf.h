@@ -118,7 +118,8 @@ int mf_agent_create(size_t size, const agent_type *type, const mf_config *cfg,
  * min(depth, n_candidates) positions into a->ranked. DS_EINPUT with a->err. */
 int mf_agent_rank(mf_agent *a, const observation *obs, int depth);
 
-/* The epsilon exploration of sample_explore with the agent's sampling stream. */
+/* The epsilon exploration of sample_explore with the agent's sampling stream;
+ * sets the agent's slate_logp to the log-probability of the explored slate. */
 void mf_agent_explore(mf_agent *a, const observation *obs, int *slate);
 
 /* agent_type slots shared by cf and mmr. */

@@ -145,6 +145,7 @@ static int oracle_act(agent *a, const observation *obs, int *slate)
     vm_exp_shifted(o->weight, o->weight, top, n);
     best_assortment(o, n, k, obs->candidates, vm_exp(v0 - top));
     order_by_value(o, obs->candidates, k, slate);
+    a->slate_logp = 0.0; /* deterministic */
     return DS_OK;
 }
 

@@ -126,7 +126,7 @@ static int popularity_act(agent *a, const observation *obs, int *slate)
     rank_top_k(obs->candidates, p->score, n, depth, p->heap, p->best);
     for (int j = 0; j < k; j++)
         slate[j] = obs->candidates[p->best[page * k + j]];
-    sample_explore(p->sampling, obs->candidates, n, slate, k, p->cfg.epsilon);
+    a->slate_logp = sample_explore(p->sampling, obs->candidates, n, slate, k, p->cfg.epsilon);
     return DS_OK;
 }
 

@@ -32,6 +32,7 @@ static int random_create(const void *config, const env_spec *spec, const agent_c
 static int random_act(agent *a, const observation *obs, int *slate)
 {
     random_agent_state *r = (random_agent_state *)a;
+    a->slate_logp = sample_distinct_logprob(obs->n_candidates, a->spec->slate);
     return sample_distinct(r->sampling, obs->candidates, obs->n_candidates, slate,
                            a->spec->slate);
 }

@@ -9,13 +9,19 @@
  * a partial shuffle of a copy otherwise. Returns DS_EINPUT if n < k. */
 int sample_distinct(gsl_rng *r, const int *candidates, int n, int *out, int k);
 
+/* The log-probability of one ordered draw of sample_distinct: -ln(n (n-1) ...
+ * (n-k+1)). */
+double sample_distinct_logprob(int n, int k);
+
 /* Epsilon exploration of a chosen slate: each slot independently, with
  * probability epsilon, is given up; the given-up slots are then refilled by
  * sampling without replacement, uniformly among the candidates not kept in the
  * slate. With epsilon = 1 the slate is a uniform random k-subset. Candidates
- * must be distinct and n >= k. */
-void sample_explore(gsl_rng *r, const int *candidates, int n, int *slate, int k,
-                    double epsilon);
+ * must be distinct and n >= k. Returns the log-probability of the resulting
+ * ordered slate given the chosen one (0 when epsilon <= 0): the sum over every
+ * set of given-up slots that could have produced it. */
+double sample_explore(gsl_rng *r, const int *candidates, int n, int *slate, int k,
+                      double epsilon);
 
 /* 1 if item is among items[0..n-1]. */
 int sample_contains(const int *items, int n, int item);

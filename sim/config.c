@@ -47,6 +47,8 @@ static const param_spec experiment_specs[] = {
     P_INT(run_settings, eval_episodes, "500", 1, 1e9, "sessions with learning frozen"),
     P_INT(run_settings, window, "100", 1, 1e9, "episodes per metrics window"),
     P_INT(run_settings, history, "10", 0, 64, "history entries the engine keeps per user"),
+    P_BOOL(run_settings, log_interactions, "false",
+           "record every slate shown in the interactions table"),
 };
 static const param_table experiment_table = PARAM_TABLE(run_settings, experiment_specs);
 
@@ -61,7 +63,8 @@ static const param_table reward_table = PARAM_TABLE(run_settings, reward_specs);
 
 static const char *const section_names[] = {"experiment", "env", "agent", "reward"};
 static const char *const experiment_keys[] = {"name", "seeds", "train_episodes",
-                                              "eval_episodes", "window", "history"};
+                                              "eval_episodes", "window", "history",
+                                              "log_interactions"};
 
 /* One key = value of the file or of a --set. */
 typedef struct {

@@ -23,6 +23,7 @@ typedef struct {
     int eval_episodes;    /* sessions with learning frozen */
     int window;           /* episodes per metrics window */
     int history;          /* history entries the engine keeps per user */
+    int log_interactions; /* record every slate shown (run_result.interactions) */
     int reward;           /* reward_kind */
     double diversity_bonus; /* shaped reward = raw + diversity_bonus * ILD(slate) */
 } run_settings;

@@ -22,6 +22,7 @@ static const struct {
     {"windows", "run_id, phase, window"},
     {"phases", "run_id, phase"},
     {"updates", "run_id, \"update\""},
+    {"interactions", "run_id, seq"},
     {"planned", "run_id"},
     {"run_summary", "run_id, phase"},
     {"agent_summary", "experiment, env, agent, phase"},

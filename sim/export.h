@@ -7,7 +7,7 @@
 /* `divsim export DB --table NAME [--where SQL] [--csv]`, argv[0] = "divsim",
  * argv[1] = "export", options from argv[2]. Writes RFC 4180 CSV with a header
  * row to out. NAME is a table (runs, params, episodes, windows, phases,
- * updates, planned) or a view (run_summary, agent_summary, config_summary).
+ * updates, planned, interactions) or a view (run_summary, agent_summary, config_summary).
  * Returns DS_OK, DS_EINPUT (bad usage, unknown table, bad --where, not a
  * results database) or DS_EIO (the database cannot be read, out cannot be
  * written). */

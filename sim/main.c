@@ -7,6 +7,7 @@
 #include "export.h"
 #include "merge.h"
 #include "plot.h"
+#include "pretrain.h"
 #include "report.h"
 #include "store.h"
 #include "sweep.h"
@@ -62,13 +63,19 @@ static const char usage[] =
     "  plot DB [--out DIR] [--format png|pdf|svg[,...]]\n"
     "      [--kind learning|pareto|sweep|coverage|training|all] [--metric M]\n"
     "                     figures with gnuplot (default plots/<experiment>/)\n"
-    "  export DB --table runs|params|episodes|windows|phases|updates|planned\n"
-    "      [--where SQL] [--csv]\n"
+    "  export DB --table runs|params|episodes|windows|phases|updates|planned|\n"
+    "      interactions [--where SQL] [--csv]\n"
     "                     a table as CSV on standard output\n"
     "  status DB          progress of a sweep: runs planned, done, failed, diverged,\n"
     "                     interrupted, running, missing; by agent and swept parameter\n"
     "  merge OUT IN...    merge shard databases into OUT (idempotent; refuses runs\n"
     "                     whose configurations disagree)\n"
+    "  pretrain DB -o FILE [--agent NAME] [--epochs N] [--seed S] [--batch N]\n"
+    "      [--lr X] [--patience N] [--holdout F] [--context H] [--layers L]\n"
+    "      [--heads NH] [--width C] [--mlp-ratio R] [-q]\n"
+    "                     pretrain the transformer encoder on the logged\n"
+    "                     interactions (log_interactions = true) of DB's runs; writes\n"
+    "                     a checkpoint and the held-out next-click cross-entropy\n"
     "  bench [--json] [--quick] [--only TEXT] [--reps N] [--steps N] [-q]\n"
     "                     throughput, memory and scaling figures of this machine\n"
     "  --help, --version\n"
@@ -307,6 +314,12 @@ static int cmd_export(int argc, char **argv)
     return exit_code_for(export_command(argc, argv, stdout, err), err);
 }
 
+static int cmd_pretrain(int argc, char **argv)
+{
+    char err[ERR_LEN];
+    return exit_code_for(pretrain_command(argc, argv, stdout, err), err);
+}
+
 /* `divsim merge OUT IN...`: each input in its own transaction. */
 static int cmd_merge(int argc, char **argv)
 {
@@ -384,5 +397,7 @@ int main(int argc, char **argv)
         return cmd_export(argc, argv);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc, argv);
+    if (strcmp(cmd, "pretrain") == 0)
+        return cmd_pretrain(argc, argv);
     return fail_usage("unknown command '%s'", cmd);
 }

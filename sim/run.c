@@ -435,6 +435,52 @@ static int check_slate(const engine *g, const int *slate)
     return DS_OK;
 }
 
+/* ---- the interaction log ---- */
+
+/* array, grown to hold need elements of size bytes (*cap updated); NULL, with
+ * array still valid, when out of memory. */
+static void *grow(void *array, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return array;
+    size_t cap2 = *cap ? 2 * *cap : 1024;
+    while (cap2 < need)
+        cap2 *= 2;
+    void *grown = realloc(array, cap2 * size);
+    if (grown)
+        *cap = cap2;
+    return grown;
+}
+
+/* Appends row (and slate, for a step) to the run's log when the run keeps one. */
+static int log_interaction(engine *g, interaction_row row, const int *slate)
+{
+    run_result *res = g->res;
+    if (!g->spec->settings.log_interactions)
+        return DS_OK;
+    int k = g->es->slate;
+    row.slate_at = -1;
+    if (slate) {
+        int *slates = grow(res->slates, &res->cap_slates, (res->n_slates + 1) * (size_t)k,
+                           sizeof *res->slates);
+        if (!slates)
+            return fail(g, DS_ENOMEM, "out of memory for the interaction log");
+        res->slates = slates;
+        row.slate_at = (long)(res->n_slates * (size_t)k);
+        memcpy(res->slates + row.slate_at, slate, (size_t)k * sizeof *slate);
+        res->n_slates++;
+    }
+    interaction_row *rows = grow(res->interactions, &res->cap_interactions,
+                                 res->n_interactions + 1, sizeof *res->interactions);
+    if (!rows)
+        return fail(g, DS_ENOMEM, "out of memory for the interaction log");
+    res->interactions = rows;
+    row.seq = (long)res->n_interactions;
+    res->slate_len = k;
+    res->interactions[res->n_interactions++] = row;
+    return DS_OK;
+}
+
 /* ---- events ---- */
 
 static int schedule(engine *g, event_type type, double t, int user, long episode)
@@ -535,6 +581,7 @@ static int do_step(engine *g, int slot, double t)
     if (obs.n_candidates < k)
         return err_set(g->err, DS_EINPUT, "only %d candidates for a slate of %d",
                        obs.n_candidates, k);
+    g->agent->slate_logp = NAN; /* unknown unless the agent says */
     rc = g->agent->type->xAct(g->agent, &obs, g->slate);
     if (rc != DS_OK)
         return agent_fail(g, rc, "agent failed to choose a slate");
@@ -583,6 +630,12 @@ static int do_step(engine *g, int slot, double t)
         if (events_schedule(&g->queue, &ev, NULL) != DS_OK)
             return fail(g, DS_ENOMEM, "out of memory for the event queue");
     }
+    interaction_row row = {.kind = INTERACTION_STEP, .phase = e->phase,
+                           .episode = s->episode, .user = user, .step = s->step, .time = t,
+                           .click = r.click, .item = r.item, .purchased = purchased_now,
+                           .logp = g->agent->slate_logp};
+    if ((rc = log_interaction(g, row, g->slate)) != DS_OK)
+        return rc;
     double shaped = raw + g->spec->settings.diversity_bonus * ild;
     e->length++;
     e->reward += raw;
@@ -634,6 +687,13 @@ static int reveal_purchase(engine *g, const event *ev)
     e->reward += raw;
     e->shaped_reward += raw;
     history_push(g, ev->user, ev->item, HIST_PURCHASE);
+    interaction_row row = {.kind = INTERACTION_LATE_PURCHASE, .phase = e->phase,
+                           .episode = ev->episode, .user = ev->user, .step = ev->step,
+                           .time = ev->time, .click = -1, .item = ev->item, .purchased = 1,
+                           .logp = NAN};
+    int rc = log_interaction(g, row, NULL);
+    if (rc != DS_OK)
+        return rc;
     feedback fb = {.kind = FEEDBACK_LATE_PURCHASE, .user = ev->user, .episode = ev->episode,
                    .step = ev->step, .time = ev->time, .click = -1, .item = ev->item,
                    .purchased = 1, .reward = raw, .raw_reward = raw};
@@ -837,5 +897,7 @@ void run_result_free(run_result *res)
     free(res->episodes);
     free(res->windows);
     free(res->updates);
+    free(res->interactions);
+    free(res->slates);
     *res = (run_result){0};
 }

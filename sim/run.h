@@ -17,6 +17,31 @@ typedef enum {
 } run_status;
 const char *run_status_name(run_status s);
 
+/* One line of the interaction log: a slate shown (INTERACTION_STEP), or a
+ * purchase revealed after its step (INTERACTION_LATE_PURCHASE). In the order
+ * of seq, a user's rows replay exactly the engine's history pushes: a step
+ * pushes HIST_CLICK of item (or HIST_SKIP when item < 0), then HIST_PURCHASE of
+ * item when purchased; a late purchase pushes HIST_PURCHASE of item. A step's
+ * observation held the entries pushed before it, newest first, the newest
+ * `history` of them. */
+typedef enum { INTERACTION_STEP = 0, INTERACTION_LATE_PURCHASE = 1 } interaction_kind;
+
+typedef struct {
+    long seq;           /* 0, 1, 2, ... in the order the engine recorded them */
+    int kind;           /* interaction_kind */
+    int phase;          /* phase of the episode */
+    long episode;
+    int user;
+    int step;           /* the step, or the step the late purchase belongs to */
+    double time;        /* simulated hours: when shown, or when the purchase arrived */
+    long slate_at;      /* run_result.slates + slate_at: the k items shown; -1
+                           for a late purchase */
+    int click;          /* position clicked, or -1 (-1 for late purchases) */
+    int item;           /* item clicked or bought, or -1 */
+    int purchased;      /* step: bought at once; late purchase: 1 */
+    double logp;        /* the agent's slate_logp (NAN unknown or late purchase) */
+} interaction_row;
+
 /* Everything a run produced, stored in one transaction at its end. */
 typedef struct {
     run_status status;
@@ -29,6 +54,11 @@ typedef struct {
     size_t n_phases;
     update_row *updates;        /* [n_updates] training diagnostics */
     size_t n_updates, cap_updates;
+    interaction_row *interactions; /* [n_interactions] when the run logs them */
+    size_t n_interactions, cap_interactions;
+    int *slates;                /* [n_slates][slate_len] the slates of the step rows */
+    size_t n_slates, cap_slates;
+    int slate_len;              /* k */
     double sim_time;            /* simulated hours at the end */
     long steps;                 /* env steps taken */
     double wall_seconds;

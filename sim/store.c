@@ -46,6 +46,28 @@
     ADD_LEARNING_RATE_SQL ";\n" \
     ADD_STEPS_PER_SECOND_SQL "; -- env steps per wall second\n"
 
+/* Added in schema version 3: the interaction log of runs with
+ * log_interactions (sim/run.h, interaction_row). */
+#define INTERACTIONS_TABLE_SQL \
+    "CREATE TABLE interactions(\n" \
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n" \
+    "  seq INTEGER NOT NULL,            -- 0, 1, ... in the order the engine recorded them\n" \
+    "  kind TEXT NOT NULL CHECK(kind IN ('step','late_purchase')),\n" \
+    "  phase TEXT NOT NULL CHECK(phase IN ('train','eval')),\n" \
+    "  episode INTEGER NOT NULL,\n" \
+    "  user_id INTEGER NOT NULL,\n" \
+    "  step INTEGER NOT NULL,           -- of the slate, or that the late purchase belongs to\n" \
+    "  time REAL,                       -- simulated hours: shown, or the purchase arrived\n" \
+    "  slate TEXT,                      -- item ids in slate order, space-separated; NULL\n" \
+    "                                   -- for a late purchase\n" \
+    "  click_pos INTEGER,               -- 0-based position clicked; NULL: no click\n" \
+    "  item INTEGER,                    -- item clicked (or bought late); NULL: none\n" \
+    "  purchased INTEGER NOT NULL,      -- step: bought at once; late purchase: 1\n" \
+    "  logp REAL,                       -- the behaviour policy's log-probability of the\n" \
+    "                                   -- ordered slate; NULL: unknown\n" \
+    "  PRIMARY KEY(run_id, seq)\n" \
+    ") WITHOUT ROWID;\n"
+
 static const char *const schema_sql[] = {
     "CREATE TABLE runs(\n"
     "  id INTEGER PRIMARY KEY,          -- hash of the configuration and the seed\n"
@@ -199,7 +221,9 @@ static const char *const schema_sql[] = {
     "         avg(coverage) AS coverage, avg(gini) AS gini,\n"
     "         avg(exposure_entropy) AS exposure_entropy\n"
     "  FROM run_summary WHERE status = 'done'\n"
-    "  GROUP BY experiment, env, agent, config_hash, phase;\n"
+    "  GROUP BY experiment, env, agent, config_hash, phase;\n",
+
+    INTERACTIONS_TABLE_SQL,
 };
 
 /* migrations[v] takes a database from schema version v to v + 1. Columns
@@ -208,6 +232,7 @@ static const char *const schema_sql[] = {
  * columns, so a version number alone does not tell whether they are there. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     [1] = PLANNED_TABLE_SQL,
+    [2] = INTERACTIONS_TABLE_SQL,
 };
 
 static const struct {
@@ -234,6 +259,7 @@ enum {
     ST_WINDOW,
     ST_PHASE,
     ST_UPDATE,
+    ST_INTERACTION,
     ST_COUNT
 };
 
@@ -268,6 +294,10 @@ static const char *const statement_sql[ST_COUNT] = {
         "INSERT INTO updates(run_id, \"update\", time, policy_loss, value_loss, entropy,"
         " approx_kl, clip_fraction, explained_variance, grad_norm, learning_rate,"
         " steps_per_second) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_INTERACTION] =
+        "INSERT INTO interactions(run_id, seq, kind, phase, episode, user_id, step, time,"
+        " slate, click_pos, item, purchased, logp)"
+        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 struct store {
@@ -997,6 +1027,71 @@ static int insert_update(store *s, int64_t run_id, const update_row *u)
     return bind_step(&b);
 }
 
+/* NULL-able integer: a negative value (no click, no item) is stored as NULL. */
+static void bind_index(binder *b, int64_t v)
+{
+    if (b->rc != SQLITE_OK)
+        return;
+    if (v >= 0)
+        bind_int(b, v);
+    else
+        b->rc = sqlite3_bind_null(b->stmt, ++b->col);
+}
+
+/* A slate as "i0 i1 ...", into text[n]; 0, or -1 if it does not fit. */
+static int slate_text(const int *slate, int k, char *text, size_t n)
+{
+    size_t used = 0;
+    text[0] = '\0';
+    for (int j = 0; j < k; j++) {
+        int w = snprintf(text + used, n - used, j ? " %d" : "%d", slate[j]);
+        if (w < 0 || (used += (size_t)w) >= n)
+            return -1;
+    }
+    return 0;
+}
+
+static int insert_interaction(store *s, int64_t run_id, const run_result *res,
+                              const interaction_row *r, char *text, size_t text_len)
+{
+    static const char *const kinds[] = {"step", "late_purchase"};
+    if (r->slate_at >= 0 &&
+        slate_text(res->slates + r->slate_at, res->slate_len, text, text_len) != 0)
+        return SQLITE_TOOBIG;
+    binder b = bind_start(s->stmt[ST_INTERACTION]);
+    bind_int(&b, run_id);
+    bind_int(&b, r->seq);
+    bind_text(&b, kinds[r->kind == INTERACTION_LATE_PURCHASE]);
+    bind_text(&b, phase_name((phase)r->phase));
+    bind_int(&b, r->episode);
+    bind_int(&b, r->user);
+    bind_int(&b, r->step);
+    bind_real(&b, r->time);
+    bind_text(&b, r->slate_at >= 0 ? text : NULL);
+    bind_index(&b, r->click);
+    bind_index(&b, r->item);
+    bind_int(&b, r->purchased);
+    bind_real(&b, r->logp);
+    return bind_step(&b);
+}
+
+static int insert_interactions(store *s, const run_spec *r, const run_result *res, char *err)
+{
+    size_t text_len = 12 * (size_t)(res->slate_len > 0 ? res->slate_len : 1) + 1;
+    char *text = malloc(text_len);
+    if (!text)
+        return err_set(err, DS_ENOMEM, "out of memory writing the interactions of run %"
+                       PRId64, r->run_id);
+    int rc = DS_OK;
+    for (size_t i = 0; i < res->n_interactions && rc == DS_OK; i++)
+        if (insert_interaction(s, r->run_id, res, &res->interactions[i], text, text_len)
+            != SQLITE_OK)
+            rc = db_fail(s->db, s->path, err, "writing interaction %zu of run %" PRId64, i,
+                         r->run_id);
+    free(text);
+    return rc;
+}
+
 static int update_run_row(store *s, const run_spec *r, const run_result *res, char *err)
 {
     binder b = bind_start(s->stmt[ST_RUN_FINISH]);
@@ -1036,7 +1131,7 @@ static int insert_rows(store *s, const run_spec *r, const run_result *res, char 
         if (insert_update(s, id, &res->updates[i]) != SQLITE_OK)
             return db_fail(s->db, s->path, err, "writing update %ld of run %" PRId64,
                            res->updates[i].update, id);
-    return DS_OK;
+    return insert_interactions(s, r, res, err);
 }
 
 int store_run_finish(store *s, const run_spec *r, const run_result *res, char *err)
@@ -1045,7 +1140,8 @@ int store_run_finish(store *s, const run_spec *r, const run_result *res, char *e
     if (rc != DS_OK)
         return rc;
     if (!res || (res->n_episodes && !res->episodes) || (res->n_windows && !res->windows)
-        || (res->n_updates && !res->updates) || res->n_phases > 2)
+        || (res->n_updates && !res->updates) || res->n_phases > 2
+        || (res->n_interactions && (!res->interactions || (res->n_slates && !res->slates))))
         return err_set(err, DS_EINTERNAL, "database '%s': incomplete result of run %" PRId64,
                        s->path, r->run_id);
     rc = exec_sql(s, "BEGIN IMMEDIATE", "finishing run", err);

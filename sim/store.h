@@ -8,7 +8,7 @@
 
 typedef struct store store;
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Opens or creates the database at path (WAL mode, schema created if new,
  * upgraded if older). A file that cannot be written, is not a divsim database

@@ -162,6 +162,7 @@ START_TEST(simple_file_has_every_default_sorted)
              "env.visit_rate = %s\n"
              "experiment.eval_episodes = 500\n"
              "experiment.history = 10\n"
+             "experiment.log_interactions = false\n"
              "experiment.name = simple\n"
              "experiment.train_episodes = 200\n"
              "experiment.window = 100\n"
@@ -170,7 +171,7 @@ START_TEST(simple_file_has_every_default_sorted)
              env_fallback("slate"), env_fallback("u0"), env_fallback("users"),
              env_fallback("utility_step"), env_fallback("visit_rate"));
     ck_assert_str_eq(r->config_text, want);
-    ck_assert_uint_eq(r->n_params, 15);
+    ck_assert_uint_eq(r->n_params, 16);
     for (size_t i = 1; i < r->n_params; i++)
         ck_assert_int_lt(strcmp(r->params[i - 1].key, r->params[i].key), 0);
     ck_assert_str_eq(run_param_get(r, "env.items"), "20");
@@ -407,7 +408,7 @@ START_TEST(agent_section_sets_its_parameter)
     ck_assert_str_eq(run_param_get(&x.runs[0], key), want);
     ck_assert_int_eq(*(const int *)((const char *)x.runs[0].agent_config + spec->offset), value);
     /* Every key of the agent's table is a param, defaults included. */
-    ck_assert_uint_eq(x.runs[0].n_params, 15 + a->params.count);
+    ck_assert_uint_eq(x.runs[0].n_params, 16 + a->params.count);
     experiment_free(&x);
 
     /* A section of an agent not listed in kind is checked but unused. */
@@ -543,11 +544,11 @@ START_TEST(scoped_reward_axes_expand_per_agent)
             ck_assert_ptr_null(run_param_get(r, "agent.mmr.lambda"));
         }
         /* The scoped key is the run's reward.diversity_bonus, not a param of its own:
-         * 3 names + experiment (4) + env + agent + reward (2). */
+         * 3 names + experiment (5) + env + agent + reward (2). */
         char scoped[128];
         snprintf(scoped, sizeof scoped, "agent.%s.reward.diversity_bonus", agents[who]);
         ck_assert_ptr_null(run_param_get(r, scoped));
-        ck_assert_uint_eq(r->n_params, 9 + r->env->params.count + r->agent->params.count);
+        ck_assert_uint_eq(r->n_params, 10 + r->env->params.count + r->agent->params.count);
     }
     /* Ids follow from the params: a2c with a scoped bonus of 0.1 is the run of a2c
      * with [reward] diversity_bonus = 0.1 (the file's name is the same). */

@@ -592,6 +592,7 @@ START_TEST(test_migrates_version_1_and_plans)
     finish_ok(s, &run.spec, &out.res);
     char err[ERR_LEN];
     ck_assert_int_eq(store_exec(s, "DROP TABLE planned;"
+                                   "DROP TABLE interactions;"
                                    "ALTER TABLE updates DROP COLUMN learning_rate;"
                                    "ALTER TABLE updates DROP COLUMN steps_per_second;"
                                    "PRAGMA user_version = 1", "downgrade", err), DS_OK);
@@ -615,6 +616,61 @@ START_TEST(test_migrates_version_1_and_plans)
     st = query_row(db, "SELECT count(*), count(DISTINCT config_hash) FROM planned");
     ck_assert_int_eq(sqlite3_column_int(st, 0), 2);
     ck_assert_int_eq(sqlite3_column_int(st, 1), 1);
+    sqlite3_finalize(st);
+    store_close(s);
+}
+END_TEST
+
+/* A version-2 database (no interactions table) gains the table on open, its
+ * runs kept, and takes the interaction rows of a new run. */
+START_TEST(test_migrates_version_2_adds_interactions)
+{
+    char path[2048];
+    db_path(path, sizeof path, "v2.db");
+    store *s = open_ok(path);
+    fixture_run run, logged;
+    fixture_result out;
+    make_run(&run, "exp2", &fake_popularity, 5, 3);
+    make_detailed_result(&out);
+    start_ok(s, &run.spec);
+    finish_ok(s, &run.spec, &out.res);
+    char err[ERR_LEN];
+    ck_assert_int_eq(store_exec(s, "DROP TABLE interactions; PRAGMA user_version = 2",
+                                "downgrade", err), DS_OK);
+    store_close(s);
+
+    s = open_ok(path);
+    sqlite3 *db = store_db(s);
+    ck_assert_int_eq(query_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_status(s, run.spec.run_id, "done");
+    ck_assert_int_eq(count_rows(db, "episodes", run.spec.run_id), 3);
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM interactions"), 0);
+
+    /* two rows: a step clicked at position 1, then a late purchase */
+    int slates[2] = {7, 3};
+    interaction_row rows[2] = {
+        {.seq = 0, .kind = INTERACTION_STEP, .phase = PHASE_TRAIN, .episode = 0, .user = 4,
+         .step = 0, .time = 1.5, .slate_at = 0, .click = 1, .item = 3, .purchased = 0,
+         .logp = -2.5},
+        {.seq = 1, .kind = INTERACTION_LATE_PURCHASE, .phase = PHASE_TRAIN, .episode = 0,
+         .user = 4, .step = 0, .time = 2.0, .slate_at = -1, .click = -1, .item = 3,
+         .purchased = 1, .logp = NAN},
+    };
+    make_run(&logged, "exp2", &fake_popularity, 6, 3);
+    make_detailed_result(&out);
+    out.res.interactions = rows;
+    out.res.n_interactions = 2;
+    out.res.slates = slates;
+    out.res.n_slates = 1;
+    out.res.slate_len = 2;
+    start_ok(s, &logged.spec);
+    finish_ok(s, &logged.spec, &out.res);
+    sqlite3_stmt *st = query_row(db, "SELECT group_concat(coalesce(slate, '-') || ':' || "
+                                     "coalesce(click_pos, '-') || ':' || coalesce(item, '-') "
+                                     "|| ':' || purchased || ':' || coalesce(logp, '-') || ':' "
+                                     "|| kind, ' / ') FROM (SELECT * FROM interactions ORDER "
+                                     "BY seq)");
+    assert_text(st, 0, "7 3:1:3:0:-2.5:step / -:-:3:1:-:late_purchase");
     sqlite3_finalize(st);
     store_close(s);
 }
@@ -904,6 +960,8 @@ static void check_upgrade(const char *fixture, const char *name)
                                    "WHERE name IN ('learning_rate', 'steps_per_second')"), 2);
     ck_assert_int_eq(query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                    "'planned'"), 1);
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM pragma_table_info('interactions')"),
+                     13);
     for (int t = 0; t < N_TABLES; t++) {
         char *after = rows_text(db, data_tables[t], columns[t]);
         ck_assert_msg(strcmp(before[t], after) == 0, "%s: table %s changed", fixture,
@@ -1127,6 +1185,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_restart_replaces_rows);
     tcase_add_test(tc, test_failed_finish_rolls_back);
     tcase_add_test(tc, test_migrates_version_1_and_plans);
+    tcase_add_test(tc, test_migrates_version_2_adds_interactions);
     tcase_add_test(tc, test_refuses_garbage_file);
     tcase_add_test(tc, test_refuses_foreign_database);
     tcase_add_test(tc, test_refuses_newer_schema);

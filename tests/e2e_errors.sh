@@ -209,7 +209,7 @@ printf 'just some text, not a database at all\n' > "$tmp/text.db"
 bad_db "$tmp/text.db" "'.*text.db' is not an sqlite database" "a text file as database"
 cp "$tmp/good.db" "$tmp/newer.db"
 sqlite3 "$tmp/newer.db" "PRAGMA user_version = 9"
-bad_db "$tmp/newer.db" "has schema version 9, newer than this divsim \(2\); upgrade divsim" "a newer schema"
+bad_db "$tmp/newer.db" "has schema version 9, newer than this divsim \(3\); upgrade divsim" "a newer schema"
 expect 2 "database '.*' cannot be written: it is a directory" "a directory as database" \
     "$DIVSIM" run $TINY -o "$tmp" -q $quick
 expect 2 "cannot be written: there is no directory '.*nowhere'" "a database in no directory" \
@@ -304,7 +304,8 @@ for fixture in store_v1 store_v2_early; do
     old=$(rows "$tmp/$fixture.db")
     "$DIVSIM" run $TINY -o "$tmp/$fixture.db" -q $quick
     check "$fixture: a run into it exits 0" test $? -eq 0
-    check "$fixture: upgraded to version 2" test "$(query "$tmp/$fixture.db" "PRAGMA user_version")" = 2
+    check "$fixture: upgraded to version 3" test "$(query "$tmp/$fixture.db" "PRAGMA user_version")" = 3
+    check "$fixture: gained the interactions table" test "$(query "$tmp/$fixture.db" "SELECT COUNT(*) FROM interactions")" = 0
     check "$fixture: its runs are kept" test "$(rows "$tmp/$fixture.db" | grep -c legacy)" = "$(printf '%s\n' "$old" | grep -c legacy)"
     check "$fixture: its episodes are kept" test "$(exact "$tmp/$fixture.db" "SELECT e.* FROM episodes e JOIN runs r ON r.id = e.run_id WHERE r.experiment = 'legacy' ORDER BY 1, 2")" = "$(exact "$tmp/$fixture-copy.db" "SELECT * FROM episodes ORDER BY 1, 2")"
     "$DIVSIM" merge "$tmp/merged-$fixture.db" "$tmp/$fixture-copy.db" 2>/dev/null
