@@ -1509,6 +1509,21 @@ static void *copy_of(const void *p, size_t n)
     return q;
 }
 
+/* Logging does not change what a run computes, so a run without it keeps the
+ * params, text and id it had before the key existed; a run with it is another
+ * run (so a database of unlogged runs, run again with logging, gets its logs). */
+static void drop_logging_off(run_spec *r)
+{
+    for (size_t i = 0; i < r->n_params; i++)
+        if (strcmp(r->params[i].key, "experiment.log_interactions") == 0 &&
+            strcmp(r->params[i].value, "false") == 0) {
+            memmove(&r->params[i], &r->params[i + 1],
+                    (r->n_params - i - 1) * sizeof *r->params);
+            r->n_params--;
+            return;
+        }
+}
+
 /* config_text, "key = value\n" for every param, and its hash. */
 static int build_text(run_spec *r, char *err)
 {
@@ -1578,8 +1593,10 @@ static int build_point(const loader *L, const pair_grid *P, const memory_limit *
     int rc = cross_check(L, r, err);
     if (rc == DS_OK)
         rc = check_run_memory(L, r, limit, err);
-    if (rc == DS_OK)
+    if (rc == DS_OK) {
+        drop_logging_off(r);
         rc = build_text(r, err);
+    }
     return rc;
 }
 

@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 
 /* The tables holding a run's rows, copied for every merged run. */
-static const char *const run_tables[] = {"params", "episodes", "windows", "phases", "updates"};
+static const char *const run_tables[] = {"params",  "episodes", "windows",
+                                         "phases",  "updates",  "interactions"};
 
 static int count_of(sqlite3 *db, const char *sql, long *out)
 {
@@ -139,6 +140,16 @@ static int choose_runs(store *out, merge_counts *c, char *err)
     return rc;
 }
 
+/* 1 if src has the table (older schemas lack the tables added since). */
+static int src_has_table(sqlite3 *db, const char *table)
+{
+    char sql[160];
+    long n = 0;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM src.sqlite_master WHERE type = 'table' "
+             "AND name = '%s'", table);
+    return count_of(db, sql, &n) == SQLITE_OK && n > 0;
+}
+
 /* Copies the chosen runs and their rows, replacing unfinished copies. */
 static int copy_runs(store *out, int has_planned, char *err)
 {
@@ -150,6 +161,8 @@ static int copy_runs(store *out, int has_planned, char *err)
         tables[i + 1] = run_tables[i];
     for (size_t i = 0; rc == DS_OK && i < sizeof tables / sizeof *tables; i++) {
         char cols[2048], sql[4400];
+        if (!src_has_table(db, tables[i]))
+            continue;
         if (columns_of(db, tables[i], cols, sizeof cols) != 0)
             return err_set(err, DS_EIO, "reading the columns of '%s'", tables[i]);
         snprintf(sql, sizeof sql, "INSERT INTO main.%s(%s) SELECT %s FROM src.%s WHERE %s IN "

@@ -162,7 +162,6 @@ START_TEST(simple_file_has_every_default_sorted)
              "env.visit_rate = %s\n"
              "experiment.eval_episodes = 500\n"
              "experiment.history = 10\n"
-             "experiment.log_interactions = false\n"
              "experiment.name = simple\n"
              "experiment.train_episodes = 200\n"
              "experiment.window = 100\n"
@@ -171,7 +170,7 @@ START_TEST(simple_file_has_every_default_sorted)
              env_fallback("slate"), env_fallback("u0"), env_fallback("users"),
              env_fallback("utility_step"), env_fallback("visit_rate"));
     ck_assert_str_eq(r->config_text, want);
-    ck_assert_uint_eq(r->n_params, 16);
+    ck_assert_uint_eq(r->n_params, 15);
     for (size_t i = 1; i < r->n_params; i++)
         ck_assert_int_lt(strcmp(r->params[i - 1].key, r->params[i].key), 0);
     ck_assert_str_eq(run_param_get(r, "env.items"), "20");
@@ -255,6 +254,33 @@ START_TEST(run_ids_are_stable_and_distinct)
     }
     experiment_free(&a);
     experiment_free(&b);
+}
+END_TEST
+
+/* Logging off is the run as it was before the key existed (same text, same id);
+ * logging on is another run, whose text says so. */
+START_TEST(logging_changes_the_id_only_when_on)
+{
+    const char *head = "[experiment]\ntrain_episodes = 200\n";
+    const char *tail = "[env]\nkind = bandit\nitems = 20\n\n" AGENT_REWARD;
+    char plain[512], off[512], on[512];
+    snprintf(plain, sizeof plain, "%s\n%s", head, tail);
+    snprintf(off, sizeof off, "%slog_interactions = false\n\n%s", head, tail);
+    snprintf(on, sizeof on, "%slog_interactions = true\n\n%s", head, tail);
+    experiment a, b, c;
+    load_ok("log.ini", plain, NULL, 0, &a);
+    load_ok("log.ini", off, NULL, 0, &b);
+    load_ok("log.ini", on, NULL, 0, &c);
+    ck_assert_int_eq(a.runs[0].run_id, b.runs[0].run_id);
+    ck_assert_str_eq(a.runs[0].config_text, b.runs[0].config_text);
+    ck_assert_ptr_null(strstr(a.runs[0].config_text, "log_interactions"));
+    ck_assert_int_ne(a.runs[0].run_id, c.runs[0].run_id);
+    ck_assert_ptr_nonnull(strstr(c.runs[0].config_text, "experiment.log_interactions = true\n"));
+    ck_assert_int_eq(b.runs[0].settings.log_interactions, 0);
+    ck_assert_int_eq(c.runs[0].settings.log_interactions, 1);
+    experiment_free(&a);
+    experiment_free(&b);
+    experiment_free(&c);
 }
 END_TEST
 
@@ -408,7 +434,7 @@ START_TEST(agent_section_sets_its_parameter)
     ck_assert_str_eq(run_param_get(&x.runs[0], key), want);
     ck_assert_int_eq(*(const int *)((const char *)x.runs[0].agent_config + spec->offset), value);
     /* Every key of the agent's table is a param, defaults included. */
-    ck_assert_uint_eq(x.runs[0].n_params, 16 + a->params.count);
+    ck_assert_uint_eq(x.runs[0].n_params, 15 + a->params.count);
     experiment_free(&x);
 
     /* A section of an agent not listed in kind is checked but unused. */
@@ -544,11 +570,11 @@ START_TEST(scoped_reward_axes_expand_per_agent)
             ck_assert_ptr_null(run_param_get(r, "agent.mmr.lambda"));
         }
         /* The scoped key is the run's reward.diversity_bonus, not a param of its own:
-         * 3 names + experiment (5) + env + agent + reward (2). */
+         * 3 names + experiment (4) + env + agent + reward (2). */
         char scoped[128];
         snprintf(scoped, sizeof scoped, "agent.%s.reward.diversity_bonus", agents[who]);
         ck_assert_ptr_null(run_param_get(r, scoped));
-        ck_assert_uint_eq(r->n_params, 10 + r->env->params.count + r->agent->params.count);
+        ck_assert_uint_eq(r->n_params, 9 + r->env->params.count + r->agent->params.count);
     }
     /* Ids follow from the params: a2c with a scoped bonus of 0.1 is the run of a2c
      * with [reward] diversity_bonus = 0.1 (the file's name is the same). */
@@ -1187,6 +1213,7 @@ static Suite *config_suite(void)
     tcase_add_test(expand, simple_file_has_every_default_sorted);
     tcase_add_test(expand, axes_expand_in_order_with_seeds_innermost);
     tcase_add_test(expand, run_ids_are_stable_and_distinct);
+    tcase_add_test(expand, logging_changes_the_id_only_when_on);
     tcase_add_test(expand, reformatted_values_keep_run_ids);
     tcase_add_test(expand, params_show_canonical_values);
     tcase_add_test(expand, agent_list_times_seeds);

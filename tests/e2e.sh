@@ -83,6 +83,13 @@ check "the merged shards give the rows of one process" cmp -s "$tmp/one.txt" "$t
 rows "$tmp/merged.db" > "$tmp/merged2.txt"
 check "merging again changes nothing" cmp -s "$tmp/merged.txt" "$tmp/merged2.txt"
 check "merging again reports the runs as there" grep -q "0 runs added, 0 replaced unfinished copies, $(query "$tmp/shard2.db" "SELECT COUNT(*) FROM runs") already there" "$tmp/again.txt"
+logged() { exact "$1" "SELECT * FROM interactions ORDER BY run_id, seq"; }
+log_set="--set experiment.log_interactions=true"
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/log-one.db" -q $log_set
+for k in 1 2; do "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/log-shard$k.db" -q --shard $k/2 $log_set; done
+"$DIVSIM" merge "$tmp/log-merged.db" "$tmp/log-shard1.db" "$tmp/log-shard2.db" 2>/dev/null
+check "logged runs have interactions" test "$(query "$tmp/log-one.db" "SELECT COUNT(*) FROM interactions")" -gt 0
+check "merged shards keep their interaction logs" test "$(logged "$tmp/log-merged.db")" = "$(logged "$tmp/log-one.db")"
 cp "$tmp/shard1.db" "$tmp/liar.db"
 query "$tmp/liar.db" "UPDATE runs SET config = config || 'x = 1' || char(10) WHERE id = (SELECT MIN(id) FROM runs)"
 cp "$tmp/merged.db" "$tmp/merged-before.db"
