@@ -52,14 +52,14 @@ label_if(code) = column(11) == code ? stringcolumn(8) : ""
 
 plot datafile index nseries using 1:2 with fsteps lw 1.2 dt 2 lc rgb "#777777" \
          title "Pareto frontier", \
-     for [j = 1:words(keyed)] NaN with points pt shape(series_colour[item(keyed, j)]) ps 1 \
+     for [j = 1:words(keyed)] NaN with points pt shape(series_colour[item(keyed, j)]) ps 0.8 \
          lc rgb colour(series_colour[item(keyed, j)]) title series_title[item(keyed, j)], \
      for [j = 1:words(paths)] datafile index (item(paths, j) - 1) using 1:2 \
          with lines lw 0.6 lc rgb colour(series_colour[item(paths, j)]) notitle, \
      for [i = 1:nseries] datafile index (i - 1) using 1:2:(clip0($3)):4:(clip0($5)):6 \
          with xyerrorbars lw 0.6 pt 0 lc rgb faint(series_colour[i]) notitle, \
      for [i = 1:nseries] datafile index (i - 1) using 1:2 with points \
-         pt shape(series_colour[i]) ps 1 lc rgb colour(series_colour[i]) notitle, \
+         pt shape(series_colour[i]) ps 0.8 lc rgb colour(series_colour[i]) notitle, \
      for [i = 1:nseries] datafile index (i - 1) using 12:13:($14 - $12):($15 - $13) \
          with vectors nohead lw 0.5 lc rgb colour(series_colour[i]) notitle, \
      for [i = 1:nseries] datafile index (i - 1) using 9:10:(label_if(1)) with labels \

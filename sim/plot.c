@@ -1084,7 +1084,7 @@ typedef struct {
  * 8 pt font (Helvetica's digits are 0.56 em wide) and a marker. The data's
  * extent is widened by these fractions (left, right, bottom, top), not below
  * 0, to leave room for labels at the edges. */
-static const double area_in[4] = {0.62, 0.48, 2.68, 2.0};
+static const double area_in[4] = {0.62, 0.48, 2.68, 2.2};
 static const double char_w = 4.6, char_h = 8.5, marker = 6.5;
 static const double pad_l = 0.06, pad_r = 0.10, pad_b = 0.06, pad_t = 0.06;
 
@@ -1119,6 +1119,43 @@ static box pareto_axes(const setting_point *s, size_t n)
     r.y0 = fmax(0.0, r.y0 - pad_b * dy);
     r.y1 += pad_t * dy;
     return r;
+}
+
+/* Marks the points that no other point beats on both axes (maximising both). */
+static void mark_frontier(setting_point *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        s[i].on_frontier = s[i].runs > 0 && !isnan(s[i].x.mean) && !isnan(s[i].y.mean);
+        for (size_t j = 0; j < n && s[i].on_frontier; j++)
+            if (j != i && s[j].runs > 0 && s[j].x.mean >= s[i].x.mean &&
+                s[j].y.mean >= s[i].y.mean &&
+                (s[j].x.mean > s[i].x.mean || s[j].y.mean > s[i].y.mean))
+                s[i].on_frontier = 0;
+    }
+}
+
+typedef struct {
+    double x, y;
+} xy;
+
+static int by_x_then_y(const void *a, const void *b)
+{
+    const xy *p = a, *q = b;
+    if (p->x != q->x)
+        return p->x < q->x ? -1 : 1;
+    return (p->y < q->y) - (p->y > q->y);
+}
+
+/* The frontier's points by increasing x into front[] (room for n); their
+ * number. */
+static size_t frontier_points(const setting_point *s, size_t n, xy *front)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].on_frontier)
+            front[m++] = (xy){s[i].x.mean, s[i].y.mean};
+    qsort(front, m, sizeof *front, by_x_then_y);
+    return m;
 }
 
 /* From data units to points on the plot area, and back. */
@@ -1176,7 +1213,7 @@ static int add_obstacle(obstacles *o, box b, double cost)
 /* Costs per square point covered, and of a place a ring further off. A label
  * is left out when its cheapest place covers more than about a square point
  * of a marker or of another label (max_label_cost). */
-enum { MARKER_COST = 1000, LABEL_COST = 1000, RING_COST = 40, N_RINGS = 3 };
+enum { MARKER_COST = 1000, LABEL_COST = 1000, RING_COST = 40, N_RINGS = 4 };
 static const double max_label_cost = RING_COST * (N_RINGS - 1) + MARKER_COST;
 
 /* A line from (ax, ay) to (bx, by) as small boxes every 2 points. */
@@ -1219,34 +1256,100 @@ static int pareto_obstacles(const plot_ctx *c, const setting_point *s, const fra
                              2.0);
         prev = i;
     }
+    /* The frontier, drawn as steps: up (or down) first, then across. */
+    xy *front = malloc((c->n_series ? c->n_series : 1) * sizeof *front);
+    if (!front && rc == DS_OK)
+        rc = DS_ENOMEM;
+    size_t m = front ? frontier_points(s, c->n_series, front) : 0;
+    for (size_t i = 1; i < m && rc == DS_OK; i++) {
+        double x0 = to_px(fr, front[i - 1].x), y0 = to_py(fr, front[i - 1].y);
+        double x1 = to_px(fr, front[i].x), y1 = to_py(fr, front[i].y);
+        rc = add_segment(o, x0, y0, x0, y1, 2.0);
+        if (rc == DS_OK)
+            rc = add_segment(o, x0, y1, x1, y1, 2.0);
+    }
+    free(front);
     return rc;
 }
 
-/* A candidate place of a label w points wide: direction (dx, dy), each -1, 0
- * or 1, at ring r (0 next to the marker; further rings get a leader line). */
-static box candidate_box(double px, double py, double w, int dx, int dy, int r)
+/* A candidate place of a label w points wide: in direction k of N_DIRECTIONS
+ * (k / N_DIRECTIONS of a turn, anticlockwise from the right) at ring r (0 next
+ * to the marker, where only every other direction is tried; further rings
+ * get a leader line). The label's near side or corner is at that place: dx,
+ * dy say which (1: the label extends right or up from it, -1: left or down,
+ * 0: centred). */
+enum { N_DIRECTIONS = 16 };
+
+static box candidate_box(double px, double py, double w, int k, int r, int *dx, int *dy)
 {
-    static const double gap[N_RINGS] = {0.5 * marker + 1.5, 16.0, 30.0};
-    double g = gap[r] * (dx && dy ? 0.75 : 1.0);
-    double cx = dx > 0 ? px + g + 0.5 * w : dx < 0 ? px - g - 0.5 * w : px;
-    double cy = dy > 0 ? py + g + 0.5 * char_h : dy < 0 ? py - g - 0.5 * char_h : py;
-    return (box){cx - 0.5 * w, cy - 0.5 * char_h, cx + 0.5 * w, cy + 0.5 * char_h};
+    static const double gap[N_RINGS] = {0.5 * marker + 1.5, 16.0, 30.0, 46.0};
+    double angle = 2.0 * acos(-1.0) * k / N_DIRECTIONS, c = cos(angle), s = sin(angle);
+    double ax = px + gap[r] * c, ay = py + gap[r] * s;
+    *dx = c > 0.3 ? 1 : c < -0.3 ? -1 : 0;
+    *dy = s > 0.3 ? 1 : s < -0.3 ? -1 : 0;
+    double x0 = *dx > 0 ? ax : *dx < 0 ? ax - w : ax - 0.5 * w;
+    double y0 = *dy > 0 ? ay : *dy < 0 ? ay - char_h : ay - 0.5 * char_h;
+    return (box){x0, y0, x0 + w, y0 + char_h};
 }
 
-/* The cost of a label at b: what it covers, and how far it is from its point
- * (a ring further costs as much as covering 40 square points of bar; left
- * and above or below a little more than right, where labels are read best). */
-static double candidate_cost(box b, int ring, int dx, int dy, const obstacles *o,
-                             const box *placed, size_t n_placed, const frame *fr)
+/* The leader line of a label at b from the point (px, py), in points: from
+ * just outside the marker to just short of the label's nearest edge; 0 when
+ * the label is too close for one. */
+static int leader_of(double px, double py, box b, double *end)
+{
+    double ex = fmin(fmax(px, b.x0), b.x1), ey = fmin(fmax(py, b.y0), b.y1);
+    double len = hypot(ex - px, ey - py), start = 0.5 * marker + 1.0;
+    if (len <= start + 2.0)
+        return 0;
+    end[0] = px + (ex - px) * start / len;
+    end[1] = py + (ey - py) * start / len;
+    end[2] = ex - (ex - px) / len;
+    end[3] = ey - (ey - py) / len;
+    return 1;
+}
+
+static int inside(box b, double x, double y)
+{
+    return x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1;
+}
+
+/* What a leader line crosses: a cost for every 2 points of it over a marker,
+ * and ten times that over another label (a line through a label misleads). */
+static double leader_cost(const double *end, const obstacles *o, const box *placed,
+                          size_t n_placed)
+{
+    double len = hypot(end[2] - end[0], end[3] - end[1]), cost = 0.0;
+    int steps = (int)(len / 2.0) + 1;
+    for (int t = 0; t <= steps; t++) {
+        double x = end[0] + (end[2] - end[0]) * t / steps;
+        double y = end[1] + (end[3] - end[1]) * t / steps;
+        for (size_t j = 0; j < n_placed; j++)
+            cost += inside(placed[j], x, y) ? 10 * RING_COST / 2 : 0;
+        for (size_t j = 0; j < o->n; j++)
+            cost += o->v[j].cost >= MARKER_COST && inside(o->v[j].b, x, y) ? RING_COST / 2 : 0;
+    }
+    return cost;
+}
+
+/* The cost of a label at b for the point (px, py): what it and its leader
+ * cover, and how far it is from its point (a ring further costs as much as
+ * covering 40 square points of bar; left and above or below a little more
+ * than right, where labels are read best). */
+static double candidate_cost(box b, double px, double py, int ring, int dx, int dy,
+                             const obstacles *o, const box *placed, size_t n_placed,
+                             const frame *fr)
 {
     if (b.x0 < 0 || b.y0 < 0 || b.x1 > fr->w || b.y1 > fr->h)
         return INFINITY; /* cut off, or over the axes' tic labels */
     double cost = RING_COST * ring + (dx < 0) + 0.5 * (dy != 0);
     for (size_t j = 0; j < n_placed; j++) /* with a margin, so that labels do not touch */
-        cost += LABEL_COST * overlap(b, (box){placed[j].x0 - 2.5, placed[j].y0 - 1.0,
-                                              placed[j].x1 + 2.5, placed[j].y1 + 1.0});
+        cost += LABEL_COST * overlap(b, (box){placed[j].x0 - 3.5, placed[j].y0 - 1.0,
+                                              placed[j].x1 + 3.5, placed[j].y1 + 1.0});
     for (size_t j = 0; j < o->n; j++)
         cost += o->v[j].cost * overlap(b, o->v[j].b);
+    double end[4];
+    if (ring > 0 && leader_of(px, py, b, end))
+        cost += leader_cost(end, o, placed, n_placed);
     return cost;
 }
 
@@ -1258,9 +1361,10 @@ static int label_rank(const setting_point *s, const int *end, size_t i)
 }
 
 /* Places one label: the cheapest candidate that covers no other label and
- * no marker; none (LABEL_NONE) when every candidate does. */
-static void place_label(setting_point *p, const frame *fr, const obstacles *o, box *placed,
-                        size_t *n_placed)
+ * no marker; none (LABEL_NONE) when every candidate does. Its leader line
+ * joins the obstacles of the labels placed after it. */
+static int place_label(setting_point *p, const frame *fr, obstacles *o, box *placed,
+                       size_t *n_placed)
 {
     double px = to_px(fr, p->x.mean), py = to_py(fr, p->y.mean);
     double w = (double)strlen(p->label) * char_w;
@@ -1268,24 +1372,22 @@ static void place_label(setting_point *p, const frame *fr, const obstacles *o, b
     box chosen = {0};
     int best_dx = 0, best_ring = 0;
     for (int ring = 0; ring < N_RINGS; ring++)
-        for (int dx = -1; dx <= 1; dx++)
-            for (int dy = -1; dy <= 1; dy++) {
-                if (dx == 0 && dy == 0)
-                    continue;
-                box b = candidate_box(px, py, w, dx, dy, ring);
-                double cost = candidate_cost(b, ring, dx, dy, o, placed, *n_placed, fr);
-                if (cost < best) {
-                    best = cost;
-                    chosen = b;
-                    best_dx = dx;
-                    best_ring = ring;
-                }
+        for (int k = 0; k < N_DIRECTIONS; k += ring ? 1 : 2) {
+            int dx, dy;
+            box b = candidate_box(px, py, w, k, ring, &dx, &dy);
+            double cost = candidate_cost(b, px, py, ring, dx, dy, o, placed, *n_placed, fr);
+            if (cost < best) {
+                best = cost;
+                chosen = b;
+                best_dx = dx;
+                best_ring = ring;
             }
+        }
     p->align = LABEL_NONE;
     for (int k = 0; k < 4; k++)
         p->leader[k] = NAN;
     if (!(best < max_label_cost)) /* covers a label or a marker */
-        return;
+        return DS_OK;
     placed[(*n_placed)++] = chosen;
     p->align = best_dx > 0 ? LABEL_LEFT : best_dx < 0 ? LABEL_RIGHT : LABEL_CENTRE;
     double ax = best_dx > 0   ? chosen.x0
@@ -1293,17 +1395,12 @@ static void place_label(setting_point *p, const frame *fr, const obstacles *o, b
                               : 0.5 * (chosen.x0 + chosen.x1);
     p->label_x = from_px(fr, ax);
     p->label_y = from_py(fr, 0.5 * (chosen.y0 + chosen.y1));
-    if (best_ring > 0) { /* from near the marker to the label's nearest edge */
-        double ex = fmin(fmax(px, chosen.x0), chosen.x1);
-        double ey = fmin(fmax(py, chosen.y0), chosen.y1);
-        double len = hypot(ex - px, ey - py), start = 0.5 * marker + 1.0;
-        if (len > start + 2.0) {
-            p->leader[0] = from_px(fr, px + (ex - px) * start / len);
-            p->leader[1] = from_py(fr, py + (ey - py) * start / len);
-            p->leader[2] = from_px(fr, ex - (ex - px) * 1.0 / len);
-            p->leader[3] = from_py(fr, ey - (ey - py) * 1.0 / len);
-        }
-    }
+    double end[4];
+    if (best_ring == 0 || !leader_of(px, py, chosen, end))
+        return DS_OK;
+    for (int k = 0; k < 4; k++)
+        p->leader[k] = k % 2 ? from_py(fr, end[k]) : from_px(fr, end[k]);
+    return add_segment(o, end[0], end[1], end[2], end[3], 3.0);
 }
 
 /* Places the labels greedily (label_rank, then series order), each where it
@@ -1328,40 +1425,15 @@ static int place_labels(const plot_ctx *c, setting_point *s, box axes, const int
     }
     size_t n_placed = 0;
     for (int rank = 0; rc == DS_OK && rank <= 1; rank++)
-        for (size_t i = 0; i < c->n_series; i++) {
+        for (size_t i = 0; rc == DS_OK && i < c->n_series; i++) {
             if (!has_point(&s[i]) || label_rank(s, end, i) != rank)
                 continue;
-            place_label(&s[i], &fr, &o, placed, &n_placed);
+            rc = place_label(&s[i], &fr, &o, placed, &n_placed);
         }
     free(end);
     free(placed);
     free(o.v);
     return rc;
-}
-
-/* Marks the points that no other point beats on both axes (maximising both). */
-static void mark_frontier(setting_point *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        s[i].on_frontier = s[i].runs > 0 && !isnan(s[i].x.mean) && !isnan(s[i].y.mean);
-        for (size_t j = 0; j < n && s[i].on_frontier; j++)
-            if (j != i && s[j].runs > 0 && s[j].x.mean >= s[i].x.mean &&
-                s[j].y.mean >= s[i].y.mean &&
-                (s[j].x.mean > s[i].x.mean || s[j].y.mean > s[i].y.mean))
-                s[i].on_frontier = 0;
-    }
-}
-
-typedef struct {
-    double x, y;
-} xy;
-
-static int by_x_then_y(const void *a, const void *b)
-{
-    const xy *p = a, *q = b;
-    if (p->x != q->x)
-        return p->x < q->x ? -1 : 1;
-    return (p->y < q->y) - (p->y > q->y);
 }
 
 /* The frontier's points by increasing x, as the last block of the data. */
@@ -1370,11 +1442,7 @@ static int write_frontier(FILE *f, const setting_point *s, size_t n)
     xy *front = malloc((n ? n : 1) * sizeof *front);
     if (!front)
         return DS_ENOMEM;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (s[i].on_frontier)
-            front[m++] = (xy){s[i].x.mean, s[i].y.mean};
-    qsort(front, m, sizeof *front, by_x_then_y);
+    size_t m = frontier_points(s, n, front);
     fputs("\n\n# frontier: the points no other beats on both axes, by increasing x\n", f);
     for (size_t i = 0; i < m; i++) {
         put_number(f, front[i].x);
