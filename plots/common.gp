@@ -20,19 +20,45 @@ font = sprintf("%s,%g", font_name, font_size)
 # own estimate of the width of text is far too generous): the sample and the
 # gaps around it take about 5 of gnuplot's character widths (0.95 em), the
 # text title_len characters of 0.56 em. A key that would need more than
-# 1.4 in (long titles of swept settings) goes below the plot instead, and the
-# figure grows by key_height inches to hold it.
+# 1.4 in (long titles of swept settings), or that a template would rather not
+# have narrow the plot (key_wide_plot = 1), goes below the plot instead, in as
+# many columns as fit (a figure whose key would need more than 6 rows there
+# widens to the full page, 7 in), and the figure grows by key_height inches.
+# Templates draw the key as plots of nothing (after `eval key_canvas`), one a
+# column, series key_first(c) .. key_last(c) in column c at screen
+# key_x(c), key_top: gnuplot, left to itself, wraps long keys into columns
+# that run off the canvas.
 title_len = 0
 do for [i = 1:nseries] {
     title_len = strlen(series_title[i]) > title_len ? strlen(series_title[i]) : title_len
 }
 key_width(len) = (5 * 0.95 + len * 0.56) * font_size / 72.0 + 0.05
 key_lines = nseries + (exists("key_extra_lines") ? key_extra_lines : 0)
-key_height = key_lines * 1.4 * font_size / 72.0 + 0.1   # gnuplot's line height
-key_below = exists("key_beside") && key_width(title_len) > 1.4
+key_line = 1.5 * font_size / 72.0                      # gnuplot's line height, inches
+key_below = exists("key_beside") && \
+            (key_width(title_len) > 1.4 || exists("key_wide_plot") && key_wide_plot)
+columns_in(w) = (n = floor((w - 0.2) / key_width(title_len)), n < 1 ? 1 : n)
+rows_in(w) = ceil(1.0 * key_lines / columns_in(w))
+if (key_below && rows_in(fig_width) > 6) {
+    fig_width = 7.0
+}
+key_rows = key_below ? rows_in(fig_width) : key_lines
+key_cols = ceil(1.0 * key_lines / key_rows)              # none of them empty
+key_height = key_rows * key_line + 0.15
 if (key_below) {
     fig_height = fig_height + key_height
 }
+key_first(c) = (c - 1) * key_rows + 1
+key_last(c) = c * key_rows < nseries ? c * key_rows : nseries
+key_x(c) = key_below ? (0.1 + (c - 1) * (fig_width - 0.2) / key_cols) / fig_width \
+                     : 1.0 - key_width(title_len) / fig_width
+key_top = key_below ? key_height / fig_height : 1.0 - 0.25 / fig_height
+key_canvas = "set lmargin at screen 0; set rmargin at screen 1; set tmargin at screen 1; " . \
+             "set bmargin at screen 0; unset border; unset xtics; unset ytics; unset grid; " . \
+             "unset xlabel; unset ylabel; set xrange [0:1]; set yrange [0:1]"
+# Back to drawing axes, after key_canvas.
+axes_canvas = "unset key; set border 3 lw 0.8; set xtics nomirror out scale 0.5; " . \
+              "set ytics nomirror out scale 0.5; set grid; set autoscale"
 
 # Line widths are in points (pdfcairo's unit is half a point, hence its
 # linewidth 2 and dashlength 2; it halves fonts unless told fontscale 1).

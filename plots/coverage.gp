@@ -20,38 +20,32 @@ left = 0.55 / fig_width
 gap = 0.63 / fig_width
 key_len = title_len > 15 ? title_len : 15   # "end of training"
 right = key_below ? 0.97 : 1.0 - key_width(key_len) / fig_width - 0.02
-bottom = (0.475 + (key_below ? key_height + 0.05 : 0)) / fig_height
+bottom = (0.53 + (key_below ? key_height + 0.05 : 0)) / fig_height
 top = 1.0 - 0.3 / fig_height
 panel_width = (right - left - 2 * gap) / 3
 
 set multiplot
-# The key (a plot of nothing, for its key only).
-# It spans the whole canvas, so that gnuplot never wraps the key into columns.
-set lmargin at screen 0
-set rmargin at screen 1
-set tmargin at screen 1
-set bmargin at screen 0
-if (key_below) {
-    set key at screen left, screen key_height / fig_height left top
-} else {
-    set key at screen right + 0.02, screen top left top
+# The key (plots of nothing, for their keys only), a column each.
+eval key_canvas
+do for [kc = 1:key_cols] {
+    if (key_below) {
+        set key at screen key_x(kc), screen key_top left top
+    } else {
+        set key at screen right + 0.02, screen top left top
+    }
+    end_title = kc == key_cols ? "end of training" : ""
+    if (key_first(kc) <= nseries) {
+        plot for [i = key_first(kc):key_last(kc)] NaN with lines lw 1.5 \
+                 lc rgb colour(series_colour[i]) dt dash(series_variant[i]) \
+                 title series_title[i], \
+             NaN with points pt 6 ps 0.9 lw 1.2 lc rgb "#000000" title end_title
+    } else {                          # a last column of that line alone
+        plot NaN with points pt 6 ps 0.9 lw 1.2 lc rgb "#000000" title end_title
+    }
 }
-unset border
-unset xtics
-unset ytics
-unset grid
-set xrange [0:1]
-set yrange [0:1]
-plot for [i = 1:nseries] NaN with lines lw 1.5 lc rgb colour(series_colour[i]) \
-         dt dash(series_variant[i]) title series_title[i], \
-     NaN with points pt 6 ps 0.9 lw 1.2 lc rgb "#000000" title "end of training"
 
 # The panels.
-unset key
-set border 3 lw 0.8
-set xtics nomirror out scale 0.5
-set ytics nomirror out scale 0.5
-set grid
+eval axes_canvas
 set xlabel xlabel
 unset ylabel
 set xrange [0:*]

@@ -10,25 +10,33 @@ key_beside = 1
 load varsfile
 load templatedir . "/common.gp"
 
+set multiplot
+eval key_canvas
+do for [kc = 1:key_cols] {
+    set key at screen key_x(kc), screen key_top left top
+    plot for [i = key_first(kc):key_last(kc)] NaN with lines lw 1.5 \
+             lc rgb colour(series_colour[i]) dt dash(series_variant[i]) title series_title[i]
+}
+eval axes_canvas
+set lmargin at screen 0.65 / fig_width
+set tmargin at screen 1.0 - 0.25 / fig_height   # room for "train" and "eval"
 if (key_below) {
-    set bmargin at screen (key_height + 0.5) / fig_height
-    set key at screen 0.1, screen key_height / fig_height left top maxrows key_lines
-    plot_width = fig_width - 0.75                  # inches, about
+    set bmargin at screen (key_height + 0.52) / fig_height
+    set rmargin at screen 1.0 - 0.1 / fig_width
+    plot_width = fig_width - 0.7                    # inches, about
 } else {
-    key_x = 1.0 - key_width(title_len) / fig_width
-    set rmargin at screen key_x - 0.03
-    set key at screen key_x, graph 1 left top
-    plot_width = (key_x - 0.03) * fig_width - 0.55
+    set bmargin at screen 0.52 / fig_height
+    set rmargin at screen key_x(1) - 0.03
+    plot_width = (key_x(1) - 0.03) * fig_width - 0.6
 }
 
 # Long runs count episodes in thousands, so that tic labels stay short.
 xscale = end_at >= 10000 ? 1000.0 : 1.0
 set xlabel xscale > 1 ? "thousands of " . xlabel : xlabel
-set ylabel ylabel
+set ylabel ylabel offset char 1.5, 0   # gnuplot overestimates the tic labels
 set xrange [0:end_at / xscale]
 set xtics nice_step(end_at / xscale, tics(plot_width))
 set yrange [0 < * : *]            # every metric is non-negative
-set tmargin 2                     # room for "train" and "eval"
 
 if (switch_at > 0) {
     set arrow from switch_at / xscale, graph 0 to switch_at / xscale, graph 1 nohead back \
@@ -42,4 +50,5 @@ plot for [i = 1:nseries] datafile index (i - 1) using ($1 / xscale):(clip0($3)):
          with filledcurves fc rgb colour(series_colour[i]) notitle, \
      for [i = 1:nseries] datafile index (i - 1) using ($1 / xscale):2 \
          with lines lw 1.5 lc rgb colour(series_colour[i]) dt dash(series_variant[i]) \
-         title series_title[i]
+         notitle
+unset multiplot

@@ -376,14 +376,33 @@ static const char *short_key(const plot_ctx *c, const char *key, char *buf, size
     return last;
 }
 
-/* "agent (key = value, ...)" over the swept keys s has, but skip. */
+/* 1 when the configurations of agent `name` take several values of swept key k
+ * (absent counts as a value): the keys that agent's titles name. A key swept
+ * for other agents only (a setting scoped to [agent.ppo], or a default that
+ * the others vary) is not the agent's, though its runs record a value. */
+static int agent_varies(const plot_ctx *c, const char *name, size_t k)
+{
+    const char *first = NULL;
+    int seen = 0;
+    for (size_t i = 0; i < c->n_series; i++) {
+        if (strcmp(c->series[i].agent, name) != 0)
+            continue;
+        if (seen && compare_values(first, c->series[i].values[k]) != 0)
+            return 1;
+        first = c->series[i].values[k];
+        seen = 1;
+    }
+    return 0;
+}
+
+/* "agent (key = value, ...)" over the swept keys its agent varies, but skip. */
 static void series_title(const plot_ctx *c, const series *s, const char *skip, char *buf,
                          size_t size)
 {
     size_t len = (size_t)snprintf(buf, size, "%s", s->agent);
     int first = 1;
     for (size_t k = 0; k < c->n_swept && len < size; k++) {
-        if (!s->values[k] || (skip && strcmp(c->swept[k], skip) == 0))
+        if (!agent_varies(c, s->agent, k) || (skip && strcmp(c->swept[k], skip) == 0))
             continue;
         char part[256];
         len += (size_t)snprintf(buf + len, size - len, "%s%s = %s", first ? " (" : ", ",
@@ -1045,19 +1064,29 @@ static int read_eval(const plot_ctx *c, const metric_info *a, const metric_info 
 
 /* ---- pareto: diversity against purchases, per configuration ---- */
 
+/* Where a point's label goes: its anchor (data units) and alignment, and the
+ * leader line from the point to a label set further off (NAN: none). */
+typedef enum { LABEL_NONE, LABEL_LEFT, LABEL_CENTRE, LABEL_RIGHT } label_align;
+
 typedef struct {
     band x, y;
     size_t runs;      /* 0: the configuration has no eval phase */
     int on_frontier;
-    int label_at;     /* 1 right above, 2 right below, 3 left above, 4 left below */
-    char label[512];  /* the full title on an agent's first point, its values after */
+    char label[512];  /* the agent's name, or its settings ("0.05") */
+    label_align align;
+    double label_x, label_y;
+    double leader[4]; /* from x, y to x, y */
 } setting_point;
 
-/* The approximate geometry of the pareto figure (plots/pareto.gp), in points:
- * the plot area and a character of its 8 pt font; the template widens the
- * data's extent by these fractions (left, right, bottom, top), not below 0. */
-static const double area_w = 190.0, area_h = 125.0, char_w = 4.6, char_h = 9.5;
-static const double pad_l = 0.04, pad_r = 0.22, pad_b = 0.08, pad_t = 0.06;
+/* The geometry of the pareto figure, which plots/pareto.gp takes from the
+ * variables file: the plot area in inches from the figure's lower left
+ * corner (left, bottom, width, height), and, in points, a character of its
+ * 8 pt font (Helvetica's digits are 0.56 em wide) and a marker. The data's
+ * extent is widened by these fractions (left, right, bottom, top), not below
+ * 0, to leave room for labels at the edges. */
+static const double area_in[4] = {0.62, 0.48, 2.68, 2.2};
+static const double char_w = 4.6, char_h = 8.5, marker = 6.5;
+static const double pad_l = 0.06, pad_r = 0.10, pad_b = 0.06, pad_t = 0.06;
 
 typedef struct {
     double x0, y0, x1, y1;
@@ -1069,20 +1098,6 @@ static double overlap(box a, box b)
     return w > 0 && h > 0 ? w * h : 0.0;
 }
 
-/* The box of a label of len characters at point (px, py) placed at code. */
-static box label_box(double px, double py, size_t len, int code)
-{
-    double w = (double)len * char_w, dx = 0.5 * char_w, dy = 0.45 * char_h;
-    box b;
-    b.x0 = code <= 2 ? px + dx : px - dx - w;
-    b.x1 = b.x0 + w;
-    b.y0 = (code % 2 ? py + dy : py - dy) - 0.5 * char_h;
-    b.y1 = b.y0 + char_h;
-    return b;
-}
-
-/* Places each point's label where it covers the fewest other labels and
- * points (greedily, in series order) and stays inside the plot. */
 /* The axes of the pareto figure: the extent of the points and their
  * intervals, widened for the labels; never below 0, as the metrics cannot be. */
 static box pareto_axes(const setting_point *s, size_t n)
@@ -1104,48 +1119,6 @@ static box pareto_axes(const setting_point *s, size_t n)
     r.y0 = fmax(0.0, r.y0 - pad_b * dy);
     r.y1 += pad_t * dy;
     return r;
-}
-
-static void place_labels(setting_point *s, size_t n, box axes)
-{
-    double x0 = axes.x0, x1 = axes.x1, y0 = axes.y0, y1 = axes.y1;
-    box *placed = calloc(n ? n : 1, sizeof *placed);
-    for (size_t i = 0; i < n; i++) {
-        s[i].label_at = 1;
-        if (!s[i].runs || !placed || isnan(s[i].x.mean) || isnan(s[i].y.mean))
-            continue;
-        double px = (s[i].x.mean - x0) / (x1 - x0) * area_w;
-        double py = (s[i].y.mean - y0) / (y1 - y0) * area_h;
-        double best = INFINITY;
-        for (int code = 1; code <= 4; code++) {
-            box b = label_box(px, py, strlen(s[i].label), code);
-            double cost = 0.0;
-            for (size_t j = 0; j < i; j++)
-                cost += s[j].runs ? overlap(b, placed[j]) : 0.0;
-            for (size_t j = 0; j < n; j++) { /* the markers and error bars */
-                if (j == i || !s[j].runs)
-                    continue;
-                double qx = (s[j].x.mean - x0) / (x1 - x0) * area_w;
-                double qy = (s[j].y.mean - y0) / (y1 - y0) * area_h;
-                double lx = (s[j].x.lo - x0) / (x1 - x0) * area_w;
-                double hx = (s[j].x.hi - x0) / (x1 - x0) * area_w;
-                double ly = (s[j].y.lo - y0) / (y1 - y0) * area_h;
-                double hy = (s[j].y.hi - y0) / (y1 - y0) * area_h;
-                cost += overlap(b, (box){qx - 3, qy - 3, qx + 3, qy + 3});
-                cost += overlap(b, (box){lx, qy - 1.5, hx, qy + 1.5});
-                cost += overlap(b, (box){qx - 1.5, ly, qx + 1.5, hy});
-            }
-            /* Outside the plot a label is cut off: worse than covering a bar. */
-            double area = (b.x1 - b.x0) * (b.y1 - b.y0);
-            cost += 3.0 * (area - overlap(b, (box){0.0, 0.0, area_w, area_h}));
-            if (cost < best - 1e-9) {
-                best = cost;
-                s[i].label_at = code;
-                placed[i] = b;
-            }
-        }
-    }
-    free(placed);
 }
 
 /* Marks the points that no other point beats on both axes (maximising both). */
@@ -1173,17 +1146,303 @@ static int by_x_then_y(const void *a, const void *b)
     return (p->y < q->y) - (p->y > q->y);
 }
 
+/* The frontier's points by increasing x into front[] (room for n); their
+ * number. */
+static size_t frontier_points(const setting_point *s, size_t n, xy *front)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].on_frontier)
+            front[m++] = (xy){s[i].x.mean, s[i].y.mean};
+    qsort(front, m, sizeof *front, by_x_then_y);
+    return m;
+}
+
+/* From data units to points on the plot area, and back. */
+typedef struct {
+    box axes;
+    double w, h; /* the plot area, points */
+} frame;
+
+static double to_px(const frame *f, double x)
+{
+    return (x - f->axes.x0) / (f->axes.x1 - f->axes.x0) * f->w;
+}
+
+static double to_py(const frame *f, double y)
+{
+    return (y - f->axes.y0) / (f->axes.y1 - f->axes.y0) * f->h;
+}
+
+static double from_px(const frame *f, double px)
+{
+    return f->axes.x0 + px / f->w * (f->axes.x1 - f->axes.x0);
+}
+
+static double from_py(const frame *f, double py)
+{
+    return f->axes.y0 + py / f->h * (f->axes.y1 - f->axes.y0);
+}
+
+/* What labels must not cover (markers), and should not (error bars, the
+ * lines joining an agent's points), in points. */
+typedef struct {
+    box b;
+    double cost; /* per square point covered */
+} obstacle;
+
+typedef struct {
+    obstacle *v; /* [n] */
+    size_t n, cap;
+} obstacles;
+
+static int add_obstacle(obstacles *o, box b, double cost)
+{
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 64;
+        obstacle *v = realloc(o->v, cap * sizeof *v);
+        if (!v)
+            return DS_ENOMEM;
+        o->v = v;
+        o->cap = cap;
+    }
+    o->v[o->n++] = (obstacle){b, cost};
+    return DS_OK;
+}
+
+/* Costs per square point covered, and of a place a ring further off. A label
+ * is left out when its cheapest place covers more than about a square point
+ * of a marker or of another label (max_label_cost). */
+enum { MARKER_COST = 1000, LABEL_COST = 1000, RING_COST = 40, N_RINGS = 4 };
+static const double max_label_cost = RING_COST * (N_RINGS - 1) + MARKER_COST;
+
+/* A line from (ax, ay) to (bx, by) as small boxes every 2 points. */
+static int add_segment(obstacles *o, double ax, double ay, double bx, double by, double cost)
+{
+    double len = hypot(bx - ax, by - ay);
+    int steps = (int)(len / 2.0) + 1;
+    int rc = DS_OK;
+    for (int t = 0; t <= steps && rc == DS_OK; t++) {
+        double x = ax + (bx - ax) * t / steps, y = ay + (by - ay) * t / steps;
+        rc = add_obstacle(o, (box){x - 1.0, y - 1.0, x + 1.0, y + 1.0}, cost);
+    }
+    return rc;
+}
+
+static int has_point(const setting_point *p)
+{
+    return p->runs > 0 && !isnan(p->x.mean) && !isnan(p->y.mean);
+}
+
+/* The markers, error bars and joining lines of the figure. */
+static int pareto_obstacles(const plot_ctx *c, const setting_point *s, const frame *fr,
+                            const int *joined, obstacles *o)
+{
+    int rc = DS_OK;
+    size_t prev = SIZE_MAX;
+    for (size_t i = 0; i < c->n_series && rc == DS_OK; i++) {
+        if (!has_point(&s[i]))
+            continue;
+        double px = to_px(fr, s[i].x.mean), py = to_py(fr, s[i].y.mean);
+        double h = 0.5 * marker;
+        rc = add_obstacle(o, (box){px - h, py - h, px + h, py + h}, MARKER_COST);
+        if (rc == DS_OK)
+            rc = add_segment(o, to_px(fr, s[i].x.lo), py, to_px(fr, s[i].x.hi), py, 1.0);
+        if (rc == DS_OK)
+            rc = add_segment(o, px, to_py(fr, s[i].y.lo), px, to_py(fr, s[i].y.hi), 1.0);
+        if (rc == DS_OK && prev != SIZE_MAX && joined[i] &&
+            c->series[prev].colour == c->series[i].colour)
+            rc = add_segment(o, to_px(fr, s[prev].x.mean), to_py(fr, s[prev].y.mean), px, py,
+                             2.0);
+        prev = i;
+    }
+    /* The frontier, drawn as steps: up (or down) first, then across. */
+    xy *front = malloc((c->n_series ? c->n_series : 1) * sizeof *front);
+    if (!front && rc == DS_OK)
+        rc = DS_ENOMEM;
+    size_t m = front ? frontier_points(s, c->n_series, front) : 0;
+    for (size_t i = 1; i < m && rc == DS_OK; i++) {
+        double x0 = to_px(fr, front[i - 1].x), y0 = to_py(fr, front[i - 1].y);
+        double x1 = to_px(fr, front[i].x), y1 = to_py(fr, front[i].y);
+        rc = add_segment(o, x0, y0, x0, y1, 2.0);
+        if (rc == DS_OK)
+            rc = add_segment(o, x0, y1, x1, y1, 2.0);
+    }
+    free(front);
+    return rc;
+}
+
+/* A candidate place of a label w points wide: in direction k of N_DIRECTIONS
+ * (k / N_DIRECTIONS of a turn, anticlockwise from the right) at ring r (0 next
+ * to the marker, where only every other direction is tried; further rings
+ * get a leader line). The label's near side or corner is at that place: dx,
+ * dy say which (1: the label extends right or up from it, -1: left or down,
+ * 0: centred). */
+enum { N_DIRECTIONS = 16 };
+
+static box candidate_box(double px, double py, double w, int k, int r, int *dx, int *dy)
+{
+    static const double gap[N_RINGS] = {0.5 * marker + 1.5, 16.0, 30.0, 46.0};
+    double angle = 2.0 * acos(-1.0) * k / N_DIRECTIONS, c = cos(angle), s = sin(angle);
+    double ax = px + gap[r] * c, ay = py + gap[r] * s;
+    *dx = c > 0.3 ? 1 : c < -0.3 ? -1 : 0;
+    *dy = s > 0.3 ? 1 : s < -0.3 ? -1 : 0;
+    double x0 = *dx > 0 ? ax : *dx < 0 ? ax - w : ax - 0.5 * w;
+    double y0 = *dy > 0 ? ay : *dy < 0 ? ay - char_h : ay - 0.5 * char_h;
+    return (box){x0, y0, x0 + w, y0 + char_h};
+}
+
+/* The leader line of a label at b from the point (px, py), in points: from
+ * just outside the marker to just short of the label's nearest edge; 0 when
+ * the label is too close for one. */
+static int leader_of(double px, double py, box b, double *end)
+{
+    double ex = fmin(fmax(px, b.x0), b.x1), ey = fmin(fmax(py, b.y0), b.y1);
+    double len = hypot(ex - px, ey - py), start = 0.5 * marker + 1.0;
+    if (len <= start + 2.0)
+        return 0;
+    end[0] = px + (ex - px) * start / len;
+    end[1] = py + (ey - py) * start / len;
+    end[2] = ex - (ex - px) / len;
+    end[3] = ey - (ey - py) / len;
+    return 1;
+}
+
+static int inside(box b, double x, double y)
+{
+    return x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1;
+}
+
+/* What a leader line crosses: a cost for every 2 points of it over a marker,
+ * and ten times that over another label (a line through a label misleads). */
+static double leader_cost(const double *end, const obstacles *o, const box *placed,
+                          size_t n_placed)
+{
+    double len = hypot(end[2] - end[0], end[3] - end[1]), cost = 0.0;
+    int steps = (int)(len / 2.0) + 1;
+    for (int t = 0; t <= steps; t++) {
+        double x = end[0] + (end[2] - end[0]) * t / steps;
+        double y = end[1] + (end[3] - end[1]) * t / steps;
+        for (size_t j = 0; j < n_placed; j++)
+            cost += inside(placed[j], x, y) ? 10 * RING_COST / 2 : 0;
+        for (size_t j = 0; j < o->n; j++)
+            cost += o->v[j].cost >= MARKER_COST && inside(o->v[j].b, x, y) ? RING_COST / 2 : 0;
+    }
+    return cost;
+}
+
+/* The cost of a label at b for the point (px, py): what it and its leader
+ * cover, and how far it is from its point (a ring further costs as much as
+ * covering 40 square points of bar; left and above or below a little more
+ * than right, where labels are read best). */
+static double candidate_cost(box b, double px, double py, int ring, int dx, int dy,
+                             const obstacles *o, const box *placed, size_t n_placed,
+                             const frame *fr)
+{
+    if (b.x0 < 0 || b.y0 < 0 || b.x1 > fr->w || b.y1 > fr->h)
+        return INFINITY; /* cut off, or over the axes' tic labels */
+    double cost = RING_COST * ring + (dx < 0) + 0.5 * (dy != 0);
+    for (size_t j = 0; j < n_placed; j++) /* with a margin, so that labels do not touch */
+        cost += LABEL_COST * overlap(b, (box){placed[j].x0 - 3.5, placed[j].y0 - 1.0,
+                                              placed[j].x1 + 3.5, placed[j].y1 + 1.0});
+    for (size_t j = 0; j < o->n; j++)
+        cost += o->v[j].cost * overlap(b, o->v[j].b);
+    double end[4];
+    if (ring > 0 && leader_of(px, py, b, end))
+        cost += leader_cost(end, o, placed, n_placed);
+    return cost;
+}
+
+/* The order labels are placed in: frontier points and the ends of each
+ * agent's line first (they anchor the reading of the rest), then in order. */
+static int label_rank(const setting_point *s, const int *end, size_t i)
+{
+    return s[i].on_frontier || end[i] ? 0 : 1;
+}
+
+/* Places one label: the cheapest candidate that covers no other label and
+ * no marker; none (LABEL_NONE) when every candidate does. Its leader line
+ * joins the obstacles of the labels placed after it. */
+static int place_label(setting_point *p, const frame *fr, obstacles *o, box *placed,
+                       size_t *n_placed)
+{
+    double px = to_px(fr, p->x.mean), py = to_py(fr, p->y.mean);
+    double w = (double)strlen(p->label) * char_w;
+    double best = INFINITY;
+    box chosen = {0};
+    int best_dx = 0, best_ring = 0;
+    for (int ring = 0; ring < N_RINGS; ring++)
+        for (int k = 0; k < N_DIRECTIONS; k += ring ? 1 : 2) {
+            int dx, dy;
+            box b = candidate_box(px, py, w, k, ring, &dx, &dy);
+            double cost = candidate_cost(b, px, py, ring, dx, dy, o, placed, *n_placed, fr);
+            if (cost < best) {
+                best = cost;
+                chosen = b;
+                best_dx = dx;
+                best_ring = ring;
+            }
+        }
+    p->align = LABEL_NONE;
+    for (int k = 0; k < 4; k++)
+        p->leader[k] = NAN;
+    if (!(best < max_label_cost)) /* covers a label or a marker */
+        return DS_OK;
+    placed[(*n_placed)++] = chosen;
+    p->align = best_dx > 0 ? LABEL_LEFT : best_dx < 0 ? LABEL_RIGHT : LABEL_CENTRE;
+    double ax = best_dx > 0   ? chosen.x0
+                : best_dx < 0 ? chosen.x1
+                              : 0.5 * (chosen.x0 + chosen.x1);
+    p->label_x = from_px(fr, ax);
+    p->label_y = from_py(fr, 0.5 * (chosen.y0 + chosen.y1));
+    double end[4];
+    if (best_ring == 0 || !leader_of(px, py, chosen, end))
+        return DS_OK;
+    for (int k = 0; k < 4; k++)
+        p->leader[k] = k % 2 ? from_py(fr, end[k]) : from_px(fr, end[k]);
+    return add_segment(o, end[0], end[1], end[2], end[3], 3.0);
+}
+
+/* Places the labels greedily (label_rank, then series order), each where it
+ * covers the least, inside the plot area; a label that would cover another
+ * or a marker is left out: its point is read from its agent's line, whose
+ * ends are labelled first. joined[i]: series i's agent's points are joined. */
+static int place_labels(const plot_ctx *c, setting_point *s, box axes, const int *joined)
+{
+    frame fr = {axes, area_in[2] * 72.0, area_in[3] * 72.0};
+    obstacles o = {0};
+    box *placed = calloc(c->n_series ? c->n_series : 1, sizeof *placed);
+    int *end = calloc(c->n_series ? c->n_series : 1, sizeof *end);
+    int rc = placed && end ? pareto_obstacles(c, s, &fr, joined, &o) : DS_ENOMEM;
+    for (size_t i = 0; rc == DS_OK && i < c->n_series; i++) {
+        int first = 1, last = 1;
+        for (size_t j = 0; j < c->n_series; j++)
+            if (j != i && has_point(&s[j]) && c->series[j].colour == c->series[i].colour) {
+                first &= j > i;
+                last &= j < i;
+            }
+        end[i] = first || last;
+    }
+    size_t n_placed = 0;
+    for (int rank = 0; rc == DS_OK && rank <= 1; rank++)
+        for (size_t i = 0; rc == DS_OK && i < c->n_series; i++) {
+            if (!has_point(&s[i]) || label_rank(s, end, i) != rank)
+                continue;
+            rc = place_label(&s[i], &fr, &o, placed, &n_placed);
+        }
+    free(end);
+    free(placed);
+    free(o.v);
+    return rc;
+}
+
 /* The frontier's points by increasing x, as the last block of the data. */
 static int write_frontier(FILE *f, const setting_point *s, size_t n)
 {
     xy *front = malloc((n ? n : 1) * sizeof *front);
     if (!front)
         return DS_ENOMEM;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (s[i].on_frontier)
-            front[m++] = (xy){s[i].x.mean, s[i].y.mean};
-    qsort(front, m, sizeof *front, by_x_then_y);
+    size_t m = frontier_points(s, n, front);
     fputs("\n\n# frontier: the points no other beats on both axes, by increasing x\n", f);
     for (size_t i = 0; i < m; i++) {
         put_number(f, front[i].x);
@@ -1217,7 +1476,7 @@ static void label_points(const plot_ctx *c, setting_point *s)
         size_t len = 0;
         s[i].label[0] = '\0';
         for (size_t k = 0; k < c->n_swept && len < sizeof s[i].label; k++)
-            if (me->values[k])
+            if (agent_varies(c, me->agent, k))
                 len += (size_t)snprintf(s[i].label + len, sizeof s[i].label - len, "%s%s",
                                         len ? ", " : "", me->values[k]);
     }
@@ -1231,7 +1490,7 @@ static void agent_key_title(const plot_ctx *c, size_t i, char *buf, size_t size)
     size_t len = (size_t)snprintf(buf, size, "%s", me->agent);
     int first = 1;
     for (size_t k = 0; k < c->n_swept && len < size; k++) {
-        if (!me->values[k])
+        if (!agent_varies(c, me->agent, k))
             continue;
         char part[256];
         len += (size_t)snprintf(buf + len, size - len, "%s%s", first ? " (" : ", ",
@@ -1289,7 +1548,17 @@ static void write_setting_points(FILE *f, const plot_ctx *c, const setting_point
             put_number(f, s[i].x.hi);
             put_number(f, s[i].y.lo);
             put_number(f, s[i].y.hi);
-            fprintf(f, " %zu \"%s\" %d\n", s[i].runs, s[i].label, s[i].label_at);
+            fprintf(f, " %zu \"%s\"", s[i].runs, s[i].label);
+            int labelled = s[i].align != LABEL_NONE;
+            put_number(f, labelled ? s[i].label_x : NAN);
+            put_number(f, labelled ? s[i].label_y : NAN);
+            fprintf(f, " %d", (int)s[i].align);
+            /* No leader: one of no length, under the marker (gnuplot warns
+             * of a block of lines that are all NaN). */
+            int leader = labelled && !isnan(s[i].leader[0]);
+            for (int k = 0; k < 4; k++)
+                put_number(f, leader ? s[i].leader[k] : k % 2 ? s[i].y.mean : s[i].x.mean);
+            fputc('\n', f);
         }
     }
 }
@@ -1303,7 +1572,8 @@ static int plot_pareto(const plot_ctx *c, const metric_info *d, char *err)
     fig_series *shown = calloc(c->n_series, sizeof *shown);
     char (*titles)[512] = calloc(c->n_series, sizeof *titles);
     double *buf = malloc((p.n ? p.n : 1) * sizeof *buf);
-    if (rc == DS_OK && (!s || !shown || !titles || !buf))
+    int *joined = calloc(c->n_series ? c->n_series : 1, sizeof *joined);
+    if (rc == DS_OK && (!s || !shown || !titles || !buf || !joined))
         rc = err_set(err, DS_ENOMEM, "out of memory drawing '%s'", c->db_path);
     int skip = rc == DS_OK && p.n == 0;
     if (skip)
@@ -1324,7 +1594,12 @@ static int plot_pareto(const plot_ctx *c, const metric_info *d, char *err)
         mark_frontier(s, c->n_series);
         label_points(c, s);
         axes = pareto_axes(s, c->n_series);
-        place_labels(s, c->n_series, axes);
+        for (size_t i = 0; i < c->n_series; i++)
+            joined[i] = is_path(c, s, c->series[i].colour);
+        if (place_labels(c, s, axes, joined) != DS_OK)
+            rc = err_set(err, DS_ENOMEM, "out of memory drawing '%s'", c->db_path);
+    }
+    if (rc == DS_OK && !skip) {
         char what[256];
         snprintf(what, sizeof what, "eval %s against eval purchases per episode, per"
                  " configuration: means over runs and 95%% CI", d->name);
@@ -1333,8 +1608,10 @@ static int plot_pareto(const plot_ctx *c, const metric_info *d, char *err)
     if (rc == DS_OK && !skip) {
         fprintf(f.data,
                 "# columns: 1 %s mean | 2 purchases mean | 3-4 %s 95%% CI low, high |"
-                " 5-6 purchases 95%% CI low, high | 7 runs | 8 title | 9 where its label goes (1"
-                " right above, 2 right below, 3 left above, 4 left below)\n"
+                " 5-6 purchases 95%% CI low, high | 7 runs | 8 label | 9-10 where the label goes"
+                " (NaN: left out, it would cover another label or a marker) | 11 its"
+                " alignment there (0 none, 1 left, 2 centre, 3 right) | 12-15 a leader line"
+                " from x, y to x, y (none: both ends at the point)\n"
                 "# one block per agent (its first line: '# series: AGENT'), a point per"
                 " configuration; the last block is the Pareto frontier\n", d->name, d->name);
         write_setting_points(f.data, c, s, shown, titles, &n_shown);
@@ -1353,14 +1630,18 @@ static int plot_pareto(const plot_ctx *c, const metric_info *d, char *err)
         for (size_t i = 0; i < n_shown; i++)
             fprintf(f.vars, "%s%d", i ? ", " : "", agent_points(c, s, shown[i].colour) > 1);
         fputs("]  # 1: labelled by setting, named in the key", f.vars);
-        fprintf(f.vars, "\narray axes[4] = [%.10g, %.10g, %.10g, %.10g]  # x: from, to; y\n",
-                axes.x0, axes.x1, axes.y0, axes.y1);
+        fprintf(f.vars, "\narray axes[4] = [%.10g, %.10g, %.10g, %.10g]  # x: from, to; y\n"
+                "array area[4] = [%g, %g, %g, %g]  # the plot area in inches: left, bottom,"
+                " width, height (the labels are placed for it)\n",
+                axes.x0, axes.x1, axes.y0, axes.y1, area_in[0], area_in[1], area_in[2],
+                area_in[3]);
         put_string_var(f.vars, "xlabel", d->label);
         put_string_var(f.vars, "ylabel", purchases->label);
         rc = figure_close(&f, err);
         if (rc == DS_OK)
             rc = render(c, &f, err);
     }
+    free(joined);
     free(buf);
     free(titles);
     free(shown);
@@ -1371,8 +1652,12 @@ static int plot_pareto(const plot_ctx *c, const metric_info *d, char *err)
 
 /* ---- sweep: a metric against a swept parameter ---- */
 
-/* A line of a sweep figure: an agent with its settings of the other swept
- * keys. A reference line is an agent without the key, drawn flat. */
+/* A line of a sweep figure: an agent that varies the key, with its settings
+ * of the other keys it varies; or a reference line, drawn flat: an agent with
+ * one configuration that does not vary the key (a baseline). The
+ * configurations of agents with several, none varying the key (mmr's lambdas
+ * in a sweep of a bonus scoped to ppo and a2c), are left out: the key does
+ * not apply to them. */
 typedef struct {
     char title[512];
     int colour, variant, reference;
@@ -1393,12 +1678,25 @@ static int by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The lines of the sweep over key k; line_of[i] is series i's line. */
+static size_t agent_configs(const plot_ctx *c, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_series; i++)
+        n += strcmp(c->series[i].agent, name) == 0;
+    return n;
+}
+
+/* The lines of the sweep over key k; line_of[i] is series i's line, SIZE_MAX
+ * when it is left out. */
 static size_t sweep_lines(const plot_ctx *c, size_t k, sweep_line *lines, size_t *line_of)
 {
     size_t n = 0;
     for (size_t i = 0; i < c->n_series; i++) {
         const series *s = &c->series[i];
+        int varies = agent_varies(c, s->agent, k);
+        line_of[i] = SIZE_MAX;
+        if (!varies && agent_configs(c, s->agent) > 1)
+            continue;
         char title[512];
         series_title(c, s, c->swept[k], title, sizeof title);
         size_t l = 0;
@@ -1409,7 +1707,7 @@ static size_t sweep_lines(const plot_ctx *c, size_t k, sweep_line *lines, size_t
             for (size_t m = 0; m < n; m++)
                 variant += lines[m].colour == s->colour;
             lines[n] = (sweep_line){.colour = s->colour, .variant = variant,
-                                    .reference = s->values[k] == NULL};
+                                    .reference = !varies};
             snprintf(lines[n].title, sizeof lines[n].title, "%s", title);
             n++;
         }
@@ -1418,10 +1716,37 @@ static size_t sweep_lines(const plot_ctx *c, size_t k, sweep_line *lines, size_t
     return n;
 }
 
+/* How the x axis of a sweep shows its values (sorted, distinct): a log axis
+ * when all are positive and span two decades or more; evenly spaced
+ * categories, a tic at each value, when a linear axis would squeeze some
+ * (two neighbours closer than a twentieth of the range, as 0, 0.01, 0.02 with
+ * 0.5) and there are at most 12; else linear. */
+typedef enum { AXIS_LINEAR, AXIS_LOG, AXIS_CATEGORIES } axis_kind;
+static const char *const axis_names[] = {"linear", "log", "categories"};
+enum { MAX_CATEGORIES = 12 };
+
+static axis_kind sweep_axis(const double *values, size_t n)
+{
+    if (n >= 2 && values[0] > 0 && values[n - 1] >= 100.0 * values[0])
+        return AXIS_LOG;
+    double range = n >= 2 ? values[n - 1] - values[0] : 0.0;
+    for (size_t i = 1; n >= 3 && n <= MAX_CATEGORIES && i < n; i++)
+        if (values[i] - values[i - 1] < range / 20.0)
+            return AXIS_CATEGORIES;
+    return AXIS_LINEAR;
+}
+
+/* Where value number bin (0-based) of the sweep is drawn. */
+static double axis_position(axis_kind axis, const double *values, long bin)
+{
+    return axis == AXIS_CATEGORIES ? (double)(bin + 1) : values[bin];
+}
+
 /* Writes the sweep's groups: a line's points by value; a reference line as
  * its mean over all its runs at the smallest and the largest value. */
-static void write_sweep(FILE *f, const points *p, const sweep_line *lines, double lo_x,
-                        double hi_x, fig_series *shown, size_t *n_shown, double *buf)
+static void write_sweep(FILE *f, const points *p, const sweep_line *lines, const double *values,
+                        size_t n_values, axis_kind axis, fig_series *shown, size_t *n_shown,
+                        double *buf)
 {
     *n_shown = 0;
     for (size_t i = 0; i < p->n;) {
@@ -1434,14 +1759,70 @@ static void write_sweep(FILE *f, const points *p, const sweep_line *lines, doubl
         }
         band b = band_of(g, j - i, 0, buf);
         for (int end = 0; end < (l->reference ? 2 : 1); end++) {
-            put_number(f, l->reference ? (end ? hi_x : lo_x) : g->x);
+            long bin = l->reference ? (end ? (long)n_values - 1 : 0) : g->bin;
+            put_number(f, values[bin]);
             put_number(f, b.mean);
             put_number(f, b.lo);
             put_number(f, b.hi);
-            fprintf(f, " %zu\n", j - i);
+            fprintf(f, " %zu", j - i);
+            put_number(f, axis_position(axis, values, bin));
+            fputc('\n', f);
         }
         i = j;
     }
+}
+
+/* The distinct values of key k among the series drawn as lines of their own,
+ * sorted, into values; their number. */
+static size_t sweep_values(const plot_ctx *c, size_t k, const sweep_line *lines,
+                           const size_t *line_of, double *values)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_series; i++)
+        if (line_of[i] != SIZE_MAX && !lines[line_of[i]].reference && c->series[i].values[k])
+            is_number(c->series[i].values[k], &values[n++]);
+    qsort(values, n, sizeof *values, by_value);
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++)
+        if (distinct == 0 || values[i] != values[distinct - 1])
+            values[distinct++] = values[i];
+    return distinct;
+}
+
+/* Moves the points of p from configurations to the lines of the sweep, with
+ * bin = the index of their value; drops those of configurations left out,
+ * and those without the key on a line of an agent that varies it. */
+static void points_to_lines(const plot_ctx *c, size_t k, const sweep_line *lines,
+                            const size_t *line_of, const double *values, size_t n_values,
+                            points *p)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        point q = p->v[i];
+        size_t l = line_of[q.series];
+        const char *value = c->series[q.series].values[k];
+        if (l == SIZE_MAX || (!lines[l].reference && !value))
+            continue; /* left out, or a configuration of a line without the key */
+        q.bin = 0;
+        if (!lines[l].reference) {
+            is_number(value, &q.x);
+            while ((size_t)q.bin + 1 < n_values && values[q.bin] != q.x)
+                q.bin++;
+        }
+        q.series = l;
+        p->v[kept++] = q;
+    }
+    p->n = kept;
+}
+
+static void write_sweep_axis(FILE *f, axis_kind axis, const double *values, size_t n_values)
+{
+    fprintf(f, "xaxis = \"%s\"  # linear, log, or categories (evenly spaced, a tic at"
+               " each value); data column 6 is the position\narray values[%zu] = [",
+            axis_names[axis], n_values);
+    for (size_t i = 0; i < n_values; i++)
+        fprintf(f, "%s%.10g", i ? ", " : "", values[i]);
+    fputs("]\n", f);
 }
 
 static int plot_sweep(const plot_ctx *c, const metric_info *m, size_t k, char *err)
@@ -1460,33 +1841,19 @@ static int plot_sweep(const plot_ctx *c, const metric_info *m, size_t k, char *e
     if (rc == DS_ENOMEM)
         err_set(err, rc, "out of memory drawing '%s'", c->db_path);
     size_t n_values = 0, n_shown = 0;
+    axis_kind axis = AXIS_LINEAR;
     figure f = {.kind = "sweep"};
-    int skip = rc == DS_OK && p.n == 0;
-    if (skip)
-        note("no finished run in '%s' has an eval phase; sweep figure skipped", c->db_path);
-    if (rc == DS_OK && !skip) {
+    if (rc == DS_OK) {
         sweep_lines(c, k, lines, line_of);
-        for (size_t i = 0; i < c->n_series; i++)
-            if (c->series[i].values[k])
-                is_number(c->series[i].values[k], &values[n_values++]);
-        qsort(values, n_values, sizeof *values, by_value);
-        size_t distinct = 0;
-        for (size_t i = 0; i < n_values; i++)
-            if (distinct == 0 || values[i] != values[distinct - 1])
-                values[distinct++] = values[i];
-        n_values = distinct;
-        for (size_t i = 0; i < p.n; i++) { /* from configurations to lines and values */
-            point *q = &p.v[i];
-            const char *v = c->series[q->series].values[k];
-            q->x = NAN;
-            q->bin = 0;
-            if (v) {
-                is_number(v, &q->x);
-                while (values[q->bin] != q->x)
-                    q->bin++;
-            }
-            q->series = line_of[q->series];
-        }
+        n_values = sweep_values(c, k, lines, line_of, values);
+        points_to_lines(c, k, lines, line_of, values, n_values, &p);
+        axis = sweep_axis(values, n_values);
+    }
+    int skip = rc == DS_OK && (p.n == 0 || n_values == 0);
+    if (skip)
+        note("no finished run in '%s' that varies '%s' has an eval phase; sweep figure"
+             " skipped", c->db_path, c->swept[k]);
+    if (rc == DS_OK && !skip) {
         qsort(p.v, p.n, sizeof *p.v, by_series_phase_bin);
         snprintf(f.name, sizeof f.name, "sweep_%s_%s", c->swept[k], m->name);
         char what[512];
@@ -1495,23 +1862,20 @@ static int plot_sweep(const plot_ctx *c, const metric_info *m, size_t k, char *e
         rc = figure_open(c, &f, what, err);
     }
     if (rc == DS_OK && !skip) {
-        fprintf(f.data, "# columns: 1 %s | 2-4 %s: mean over runs, 95%% CI low, high | 5 runs\n"
+        fprintf(f.data, "# columns: 1 %s | 2-4 %s: mean over runs, 95%% CI low, high | 5 runs |"
+                " 6 position on the x axis (%s)\n"
                 "# one block per line (its first line: '# series: TITLE'), blocks separated by"
-                " two blank lines; an agent without %s is a flat line over all its runs\n",
-                c->swept[k], m->name, c->swept[k]);
-        write_sweep(f.data, &p, lines, values[0], values[n_values - 1], shown, &n_shown, buf);
+                " two blank lines; an agent with one configuration that does not vary %s is a"
+                " flat line over all its runs; agents with several, none varying it, are left"
+                " out\n", c->swept[k], m->name, axis_names[axis], c->swept[k]);
+        write_sweep(f.data, &p, lines, values, n_values, axis, shown, &n_shown, buf);
         write_series_vars(f.vars, shown, n_shown);
         write_x_range(f.vars, values[0], values[n_values - 1]);
         put_string_var(f.vars, "xlabel", c->swept[k]);
         char ylabel[256];
         snprintf(ylabel, sizeof ylabel, "%s (eval)", m->label);
         put_string_var(f.vars, "ylabel", ylabel);
-        /* A log scale when the values are positive and span a factor of 8. */
-        int logx = values[0] > 0 && values[n_values - 1] >= 8 * values[0];
-        fprintf(f.vars, "logx = %d\narray values[%zu] = [", logx, n_values);
-        for (size_t i = 0; i < n_values; i++)
-            fprintf(f.vars, "%s%.10g", i ? ", " : "", values[i]);
-        fputs("]\n", f.vars);
+        write_sweep_axis(f.vars, axis, values, n_values);
         rc = figure_close(&f, err);
         if (rc == DS_OK)
             rc = render(c, &f, err);
@@ -1584,10 +1948,16 @@ static int plot_sweeps(const plot_ctx *c, const metric_info *m, const char *para
     "           WHERE key = 'experiment.window') p ON p.run_id = r.id\n" \
     "WHERE r.status = 'done' AND (p.size IS NULL OR w.episodes >= p.size)"
 
+/* Per run and update: the train sessions completed when it was made (update
+ * u, from 0, takes the batch of sessions u * B .. (u + 1) * B - 1, B the
+ * agent's batch_episodes; NULL when the run has no such key), entropy, KL
+ * and value loss. */
 #define TRAINING_SQL \
-    "SELECT r.config_hash, 0, u.\"update\", u.\"update\", u.entropy, u.approx_kl,\n" \
-    "       u.value_loss\n" \
-    "FROM runs r JOIN updates u ON u.run_id = r.id WHERE r.status = 'done'"
+    "SELECT r.config_hash, 0, u.\"update\", (u.\"update\" + 1) * CAST(b.value AS INTEGER),\n" \
+    "       u.entropy, u.approx_kl, u.value_loss\n" \
+    "FROM runs r JOIN updates u ON u.run_id = r.id\n" \
+    "LEFT JOIN params b ON b.run_id = r.id AND b.key = 'agent.' || r.agent || '.batch_episodes'\n" \
+    "WHERE r.status = 'done'"
 
 static int plot_coverage(const plot_ctx *c, char *err)
 {
@@ -1652,16 +2022,31 @@ static int plot_training(const plot_ctx *c, char *err)
         free(p.v);
         return DS_OK;
     }
+    /* Updates count sessions alike only if every run says how many it takes. */
+    int by_episodes = 1;
+    for (size_t i = 0; i < p.n; i++)
+        by_episodes &= !isnan(p.v[i].x);
+    for (size_t i = 0; i < p.n && !by_episodes; i++)
+        p.v[i].x = (double)p.v[i].bin;
     if (rc == DS_OK) {
         qsort(p.v, p.n, sizeof *p.v, by_series_phase_bin);
-        rc = begin_groups(c, &f, "policy entropy, approximate KL and value loss against"
-                          " updates, mean over runs and 95% CI",
-                          "1 update | 2-4 entropy: mean, 95% CI low, high | 5-7 approx_kl |"
-                          " 8-10 value_loss | 11 runs | 12 phase (always 0, train) | 13 unused",
-                          &p, 3, err);
+        rc = begin_groups(c, &f, by_episodes
+                          ? "policy entropy, approximate KL and value loss against train"
+                            " sessions, mean over runs and 95% CI"
+                          : "policy entropy, approximate KL and value loss against updates,"
+                            " mean over runs and 95% CI",
+                          by_episodes
+                          ? "1 train episodes (sessions) completed at the update: (update + 1)"
+                            " * batch_episodes | 2-4 entropy: mean, 95% CI low, high | 5-7"
+                            " approx_kl | 8-10 value_loss | 11 runs | 12 phase (always 0,"
+                            " train) | 13 unused"
+                          : "1 update | 2-4 entropy: mean, 95% CI low, high | 5-7 approx_kl |"
+                            " 8-10 value_loss | 11 runs | 12 phase (always 0, train) | 13"
+                            " unused", &p, 3, err);
     }
     if (rc == DS_OK) {
-        put_string_var(f.vars, "xlabel", "update");
+        put_string_var(f.vars, "xlabel", by_episodes ? "train episodes"
+                                                     : "update");
         write_panel_series(f.vars, &p);
         rc = figure_close(&f, err);
     }

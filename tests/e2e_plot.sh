@@ -84,6 +84,81 @@ check "training: a series per learning agent" \
 check "training: KL and value loss drawn for ppo only" \
     grep -q 'panel_series\[3\] = \[" 1 2", " 2", " 2"\]' "$out/training.vars.gp"
 
+# A setting scoped to one agent: ppo sweeps reward.diversity_bonus, which mmr's
+# runs record at its default, while mmr sweeps its lambda.
+cat > "$tmp/scoped.ini" <<'END'
+[experiment]
+name = scoped
+seeds = 1-2
+train_episodes = 120
+eval_episodes = 80
+window = 50
+
+[env]
+kind = shop
+items = 120
+users = 150
+topics = 6
+dim = 8
+slate = 5
+
+[agent]
+kind = ppo, mmr
+
+[agent.ppo]
+reward.diversity_bonus = 0, 0.01, 0.02, 0.5
+batch_episodes = 16
+
+[agent.mmr]
+lambda = 1.0, 0.5
+
+[reward]
+kind = purchases
+END
+"$DIVSIM" run "$tmp/scoped.ini" -o "$tmp/scoped.db" -q
+check "scoped run exits 0" test $? -eq 0
+sc="$tmp/scoped"
+plot "$tmp/scoped.db" --out "$sc" --format png --kind all > /dev/null 2> "$tmp/notes.txt"
+check "scoped: plot exits 0" test $? -eq 0
+check "scoped: no gnuplot warning" test ! -s "$tmp/notes.txt"
+bonus="$sc/sweep_reward.diversity_bonus_purchases"
+check "sweep of a bonus scoped to ppo: ppo only, no mmr series" \
+    test "$(series "$bonus.dat" | tr '\n' ' ')" = "ppo "
+check "sweep of mmr's lambda: mmr only, no ppo series" \
+    test "$(series "$sc/sweep_agent.mmr.lambda_purchases.dat" | tr '\n' ' ')" = "mmr "
+check "sweep: 0 with values spanning decades is drawn as categories" \
+    grep -q '^xaxis = "categories"' "$bonus.vars.gp"
+check "sweep: categories at 1, 2, 3, 4" \
+    test "$(awk '/^ /{print $1 "@" $6}' "$bonus.dat" | tr '\n' ' ')" = "0@1 0.01@2 0.02@3 0.5@4 "
+check "sweep: lambda 0.5 and 1 on a linear axis" \
+    grep -q '^xaxis = "linear"' "$sc/sweep_agent.mmr.lambda_purchases.vars.gp"
+check "pareto: mmr's key names lambda only" grep -q '"mmr (lambda)"' "$sc/pareto_ild.vars.gp"
+check "pareto: ppo's key names the bonus only" \
+    grep -q '"ppo (diversity_bonus)"' "$sc/pareto_ild.vars.gp"
+check "pareto: mmr's points labelled by lambda alone" \
+    test "$(awk '/^# series: /{s = $3} s == "mmr" && /^ /{print $8}' "$sc/pareto_ild.dat" | tr '\n' ' ')" = '"0.5" "1" '
+placed=$(awk '/^# series: /{s = 1} /^# frontier/{s = 0} s && /^ / && $11 >= 1 && $11 <= 3' \
+    "$sc/pareto_ild.dat" | wc -l)
+check "pareto: each of the 6 points has a placed label (columns 9-11)" test "$placed" = 6
+check "learning: mmr's titles name lambda only" \
+    test "$(series "$sc/learning_purchases.dat" | grep -c '^mmr (lambda = [0-9.]*)$')" = 2
+# ppo updates after every 16 train sessions: update u is drawn at (u + 1) * 16.
+updates=$(query "$tmp/scoped.db" "SELECT COUNT(DISTINCT \"update\") FROM updates")
+expected=$(seq 16 16 $((16 * updates)) | tr '\n' ' ')
+first_x=$(awk '/^# series: ppo .diversity_bonus = 0.$/{s = 1; next} /^# series/{s = 0}
+               s && /^ /{print $1}' "$sc/training.dat" | tr '\n' ' ')
+check "training: the x column is train episodes, (update + 1) * batch_episodes" \
+    test "$first_x" = "$expected"
+check "training: the x axis is labelled in episodes" \
+    grep -q '^xlabel = "train episodes"' "$sc/training.vars.gp"
+# All positive and two decades apart: a log axis.
+"$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/log.db" -q --set agent.cf.factors=2,20,200 \
+    --set agent.kind=cf
+plot "$tmp/log.db" --out "$tmp/logfigs" --format png --kind sweep > /dev/null
+check "sweep over 2 .. 200: exits 0" test $? -eq 0
+check "sweep over 2 .. 200: a log axis" \
+    grep -q '^xaxis = "log"' "$tmp/logfigs/sweep_agent.cf.factors_purchases.vars.gp"
+
 # Without a sweep, every figure has exactly one series per agent.
 plot "$tmp/a.db" --out "$tmp/plain" --format png --kind learning,pareto,coverage > /dev/null
 check "plain: plot exits 0" test $? -eq 0
