@@ -148,6 +148,13 @@ static int oracle_act(agent *a, const observation *obs, int *slate)
     return DS_OK;
 }
 
+static double oracle_memory_estimate(const void *config, const env_spec *spec)
+{
+    (void)config;
+    return sizeof(oracle) + (double)spec->n_items * 3 * sizeof(double) +
+           (double)spec->slate * 2 * sizeof(int);
+}
+
 const agent_type oracle_agent = {
     .name = "oracle",
     .version = 3,
@@ -157,4 +164,5 @@ const agent_type oracle_agent = {
     .xCreate = oracle_create,
     .xAct = oracle_act,
     .xDestroy = oracle_destroy,
+    .xMemoryEstimate = oracle_memory_estimate,
 };

@@ -64,6 +64,11 @@ struct env_type {
      * NULL (or a NULL slot) means items are mutually orthogonal: ILD 1. */
     const double *(*xLatents)(const env *e, int *dim);
     void (*xDestroy)(env *e);
+    /* Bytes xCreate would allocate for config (validated), in double so that no
+     * size overflows, and the sizes of the env_spec it would give into *shape
+     * (its arrays NULL), so that the agent can be estimated before either exists.
+     * NULL if unknown: the run's estimate then leaves out the env and the agent. */
+    double (*xMemoryEstimate)(const void *config, env_spec *shape);
 };
 
 const env_type *env_find(const char *name);

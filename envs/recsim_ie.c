@@ -650,6 +650,19 @@ int recsim_ie_item(const env *e, int item, int *cluster, double *quality)
     return DS_OK;
 }
 
+/* env_type.xMemoryEstimate: what recsim_ie_allocate takes, and the spec. */
+static double recsim_ie_memory_estimate(const void *config, env_spec *shape)
+{
+    const recsim_ie_config *c = config;
+    double n = (double)c->num_candidates * (c->resample_documents ? NC : 1);
+    *shape = (env_spec){.n_items = (int)n, .n_users = c->users, .slate = c->slate,
+                        .n_topics = NC, .max_steps = c->max_steps};
+    double per_item = sizeof(int) + sizeof(double) + NC * sizeof(double) + sizeof(unsigned) +
+                      (c->resample_documents ? 0 : sizeof(double));
+    return sizeof(recsim_ie) + n * per_item + (double)c->num_candidates * sizeof(int) +
+           (double)c->users + (double)c->slate * sizeof(double);
+}
+
 const env_type recsim_ie_env = {
     .name = "recsim_ie",
     .version = 1,
@@ -668,4 +681,5 @@ const env_type recsim_ie_env = {
     .xPrivileged = recsim_ie_privileged,
     .xLatents = recsim_ie_latents,
     .xDestroy = recsim_ie_destroy,
+    .xMemoryEstimate = recsim_ie_memory_estimate,
 };

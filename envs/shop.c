@@ -1075,6 +1075,15 @@ int shop_user_price_multiplier(const env *e, int user, double *m)
     return DS_OK;
 }
 
+/* env_type.xMemoryEstimate: the bytes shop_validate checks, and the spec. */
+static double shop_memory_estimate(const void *config, env_spec *shape)
+{
+    const shop_config *c = config;
+    *shape = (env_spec){.n_items = (int)shop_capacity(c), .n_users = c->users,
+                        .slate = c->slate, .n_topics = c->topics, .max_steps = c->max_steps};
+    return shop_memory_bytes(c);
+}
+
 const env_type shop_env = {
     .name = "shop",
     .version = 1,
@@ -1091,4 +1100,5 @@ const env_type shop_env = {
     .xPrivileged = shop_privileged,
     .xLatents = shop_latents,
     .xDestroy = shop_destroy,
+    .xMemoryEstimate = shop_memory_estimate,
 };
