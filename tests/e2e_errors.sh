@@ -254,9 +254,38 @@ if [ $can_drop = 1 ]; then
     expect 2 "cannot be written: its directory '.*ro' is not writable" "a new database in a read-only directory" \
         as_user "$USER_DIVSIM" run "$USER_TINY" -o "$tmp/ro/new.db" -q $quick
     check "no new database appears" test ! -e "$tmp/ro/new.db"
+    # Reading needs no write: with no -wal file, the database file is whole.
+    sqlite3 "$tmp/ro-v1.db" < tests/fixtures/store_v1.sql
+    chmod 755 "$tmp/ro"
+    cp "$tmp/ro-v1.db" "$tmp/ro/v1.db"
+    chmod 644 "$tmp/ro/v1.db"
+    chmod 555 "$tmp/ro"
+    as_user "$USER_DIVSIM" status "$tmp/ro/a.db" > "$tmp/out.txt"
+    check "status in a read-only directory: exit 0" test $? -eq 0
+    check "status in a read-only directory counts the run" grep -Eq '^  tiny +1 +1 +0 +0 +0 +0 +0$' "$tmp/out.txt"
+    as_user "$USER_DIVSIM" status "$tmp/ro/v1.db" > "$tmp/out.txt"
+    check "status of version 1 in a read-only directory: exit 0" test $? -eq 0
+    check "status of version 1, read-only: both runs" grep -Eq '^  legacy +2 +2 +0 +0 +0 +0 +0$' "$tmp/out.txt"
+    as_user "$USER_DIVSIM" compare "$tmp/ro/a.db" > "$tmp/out.txt"
+    check "compare in a read-only directory: exit 0" test $? -eq 0
+    as_user "$USER_DIVSIM" export "$tmp/ro/a.db" --table runs > "$tmp/out.txt"
+    check "export in a read-only directory: exit 0" test $? -eq 0
+    check "the readers leave the read-only directory as it was" test "$(ls "$tmp/ro" | tr '\n' ' ')" = "a.db v1.db "
+    # A -wal file cannot be read without a -shm file, which cannot be made there.
+    chmod 755 "$tmp/ro"
+    printf 'PRAGMA journal_mode = WAL;\nPRAGMA wal_autocheckpoint = 0;\nUPDATE runs SET message = NULL;\n.shell cp %s %s\n' \
+        "$tmp/ro/a.db-wal" "$tmp/wal.bin" | sqlite3 "$tmp/ro/a.db" > /dev/null
+    cp "$tmp/wal.bin" "$tmp/ro/a.db-wal"
+    chmod 644 "$tmp/ro/a.db-wal"
+    chmod 555 "$tmp/ro"
+    for command in status compare "export --table runs"; do
+        expect 2 "cannot read '.*ro/a.db': its directory '.*ro' is not writable, and SQLite must create the -shm file there to read the -wal file" \
+            "$command of a database with a -wal file in a read-only directory" \
+            as_user "$USER_DIVSIM" $command "$tmp/ro/a.db"
+    done
     chmod 755 "$tmp/ro"
 else
-    skipped=$((skipped + 7))
+    skipped=$((skipped + 17))
 fi
 
 # Locked by another process: divsim waits 10 s, then says so (exit 1).
@@ -304,6 +333,10 @@ for fixture in store_v1 store_v2_early; do
     sqlite3 "$tmp/$fixture.db" < "tests/fixtures/$fixture.sql"
     cp "$tmp/$fixture.db" "$tmp/$fixture-copy.db"
     old=$(rows "$tmp/$fixture.db")
+    # The readers take it as it is: status (no planned table in version 1)...
+    check "$fixture: status reads it" sh -c "\"$DIVSIM\" status \"$tmp/$fixture.db\" | grep -Eq '^  legacy +2 +2 +0 +0 +0 +0 +0$'"
+    check "$fixture: compare reads it" sh -c "\"$DIVSIM\" compare \"$tmp/$fixture.db\" | grep -Eq '^shop +popularity +1 '"
+    check "$fixture: the readers leave it as it was" cmp -s "$tmp/$fixture.db" "$tmp/$fixture-copy.db"
     "$DIVSIM" run $TINY -o "$tmp/$fixture.db" -q $quick
     check "$fixture: a run into it exits 0" test $? -eq 0
     check "$fixture: upgraded to version 2" test "$(query "$tmp/$fixture.db" "PRAGMA user_version")" = 2
