@@ -8,6 +8,7 @@
 #ifndef DIVSIM_ENV_H
 #define DIVSIM_ENV_H
 
+#include "../sim/common.h"
 #include "../sim/params.h"
 #include "../sim/slate.h"
 
@@ -17,6 +18,7 @@ typedef struct env_type env_type;
 typedef struct env {
     const env_type *type;
     env_spec spec;
+    char err[ERR_LEN];  /* which invariant the last xStep broke (DS_EINTERNAL), or "" */
 } env;
 
 /* The random streams an environment draws from (owned by the engine). */
