@@ -121,6 +121,12 @@ static int a2c_end_episode(agent *a, int user, long episode)
     return rc == DS_OK && ready ? learner_single_step_update(l) : rc;
 }
 
+static double a2c_memory_estimate(const void *config, const env_spec *spec)
+{
+    return learner_memory_estimate(sizeof(a2c), &((const a2c_config *)config)->common, 1,
+                                   spec);
+}
+
 const agent_type a2c_agent = {
     .name = "a2c",
     .version = 1,
@@ -131,4 +137,5 @@ const agent_type a2c_agent = {
     .xObserve = learner_observe,
     .xEndEpisode = a2c_end_episode,
     .xDestroy = learner_destroy,
+    .xMemoryEstimate = a2c_memory_estimate,
 };

@@ -67,6 +67,12 @@ struct agent_type {
     int (*xEndEpisode)(agent *a, int user, long episode);
     int (*xUpdate)(agent *a, double t);
     void (*xDestroy)(agent *a);
+    /* Bytes the agent would hold in a run for config, with an env of spec's sizes
+     * (spec's arrays may be NULL): what xCreate allocates and what it grows to
+     * (a batch of steps, a factor per user), in double so that no size overflows.
+     * Called before anything is allocated, to refuse a run that would not fit.
+     * NULL counts as a few hundred bytes. */
+    double (*xMemoryEstimate)(const void *config, const env_spec *spec);
 };
 
 const agent_type *agent_find(const char *name);

@@ -36,6 +36,11 @@ static int cf_act(agent *base, const observation *obs, int *slate)
     return DS_OK;
 }
 
+static double cf_memory_estimate(const void *config, const env_spec *spec)
+{
+    return mf_agent_memory_estimate(sizeof(mf_agent), config, spec, 0);
+}
+
 const agent_type cf_agent = {
     .name = "cf",
     .version = 1,
@@ -50,4 +55,5 @@ const agent_type cf_agent = {
     .xEndEpisode = mf_agent_end_episode,
     .xUpdate = mf_agent_update,
     .xDestroy = mf_agent_destroy,
+    .xMemoryEstimate = cf_memory_estimate,
 };

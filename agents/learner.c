@@ -553,3 +553,25 @@ int learner_single_step_update(learner *l)
     learner_release_batch(l);
     return rc;
 }
+
+/* ---- memory ---- */
+
+double learner_memory_estimate(size_t size, const learner_config *cfg, int with_value,
+                               const env_spec *spec)
+{
+    double d = cfg->embed_dim, H = cfg->hidden, N = spec->n_items, k = spec->slate;
+    double F = 2 * d + 2 * spec->n_topics + 3; /* encoder.h */
+    double trunk = H * F + H + H * H + H;      /* two tanh layers */
+    double weights = N * d /* E_in */ + trunk + d * H + d /* pi_W3, pi_b3 */ +
+                     N * d + N /* E_out, b_out */ + (with_value ? trunk + H + 1 : 0);
+    double work = 7 * H + 2 * d + 3 * N + (double)nn_pl_sample_work(spec->n_items);
+    /* A step held in the store, and its scratch in the batch (learner_batch). */
+    double per_step = F * sizeof(double) + sizeof(encoder_cache) + k * sizeof(int) +
+                      sizeof(int *) + sizeof(int) + 3 * sizeof(double) +
+                      4 * sizeof(double) + 2 * sizeof(int) + 2 * sizeof(size_t);
+    double steps = (cfg->batch_episodes + 1.0) * fmin(spec->max_steps, LEARNER_TYPICAL_STEPS);
+    return (double)size + 4 * weights * sizeof(double) /* w, grad, Adam m and v */ +
+           work * sizeof(double) + 2 * F * sizeof(double) + k * sizeof(int) +
+           (double)spec->n_users * 2 * sizeof(int) /* log_of_user, open_slot */ +
+           steps * per_step;
+}

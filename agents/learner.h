@@ -324,4 +324,17 @@ int learner_log_update(learner *l, update_row *row);
  * cfg.learning_rate, log, release. */
 int learner_single_step_update(learner *l);
 
+/* ---- memory ---- */
+
+/* Steps per episode counted in a batch: sessions in shop and recsim_ie run far
+ * below their max_steps cap (a few to a few dozen steps). */
+#define LEARNER_TYPICAL_STEPS 64
+
+/* Bytes a learner of struct size `size` holds for cfg and an env of spec's sizes
+ * (agent_type.xMemoryEstimate): the parameter slab (weights, gradient and Adam
+ * moments), the workspace, per-user indices, and a batch of batch_episodes + 1
+ * episodes of at most LEARNER_TYPICAL_STEPS steps in the trajectory store. */
+double learner_memory_estimate(size_t size, const learner_config *cfg, int with_value,
+                               const env_spec *spec);
+
 #endif

@@ -640,3 +640,15 @@ int mf_agent_update(agent *base, double t)
     a->retrains++;
     return DS_OK;
 }
+
+double mf_agent_memory_estimate(size_t size, const mf_config *cfg, const env_spec *spec,
+                                int depth)
+{
+    double d = cfg->factors, users = spec->n_users, items = spec->n_items;
+    double ranked = fmin(fmax(depth, spec->slate), items);
+    double model = sizeof(mf_model) + items * (d + 1) * sizeof(double) /* Y, popularity */ +
+                   (items + 1) * sizeof(int) + (2 * d * d + d) * sizeof(double) +
+                   users * (d * sizeof(double) + sizeof(mf_row) + 3 * sizeof(int));
+    return (double)size + model + items * (sizeof(double) + 1) /* scores, mark */ +
+           2 * ranked * sizeof(int);
+}

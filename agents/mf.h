@@ -128,4 +128,11 @@ int mf_agent_end_episode(agent *a, int user, long episode);
 int mf_agent_update(agent *a, double t);
 void mf_agent_destroy(agent *a);
 
+/* Bytes an mf agent of struct size `size` holds for cfg, an env of spec's sizes
+ * and mf_agent_create's depth: the item factors and the solver, a factor row for
+ * every user, and the ranking scratch. The interactions themselves (36 bytes per
+ * distinct user-item pair clicked) grow with the feedback and are not counted. */
+double mf_agent_memory_estimate(size_t size, const mf_config *cfg, const env_spec *spec,
+                                int depth);
+
 #endif

@@ -172,6 +172,14 @@ static int mmr_act(agent *base, const observation *obs, int *slate)
     return DS_OK;
 }
 
+static double mmr_memory_estimate(const void *config, const env_spec *spec)
+{
+    const mmr_config *c = config;
+    double pool = fmin(fmax(c->pool, spec->slate), spec->n_items);
+    return mf_agent_memory_estimate(sizeof(mmr), &c->mf, spec, c->pool) +
+           pool * (3 * sizeof(double) + 1);
+}
+
 const agent_type mmr_agent = {
     .name = "mmr",
     .version = 1,
@@ -186,4 +194,5 @@ const agent_type mmr_agent = {
     .xEndEpisode = mf_agent_end_episode,
     .xUpdate = mf_agent_update,
     .xDestroy = mmr_destroy,
+    .xMemoryEstimate = mmr_memory_estimate,
 };

@@ -149,6 +149,13 @@ static int oracle_act(agent *a, const observation *obs, int *slate)
     return DS_OK;
 }
 
+static double oracle_memory_estimate(const void *config, const env_spec *spec)
+{
+    (void)config;
+    return sizeof(oracle) + (double)spec->n_items * 3 * sizeof(double) +
+           (double)spec->slate * 2 * sizeof(int);
+}
+
 const agent_type oracle_agent = {
     .name = "oracle",
     .version = 3,
@@ -158,4 +165,5 @@ const agent_type oracle_agent = {
     .xCreate = oracle_create,
     .xAct = oracle_act,
     .xDestroy = oracle_destroy,
+    .xMemoryEstimate = oracle_memory_estimate,
 };

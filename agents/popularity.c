@@ -130,6 +130,14 @@ static int popularity_act(agent *a, const observation *obs, int *slate)
     return DS_OK;
 }
 
+static double popularity_memory_estimate(const void *config, const env_spec *spec)
+{
+    (void)config;
+    double depth = fmin((double)spec->max_steps * spec->slate, spec->n_items);
+    return sizeof(popularity) + (double)spec->n_items * 2 * sizeof(double) +
+           depth * 2 * sizeof(int);
+}
+
 const agent_type popularity_agent = {
     .name = "popularity",
     .version = 1,
@@ -139,4 +147,5 @@ const agent_type popularity_agent = {
     .xAct = popularity_act,
     .xObserve = popularity_observe,
     .xDestroy = popularity_destroy,
+    .xMemoryEstimate = popularity_memory_estimate,
 };

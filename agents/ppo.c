@@ -333,6 +333,12 @@ static int ppo_end_episode(agent *a, int user, long episode)
     return rc == DS_OK && ready ? ppo_update((ppo *)l) : rc;
 }
 
+static double ppo_memory_estimate(const void *config, const env_spec *spec)
+{
+    return learner_memory_estimate(sizeof(ppo), &((const ppo_config *)config)->common, 1,
+                                   spec);
+}
+
 const agent_type ppo_agent = {
     .name = "ppo",
     .version = 1,
@@ -344,4 +350,5 @@ const agent_type ppo_agent = {
     .xObserve = learner_observe,
     .xEndEpisode = ppo_end_episode,
     .xDestroy = learner_destroy,
+    .xMemoryEstimate = ppo_memory_estimate,
 };

@@ -42,6 +42,13 @@ static void random_destroy(agent *a)
     free(a);
 }
 
+static double random_memory_estimate(const void *config, const env_spec *spec)
+{
+    (void)config;
+    (void)spec;
+    return sizeof(random_agent_state);
+}
+
 const agent_type random_agent = {
     .name = "random",
     .version = 1,
@@ -50,4 +57,5 @@ const agent_type random_agent = {
     .xCreate = random_create,
     .xAct = random_act,
     .xDestroy = random_destroy,
+    .xMemoryEstimate = random_memory_estimate,
 };

@@ -228,6 +228,14 @@ static int reinforce_end_episode(agent *a, int user, long episode)
     return rc == DS_OK && ready ? learner_single_step_update(l) : rc;
 }
 
+static double reinforce_memory_estimate(const void *config, const env_spec *spec)
+{
+    const reinforce_config *cfg = config;
+    return learner_memory_estimate(sizeof(reinforce), &cfg->common,
+                                   cfg->baseline == BASELINE_LEARNED, spec) +
+           (double)spec->max_steps * (2 * sizeof(double) + sizeof(long) + 1);
+}
+
 const agent_type reinforce_agent = {
     .name = "reinforce",
     .version = 1,
@@ -239,4 +247,5 @@ const agent_type reinforce_agent = {
     .xObserve = learner_observe,
     .xEndEpisode = reinforce_end_episode,
     .xDestroy = reinforce_destroy,
+    .xMemoryEstimate = reinforce_memory_estimate,
 };

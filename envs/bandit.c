@@ -165,6 +165,16 @@ static int bandit_privileged(env *e, int user, const int *items, int n, double *
     return DS_OK;
 }
 
+/* env_type.xMemoryEstimate: what bandit_create allocates, and the spec. */
+static double bandit_memory_estimate(const void *config, env_spec *shape)
+{
+    const bandit_config *c = config;
+    *shape = (env_spec){.n_items = c->items, .n_users = c->users, .slate = c->slate,
+                        .n_topics = c->items, .max_steps = 1};
+    return sizeof(bandit) + (double)c->items * (2 * sizeof(int) + sizeof(double)) +
+           (double)c->slate * sizeof(double);
+}
+
 const env_type bandit_env = {
     .name = "bandit",
     .version = 1,
@@ -182,4 +192,5 @@ const env_type bandit_env = {
     .xPrivileged = bandit_privileged,
     .xLatents = NULL,
     .xDestroy = bandit_destroy,
+    .xMemoryEstimate = bandit_memory_estimate,
 };

@@ -8,6 +8,7 @@
 #ifndef DIVSIM_ENV_H
 #define DIVSIM_ENV_H
 
+#include "../sim/common.h"
 #include "../sim/params.h"
 #include "../sim/slate.h"
 
@@ -17,6 +18,7 @@ typedef struct env_type env_type;
 typedef struct env {
     const env_type *type;
     env_spec spec;
+    char err[ERR_LEN];  /* which invariant the last xStep broke (DS_EINTERNAL), or "" */
 } env;
 
 /* The random streams an environment draws from (owned by the engine). */
@@ -64,6 +66,11 @@ struct env_type {
      * NULL (or a NULL slot) means items are mutually orthogonal: ILD 1. */
     const double *(*xLatents)(const env *e, int *dim);
     void (*xDestroy)(env *e);
+    /* Bytes xCreate would allocate for config (validated), in double so that no
+     * size overflows, and the sizes of the env_spec it would give into *shape
+     * (its arrays NULL), so that the agent can be estimated before either exists.
+     * NULL if unknown: the run's estimate then leaves out the env and the agent. */
+    double (*xMemoryEstimate)(const void *config, env_spec *shape);
 };
 
 const env_type *env_find(const char *name);

@@ -89,7 +89,8 @@
  * With -DDIVSIM_DEBUG_INVARIANTS each step checks: choice probabilities in [0, 1]
  * summing to 1, finite scores, interests in [-1, 1], and the budget finite and
  * not increasing unless user_update_alpha * U > 1. A broken one fails the step
- * with DS_EINTERNAL (the message is kept in the state's `fault`). */
+ * with DS_EINTERNAL and the env's err naming it (recsim_ie_check_choice and
+ * recsim_ie_check_transition, compiled in every build). */
 #include "recsim_ie.h"
 
 #include "../sim/common.h"
@@ -158,9 +159,6 @@ typedef struct {
     double *weight;           /* [slate] shifted scores of the slate */
     recsim_ie_step_info last;
     int stepped;
-#ifdef DIVSIM_DEBUG_INVARIANTS
-    char fault[ERR_LEN];      /* the invariant a step broke (xStep has no message) */
-#endif
 } recsim_ie;
 
 /* ---------------------------------------------------------------- helpers */
@@ -285,15 +283,14 @@ static const recsim_ie *as_recsim(const env *e)
 
 /* ------------------------------------------------------------ invariants */
 
-#ifdef DIVSIM_DEBUG_INVARIANTS
-static int check_choice(const recsim_ie *r, int k, double s0, double total, char *err)
+int recsim_ie_check_choice(const double *weight, int k, double s0, double total, char *err)
 {
     double sum = s0 / total;
     if (!isfinite(total) || !(total > 0.0) || !(sum >= 0.0 && sum <= 1.0))
         return err_set(err, DS_EINTERNAL, "no-click probability %g of total %g", sum, total);
     for (int j = 0; j < k; j++) {
-        double p = r->weight[j] / total;
-        if (!isfinite(r->weight[j]) || !(p >= 0.0 && p <= 1.0))
+        double p = weight[j] / total;
+        if (!isfinite(weight[j]) || !(p >= 0.0 && p <= 1.0))
             return err_set(err, DS_EINTERNAL, "click probability %g at position %d", p, j);
         sum += p;
     }
@@ -302,23 +299,22 @@ static int check_choice(const recsim_ie *r, int k, double s0, double total, char
     return DS_OK;
 }
 
-static int check_transition(const recsim_ie *r, double before, double received_utility,
-                            char *err)
+int recsim_ie_check_transition(const double *interest, double budget, double before,
+                               double growth, char *err)
 {
     for (int i = 0; i < NC; i++)
-        if (!(r->interest[i] >= -1.0 && r->interest[i] <= 1.0))
+        if (!(interest[i] >= -1.0 && interest[i] <= 1.0))
             return err_set(err, DS_EINTERNAL, "interest %d is %g, outside [-1, 1]", i,
-                           r->interest[i]);
-    if (!isfinite(r->budget))
-        return err_set(err, DS_EINTERNAL, "time budget is %g", r->budget);
+                           interest[i]);
+    if (!isfinite(budget))
+        return err_set(err, DS_EINTERNAL, "time budget is %g", budget);
     /* A click can extend the budget only if user_update_alpha * U > 1. */
-    int may_grow = isfinite(received_utility) && r->user_update_alpha * received_utility > 1.0;
-    if (!may_grow && r->budget > before + 4 * 2.220446049250313e-16 * fabs(before))
+    int may_grow = isfinite(growth) && growth > 1.0;
+    if (!may_grow && budget > before + 4 * 2.220446049250313e-16 * fabs(before))
         return err_set(err, DS_EINTERNAL, "time budget grew from %.17g to %.17g", before,
-                       r->budget);
+                       budget);
     return DS_OK;
 }
-#endif
 
 /* ------------------------------------------------------------- lifecycle */
 
@@ -475,7 +471,7 @@ static int choose(recsim_ie *r, const int *slate, int *click)
         total += r->weight[j];
     }
 #ifdef DIVSIM_DEBUG_INVARIANTS
-    if (check_choice(r, k, s0, total, r->fault) != DS_OK)
+    if (recsim_ie_check_choice(r->weight, k, s0, total, r->base.err) != DS_OK)
         return DS_EINTERNAL;
 #endif
     double u = gsl_rng_uniform(r->choices) * total;
@@ -548,7 +544,8 @@ static int recsim_ie_step(env *e, int user, const int *slate, double t, env_resp
         r->budget -= r->cfg.step_penalty;
     }
 #ifdef DIVSIM_DEBUG_INVARIANTS
-    if (check_transition(r, info.budget_before, received, r->fault) != DS_OK)
+    if (recsim_ie_check_transition(r->interest, r->budget, info.budget_before,
+                                   r->user_update_alpha * received, r->base.err) != DS_OK)
         return DS_EINTERNAL;
 #else
     (void)received;
@@ -650,6 +647,19 @@ int recsim_ie_item(const env *e, int item, int *cluster, double *quality)
     return DS_OK;
 }
 
+/* env_type.xMemoryEstimate: what recsim_ie_allocate takes, and the spec. */
+static double recsim_ie_memory_estimate(const void *config, env_spec *shape)
+{
+    const recsim_ie_config *c = config;
+    double n = (double)c->num_candidates * (c->resample_documents ? NC : 1);
+    *shape = (env_spec){.n_items = (int)n, .n_users = c->users, .slate = c->slate,
+                        .n_topics = NC, .max_steps = c->max_steps};
+    double per_item = sizeof(int) + sizeof(double) + NC * sizeof(double) + sizeof(unsigned) +
+                      (c->resample_documents ? 0 : sizeof(double));
+    return sizeof(recsim_ie) + n * per_item + (double)c->num_candidates * sizeof(int) +
+           (double)c->users + (double)c->slate * sizeof(double);
+}
+
 const env_type recsim_ie_env = {
     .name = "recsim_ie",
     .version = 1,
@@ -668,4 +678,5 @@ const env_type recsim_ie_env = {
     .xPrivileged = recsim_ie_privileged,
     .xLatents = recsim_ie_latents,
     .xDestroy = recsim_ie_destroy,
+    .xMemoryEstimate = recsim_ie_memory_estimate,
 };

@@ -59,4 +59,15 @@ int recsim_ie_cluster_mean(const env *e, int cluster, double *mean);
  * resampling: a resampled document's quality is drawn when it is clicked). */
 int recsim_ie_item(const env *e, int item, int *cluster, double *quality);
 
+/* The invariants of a step, which xStep checks in builds with
+ * DIVSIM_DEBUG_INVARIANTS (sanitized builds). The choice among the no-click
+ * score s0 and the slate's scores weight [k], of sum total: all finite, total
+ * positive, every probability in [0, 1], summing to 1. After the step: the
+ * interests [RECSIM_IE_CLUSTERS] in [-1, 1] and the budget finite and not above
+ * `before` unless growth (user_update_alpha times the received utility) > 1.
+ * DS_EINTERNAL with err naming the first broken one. */
+int recsim_ie_check_choice(const double *weight, int k, double s0, double total, char *err);
+int recsim_ie_check_transition(const double *interest, double budget, double before,
+                               double growth, char *err);
+
 #endif

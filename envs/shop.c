@@ -70,7 +70,8 @@
  * Built with DIVSIM_DEBUG_INVARIANTS (the sanitizer builds define it), every step
  * also checks the model's invariants: finite utilities, click, purchase and
  * leave probabilities in [0, 1] with the click probabilities summing to at most
- * 1, and a finite dwell; a broken one makes xStep return DS_EINTERNAL. */
+ * 1, and a finite dwell; a broken one makes xStep return DS_EINTERNAL, with the
+ * env's err naming it (shop_check_step, compiled in every build). */
 #include "shop.h"
 
 #include "../sim/common.h"
@@ -862,24 +863,31 @@ static void apply_click(shop_state *s, int u, int i, double t, double *scale)
     }
 }
 
-#ifdef DIVSIM_DEBUG_INVARIANTS
 static int is_probability(double p) { return p >= 0.0 && p <= 1.0; }
 
-/* The step's invariants (see the top of the file); DS_EINTERNAL if one is broken. */
-static int check_step_invariants(const shop_state *s, const env_response *out, double leave)
+int shop_check_step(const double *v, const double *prob, int k, double leave,
+                    const env_response *out, char *err)
 {
     double total = 0;
-    for (int j = 0; j < s->cfg.slate; j++) {
-        if (!isfinite(s->v[j]) || !is_probability(s->prob[j]))
-            return DS_EINTERNAL;
-        total += s->prob[j];
+    for (int j = 0; j < k; j++) {
+        if (!isfinite(v[j]))
+            return err_set(err, DS_EINTERNAL, "utility %g at slate position %d", v[j], j);
+        if (!is_probability(prob[j]))
+            return err_set(err, DS_EINTERNAL, "click probability %g at slate position %d",
+                           prob[j], j);
+        total += prob[j];
     }
-    if (!(total <= 1.0 + 1e-9) || !is_probability(leave) || !isfinite(out->dwell) ||
-        !(out->dwell >= 0) || !isfinite(out->purchase_delay) || !isfinite(out->revenue))
-        return DS_EINTERNAL;
+    if (!(total <= 1.0 + 1e-9))
+        return err_set(err, DS_EINTERNAL, "click probabilities sum to %.17g", total);
+    if (!is_probability(leave))
+        return err_set(err, DS_EINTERNAL, "leave probability %g", leave);
+    if (!isfinite(out->dwell) || !(out->dwell >= 0))
+        return err_set(err, DS_EINTERNAL, "dwell %g hours", out->dwell);
+    if (!isfinite(out->purchase_delay) || !isfinite(out->revenue))
+        return err_set(err, DS_EINTERNAL, "purchase delay %g, revenue %g",
+                       out->purchase_delay, out->revenue);
     return DS_OK;
 }
-#endif
 
 static int shop_step(env *e, int u, const int *slate, double t, env_response *out)
 {
@@ -920,7 +928,7 @@ static int shop_step(env *e, int u, const int *slate, double t, env_response *ou
         out->churned = end_session(s, u);
     }
 #ifdef DIVSIM_DEBUG_INVARIANTS
-    return check_step_invariants(s, out, leave);
+    return shop_check_step(s->v, s->prob, c->slate, leave, out, e->err);
 #else
     return DS_OK;
 #endif
@@ -1075,6 +1083,15 @@ int shop_user_price_multiplier(const env *e, int user, double *m)
     return DS_OK;
 }
 
+/* env_type.xMemoryEstimate: the bytes shop_validate checks, and the spec. */
+static double shop_memory_estimate(const void *config, env_spec *shape)
+{
+    const shop_config *c = config;
+    *shape = (env_spec){.n_items = (int)shop_capacity(c), .n_users = c->users,
+                        .slate = c->slate, .n_topics = c->topics, .max_steps = c->max_steps};
+    return shop_memory_bytes(c);
+}
+
 const env_type shop_env = {
     .name = "shop",
     .version = 1,
@@ -1091,4 +1108,5 @@ const env_type shop_env = {
     .xPrivileged = shop_privileged,
     .xLatents = shop_latents,
     .xDestroy = shop_destroy,
+    .xMemoryEstimate = shop_memory_estimate,
 };

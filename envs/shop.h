@@ -56,4 +56,13 @@ int shop_user_price_multiplier(const env *e, int user, double *m);
  * (an inactive id holds a placeholder item, redrawn when the id is launched). */
 int shop_item_appeal(const env *e, int item, double *appeal);
 
+/* The invariants of a step, which xStep checks in builds with
+ * DIVSIM_DEBUG_INVARIANTS (sanitized builds): the utilities v [k] of the slate
+ * finite, its click probabilities prob [k] in [0, 1] summing to at most 1, the
+ * leave probability in [0, 1], and the response's dwell (>= 0), purchase delay
+ * and revenue finite. DS_EINTERNAL with err naming the first broken one
+ * ("click probability 1.5 at slate position 1"). */
+int shop_check_step(const double *v, const double *prob, int k, double leave,
+                    const env_response *out, char *err);
+
 #endif

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "params.h"
 #include "stats.h"
+#include "store.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1300,13 +1301,9 @@ int compare_command(int argc, char **argv, FILE *out, char *err)
     if (stat(opt.db_path, &st) != 0 || !S_ISREG(st.st_mode))
         return err_set(err, DS_EINPUT, "compare: '%s' is not a file", opt.db_path);
     sqlite3 *db;
-    if (sqlite3_open_v2(opt.db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        rc = err_set(err, DS_EIO, "cannot open '%s': %s", opt.db_path,
-                     db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
+    rc = store_open_readonly(opt.db_path, &db, err);
+    if (rc != DS_OK)
         return rc;
-    }
-    sqlite3_busy_timeout(db, 10000);
     rc = compare_db(out, db, &opt, err);
     sqlite3_close(db);
     return rc;

@@ -1229,8 +1229,7 @@ static double int_param(const run_spec *r, const char *key)
 /* What sim/run.c allocates for a run besides the env and the agent: the result
  * rows of every episode and window, per-user state (history ring, a pending
  * visit in the event queue) and per-item counts (clicks; exposure of windows
- * and phases). The env checks its own size (shop refuses more than 16 GiB);
- * agents' models come on top. */
+ * and phases). The env and the agent are estimated by check_run_models. */
 typedef struct {
     double episodes, users, items;
     double bytes;
@@ -1286,6 +1285,55 @@ static int check_run_memory(const loader *L, const run_spec *r, const memory_lim
                    "episodes, %.0f users, %.0f items, history %d) before its env and agent; "
                    "the limit is %.1f GiB (%s)",
                    where, m.bytes / GIB, m.episodes, m.users, m.items, s->history,
+                   limit->bytes / GIB, limit->what);
+}
+
+/* The env's and the agent's estimates (each type's xMemoryEstimate, the agent's
+ * for the sizes the env would give); 0 for a type without one. */
+static void model_memory(const run_spec *r, double *env_bytes, double *agent_bytes,
+                         env_spec *shape)
+{
+    *shape = (env_spec){0};
+    *env_bytes = *agent_bytes = 0.0;
+    if (!r->env->xMemoryEstimate)
+        return;
+    *env_bytes = r->env->xMemoryEstimate(r->env_config, shape);
+    if (r->agent->xMemoryEstimate)
+        *agent_bytes = r->agent->xMemoryEstimate(r->agent_config, shape);
+}
+
+double run_memory_estimate(const run_spec *r)
+{
+    double env_bytes, agent_bytes;
+    env_spec shape;
+    model_memory(r, &env_bytes, &agent_bytes, &shape);
+    return engine_memory(r).bytes + env_bytes + agent_bytes;
+}
+
+/* Refuses a run whose agent and env, with the engine's state, would not fit,
+ * pointing at the section of the heavier of the two. */
+static int check_run_models(const loader *L, const run_spec *r, const memory_limit *limit,
+                            char *err)
+{
+    double env_bytes, agent_bytes, engine_bytes = engine_memory(r).bytes;
+    env_spec shape;
+    model_memory(r, &env_bytes, &agent_bytes, &shape);
+    double total = env_bytes + agent_bytes + engine_bytes;
+    if (total <= limit->bytes)
+        return DS_OK;
+    char where[ERR_LEN], section[64];
+    snprintf(section, sizeof section, "agent.%s", r->agent->name);
+    if (env_bytes > agent_bytes)
+        section_where(L, "env", where, sizeof where);
+    else
+        section_where(L, section_present(L, section) ? section : "agent", where,
+                      sizeof where);
+    return err_set(err, DS_EINPUT,
+                   "%s: a run would need about %.1f GiB: %.1f GiB for agent '%s', %.1f GiB "
+                   "for env '%s' (%d items, %d users) and %.1f GiB for its episodes and "
+                   "state; the limit is %.1f GiB (%s)",
+                   where, total / GIB, agent_bytes / GIB, r->agent->name, env_bytes / GIB,
+                   r->env->name, shape.n_items, shape.n_users, engine_bytes / GIB,
                    limit->bytes / GIB, limit->what);
 }
 
@@ -1593,6 +1641,8 @@ static int build_point(const loader *L, const pair_grid *P, const memory_limit *
     int rc = cross_check(L, r, err);
     if (rc == DS_OK)
         rc = check_run_memory(L, r, limit, err);
+    if (rc == DS_OK)
+        rc = check_run_models(L, r, limit, err);
     if (rc == DS_OK) {
         drop_logging_off(r);
         rc = build_text(r, err);

@@ -73,6 +73,11 @@ int experiment_load_buffer(const char *name, const char *text, size_t len,
 
 void experiment_free(experiment *x);
 
+/* Bytes run r is estimated to take: the engine's state (episode rows, per-user
+ * and per-item state) and its env's and agent's xMemoryEstimate. experiment_load
+ * refuses a run above the memory limit. */
+double run_memory_estimate(const run_spec *r);
+
 /* The value of "section.key" in a run, or NULL. */
 const char *run_param_get(const run_spec *r, const char *key);
 

@@ -4,6 +4,7 @@
 #include "export.h"
 
 #include "common.h"
+#include "store.h"
 
 #include <math.h>
 #include <sqlite3.h>
@@ -112,14 +113,7 @@ static int open_database(const char *path, sqlite3 **db, char *err)
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return err_set(err, DS_EINPUT, "'%s' is not a file", path);
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        int rc = err_set(err, DS_EIO, "cannot open '%s': %s", path, sqlite3_errmsg(*db));
-        sqlite3_close(*db);
-        *db = NULL;
-        return rc;
-    }
-    sqlite3_busy_timeout(*db, 10000);
-    return DS_OK;
+    return store_open_readonly(path, db, err);
 }
 
 /* DS_OK when the database has the table or view, else why not. */

@@ -272,12 +272,10 @@ static int cmd_report(int argc, char **argv, report_fn report)
         return fail_usage("%s: '%s' is not a file", argv[1], path);
     sqlite3 *db;
     char err[ERR_LEN];
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        fprintf(stderr, "error: cannot open '%s': %s\n", path, sqlite3_errmsg(db));
-        sqlite3_close(db);
+    if (store_open_readonly(path, &db, err) != DS_OK) {
+        fprintf(stderr, "error: %s\n", err);
         return EXIT_USAGE;
     }
-    sqlite3_busy_timeout(db, 10000);
     int rc = report(stdout, db, path, err);
     sqlite3_close(db);
     if (rc != DS_OK) {

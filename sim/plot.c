@@ -14,6 +14,7 @@
 #include "../agents/agent.h"
 #include "common.h"
 #include "stats.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -212,10 +213,7 @@ static int open_database(plot_ctx *c, char *err)
     struct stat st;
     if (stat(c->db_path, &st) != 0 || !S_ISREG(st.st_mode))
         return err_set(err, DS_EINPUT, "'%s' is not a file", c->db_path);
-    if (sqlite3_open_v2(c->db_path, &c->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        return err_set(err, DS_EIO, "cannot open '%s': %s", c->db_path, sqlite3_errmsg(c->db));
-    sqlite3_busy_timeout(c->db, 10000);
-    return DS_OK;
+    return store_open_readonly(c->db_path, &c->db, err);
 }
 
 /* The experiment's name (the database's base name if it holds several), and

@@ -589,10 +589,11 @@ static int do_step(engine *g, int slot, double t)
         return rc;
 
     env_response r;
+    g->env->err[0] = '\0';
     if ((rc = et->xStep(g->env, user, g->slate, t, &r)) == DS_EINTERNAL)
-        return err_set(g->err, rc, "environment '%s' broke one of its invariants at a step "
-                       "(a probability outside [0, 1] or a utility that is not finite)",
-                       et->name);
+        return err_set(g->err, rc, "environment '%s' broke one of its invariants at a step: "
+                       "%s", et->name, g->env->err[0] ? g->env->err
+                       : "a probability outside [0, 1] or a utility that is not finite");
     if (rc != DS_OK)
         return err_set(g->err, rc, "environment '%s' refused the slate of agent '%s' "
                        "(an item that is not among the candidates?)",

@@ -105,11 +105,27 @@ static const char *const status_sql =
     "SELECT experiment, agent, config, status FROM runs "
     "WHERE id NOT IN (SELECT run_id FROM planned)";
 
+/* Schema version 1 had no planned table: every run recorded is every run. The
+ * database is read as it is, not upgraded (a reader may not write it). */
+static const char *const status_sql_v1 = "SELECT experiment, agent, config, status FROM runs";
+
+static int has_planned(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'planned'", -1, &st, NULL) != SQLITE_OK)
+        return 1; /* let the status query say what is wrong */
+    int found = sqlite3_step(st) != SQLITE_DONE;
+    sqlite3_finalize(st);
+    return found;
+}
+
 static int collect(sqlite3 *db, const char *db_path, tallies *by_experiment, tallies *by_agent,
                    tallies *by_key, char *err)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, status_sql, -1, &st, NULL) != SQLITE_OK)
+    const char *sql = has_planned(db) ? status_sql : status_sql_v1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return err_set(err, DS_EIO, "'%s' is not a divsim results database: %s", db_path,
                        sqlite3_errmsg(db));
     int rc = DS_OK, step;

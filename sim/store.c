@@ -1156,3 +1156,57 @@ int store_run_finish(store *s, const run_spec *r, const run_result *res, char *e
     }
     return commit(s, "finishing run", err);
 }
+
+/* ---- reading ---- */
+
+/* "file:PATH?immutable=1" with PATH percent-encoded, for sqlite3_open_v2's URIs. */
+static int immutable_uri(const char *path, char *uri, size_t n)
+{
+    size_t k = (size_t)snprintf(uri, n, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p && k + 4 < n; p++) {
+        if (*p == '/' || *p == '.' || *p == '-' || *p == '_' || *p == '~' ||
+            (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+            uri[k++] = (char)*p;
+        else
+            k += (size_t)snprintf(uri + k, n - k, "%%%02X", *p);
+    }
+    int written = snprintf(uri + k, n - k, "?immutable=1");
+    return written >= 0 && (size_t)written < n - k;
+}
+
+static int open_for_reading(const char *name, int flags, sqlite3 **db, char *err)
+{
+    if (sqlite3_open_v2(name, db, SQLITE_OPEN_READONLY | flags, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(*db, 10000);
+        return DS_OK;
+    }
+    int rc = err_set(err, DS_EIO, "cannot open '%s': %s", name,
+                     *db ? sqlite3_errmsg(*db) : "out of memory");
+    sqlite3_close(*db);
+    *db = NULL;
+    return rc;
+}
+
+int store_open_readonly(const char *path, sqlite3 **db, char *err)
+{
+    int rc = open_for_reading(path, 0, db, err);
+    if (rc != DS_OK)
+        return rc;
+    int probe = sqlite3_exec(*db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    if (probe != SQLITE_READONLY && probe != SQLITE_CANTOPEN)
+        return DS_OK; /* readable, or a problem the caller's queries will name */
+    sqlite3_close(*db);
+    *db = NULL;
+    /* A WAL database whose -shm file cannot be created: the file alone holds
+     * every committed page when there is no -wal file, else it cannot be read. */
+    char wal[4200], dir[4096], uri[3 * 4096 + 32];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    dir_of(path, dir, sizeof dir);
+    if (access(wal, F_OK) == 0 || errno != ENOENT)
+        return err_set(err, DS_EINPUT, "cannot read '%s': its directory '%.256s' is not "
+                       "writable, and SQLite must create the -shm file there to read the "
+                       "-wal file", path, dir);
+    if (!immutable_uri(path, uri, sizeof uri))
+        return err_set(err, DS_EINPUT, "cannot read '%s': the path is too long", path);
+    return open_for_reading(uri, SQLITE_OPEN_URI, db, err);
+}

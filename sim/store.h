@@ -46,4 +46,12 @@ int store_exec(store *s, const char *sql, const char *what, char *err);
 /* Rolls back the open transaction, if any (appending to err if that fails). */
 void store_rollback(store *s, char *err);
 
+/* Opens the database at path for reading only (status, compare, export, plot),
+ * with a 10 s busy timeout. SQLite reads a WAL database through its -shm file:
+ * when that cannot be created (a read-only directory) and there is no -wal
+ * file, the database file holds every committed page and is read as immutable;
+ * with a -wal file there, DS_EINPUT says the directory is not writable. DS_EIO
+ * if SQLite cannot open the file. */
+int store_open_readonly(const char *path, struct sqlite3 **db, char *err);
+
 #endif

@@ -737,6 +737,71 @@ START_TEST(every_agent_runs_on_changing_candidates)
 }
 END_TEST
 
+/* The checkers, in every build: each broken quantity is named with its value. */
+START_TEST(invariant_checkers_name_the_quantity)
+{
+    char err[ERR_LEN] = "";
+    double w[2] = {1.0, 2.0};
+    ck_assert_int_eq(recsim_ie_check_choice(w, 2, 1.0, 4.0, err), DS_OK);
+    w[1] = NAN;
+    ck_assert_int_eq(recsim_ie_check_choice(w, 2, 1.0, 4.0, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "click probability nan at position 1");
+    w[0] = 3.0; /* with a negative score beside it: probability 1.5 */
+    w[1] = -1.0;
+    ck_assert_int_eq(recsim_ie_check_choice(w, 2, 0.0, 2.0, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "click probability 1.5 at position 0");
+    ck_assert_int_eq(recsim_ie_check_choice(w, 2, 1.0, 0.0, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "no-click probability inf of total 0");
+    w[0] = 1.0;
+    w[1] = 1.0; /* a total that is not the sum of the scores */
+    ck_assert_int_eq(recsim_ie_check_choice(w, 2, 1.0, 4.0, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "choice probabilities sum to 0.75");
+
+    double interest[NC] = {0};
+    ck_assert_int_eq(recsim_ie_check_transition(interest, 99.0, 100.0, NAN, err), DS_OK);
+    interest[7] = 1.5;
+    ck_assert_int_eq(recsim_ie_check_transition(interest, 99.0, 100.0, NAN, err),
+                     DS_EINTERNAL);
+    ck_assert_str_eq(err, "interest 7 is 1.5, outside [-1, 1]");
+    interest[7] = 0.0;
+    ck_assert_int_eq(recsim_ie_check_transition(interest, NAN, 100.0, NAN, err),
+                     DS_EINTERNAL);
+    ck_assert_str_eq(err, "time budget is nan");
+    ck_assert_int_eq(recsim_ie_check_transition(interest, 101.0, 100.0, 0.5, err),
+                     DS_EINTERNAL);
+    ck_assert_str_eq(err, "time budget grew from 100 to 101");
+    /* growth = user_update_alpha * U > 1: a click may extend the budget */
+    ck_assert_int_eq(recsim_ie_check_transition(interest, 101.0, 100.0, 2.0, err), DS_OK);
+}
+END_TEST
+
+/* A broken state (a NaN time budget) is caught at the next step by a build with
+ * DIVSIM_DEBUG_INVARIANTS (the sanitizer builds), naming the budget; a release
+ * build does not check, and the session then never ends by its budget. */
+START_TEST(a_broken_state_is_caught_in_debug_builds)
+{
+    recsim_ie_config c = defaults();
+    fixture f;
+    fixture_open(&f, &c, 12, REWARD_REVENUE);
+    CALL_OK(recsim_ie_env.xStartSession(f.e, 0, 0.0));
+    double interest[NC];
+    CALL_OK(recsim_ie_user(f.e, interest, NULL));
+    CALL_OK(recsim_ie_set_user(f.e, interest, NAN));
+    int slate[2];
+    random_slate(&f, 0, slate, 2);
+    env_response r;
+    int rc = recsim_ie_env.xStep(f.e, 0, slate, 0.0, &r);
+#ifdef DIVSIM_DEBUG_INVARIANTS
+    ck_assert_int_eq(rc, DS_EINTERNAL);
+    ck_assert_str_eq(f.e->err, "time budget is nan");
+#else
+    ck_assert_int_eq(rc, DS_OK);
+    ck_assert_int_eq(r.done, 0);
+#endif
+    fixture_close(&f);
+}
+END_TEST
+
 static Suite *recsim_ie_suite(void)
 {
     Suite *s = suite_create("recsim_ie");
@@ -753,6 +818,8 @@ static Suite *recsim_ie_suite(void)
     tcase_add_test(model, qualities_are_normal_around_the_cluster_mean);
     tcase_add_test(model, users_have_uniform_interests_and_a_full_budget);
     tcase_add_test(model, random_first_step_click_rate_in_closed_form);
+    tcase_add_test(model, invariant_checkers_name_the_quantity);
+    tcase_add_test(model, a_broken_state_is_caught_in_debug_builds);
     suite_add_tcase(s, model);
     TCase *engine = tcase_create("engine");
     tcase_set_timeout(engine, 300);

@@ -307,6 +307,52 @@ START_TEST(run_ends_when_every_user_churned)
 }
 END_TEST
 
+/* A shop whose third session starts with a user preference of NaN: every
+ * utility of that user's slates is then NaN. */
+static env_type corrupted_shop;
+static int sessions_started;
+
+static int corrupting_start(env *e, int user, double t)
+{
+    int rc = shop_env.xStartSession(e, user, t);
+    if (rc != DS_OK || ++sessions_started != 3)
+        return rc;
+    double nan_x[6] = {NAN, NAN, NAN, NAN, NAN, NAN}; /* dim 6 in small_spec */
+    e->type = &shop_env; /* the engine put the copy's table there */
+    rc = shop_set_user_preference(e, user, nan_x);
+    e->type = &corrupted_shop;
+    return rc;
+}
+
+/* Debug builds (DIVSIM_DEBUG_INVARIANTS: the sanitized ones) check the env's
+ * invariants every step: the corrupted state fails the run with the broken
+ * quantity in its message. Release builds skip the check for speed: a NaN
+ * utility then goes by as a slate nobody clicks, and the run ends done. */
+START_TEST(a_broken_invariant_fails_the_run)
+{
+    corrupted_shop = shop_env;
+    corrupted_shop.xStartSession = corrupting_start;
+    sessions_started = 0;
+    run_spec r = small_spec(&shop_env, agent_find("random"), 3);
+    r.env = &corrupted_shop;
+    run_result res;
+    char err[ERR_LEN];
+    int rc = run_execute(&r, NULL, &res, err);
+    ck_assert_int_ge(sessions_started, 3);
+#ifdef DIVSIM_DEBUG_INVARIANTS
+    ck_assert_int_eq(rc, DS_EINTERNAL);
+    ck_assert_int_eq(res.status, RUN_FAILED);
+    ck_assert_str_eq(res.message, "environment 'shop' broke one of its invariants at a "
+                                  "step: utility nan at slate position 0");
+    ck_assert_str_eq(err, res.message);
+#else
+    ck_assert_msg(rc == DS_OK, "%s", err);
+    ck_assert_int_eq(res.status, RUN_DONE);
+#endif
+    run_result_free(&res);
+}
+END_TEST
+
 static Suite *run_suite(void)
 {
     Suite *s = suite_create("run");
@@ -318,6 +364,7 @@ static Suite *run_suite(void)
     tcase_add_test(tc, delayed_purchases_are_credited);
     tcase_add_test(tc, window_exposure_is_its_episodes);
     tcase_add_test(tc, run_ends_when_every_user_churned);
+    tcase_add_test(tc, a_broken_invariant_fails_the_run);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -600,6 +600,7 @@ START_TEST(test_step_invariants)
     int rc = shop_env.xStep(e, 2, slate, 1.1, &r);
 #ifdef DIVSIM_DEBUG_INVARIANTS
     ck_assert_int_eq(rc, DS_EINTERNAL);
+    ck_assert_str_eq(e->err, "utility nan at slate position 0");
 #else
     ck_assert_int_eq(rc, DS_OK);
     ck_assert_int_eq(r.click, -1);
@@ -607,6 +608,43 @@ START_TEST(test_step_invariants)
     gsl_rng_free(agent);
     shop_env.xDestroy(e);
     streams_free(&s);
+}
+END_TEST
+
+/* The checker itself, in every build: each broken quantity is named, with its
+ * value and slate position. */
+START_TEST(test_step_checker_names_the_quantity)
+{
+    double v[3] = {0.5, -1.0, 2.0}, prob[3] = {0.2, 0.1, 0.3};
+    env_response out = {.dwell = 0.01, .purchase_delay = 0, .revenue = 3.5};
+    char err[ERR_LEN] = "";
+    ck_assert_int_eq(shop_check_step(v, prob, 3, 0.4, &out, err), DS_OK);
+    v[1] = NAN;
+    ck_assert_int_eq(shop_check_step(v, prob, 3, 0.4, &out, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "utility nan at slate position 1");
+    v[1] = -INFINITY;
+    ck_assert_int_eq(shop_check_step(v, prob, 3, 0.4, &out, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "utility -inf at slate position 1");
+    v[1] = -1.0;
+    prob[2] = 1.5;
+    ck_assert_int_eq(shop_check_step(v, prob, 3, 0.4, &out, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "click probability 1.5 at slate position 2");
+    prob[2] = NAN;
+    ck_assert_int_eq(shop_check_step(v, prob, 3, 0.4, &out, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "click probability nan at slate position 2");
+    prob[2] = 0.75; /* each in [0, 1], but 1.05 together */
+    ck_assert_int_eq(shop_check_step(v, prob, 3, 0.4, &out, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "click probabilities sum to 1.05");
+    prob[2] = 0.3;
+    ck_assert_int_eq(shop_check_step(v, prob, 3, -0.25, &out, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "leave probability -0.25");
+    out.dwell = -1;
+    ck_assert_int_eq(shop_check_step(v, prob, 3, 0.4, &out, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "dwell -1 hours");
+    out.dwell = 0.01;
+    out.revenue = INFINITY;
+    ck_assert_int_eq(shop_check_step(v, prob, 3, 0.4, &out, err), DS_EINTERNAL);
+    ck_assert_str_eq(err, "purchase delay 0, revenue inf");
 }
 END_TEST
 
@@ -1149,6 +1187,7 @@ static Suite *shop_suite(void)
     tcase_add_test(model, test_satiation_decay);
     tcase_add_test(model, test_satiation_rebase);
     tcase_add_test(model, test_step_invariants);
+    tcase_add_test(model, test_step_checker_names_the_quantity);
     tcase_add_test(model, test_dissatisfied_users_churn);
     tcase_add_test(model, test_rate_clipped);
     suite_add_tcase(s, model);

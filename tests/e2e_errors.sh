@@ -114,6 +114,8 @@ printf '[experiment]\ntrain_episodes = 1000000000\n%s\n' "$BASE" | ini memory.in
 bad_file memory.ini "memory.ini:2: a run would need about [0-9.]+ GiB .*the limit is [0-9.]+ GiB"
 printf '[env]\nkind = shop\nusers = 10000000\nitems = 10000000\ndim = 256\n[agent]\nkind = random\n' | ini envmem.ini
 bad_file envmem.ini "envmem.ini:1: \[env\] shop would need about [0-9.]+ GiB"
+printf '[env]\nkind = shop\nitems = 10000000\nusers = 100\n[agent]\nkind = reinforce\n[agent.reinforce]\nembed_dim = 1024\n' | ini agentmem.ini
+bad_file agentmem.ini "agentmem.ini:7: a run would need about [0-9.]+ GiB: 6[01][0-9]\.[0-9] GiB for agent 'reinforce', [0-9.]+ GiB for env 'shop' \(10000000 items, 100 users\).*the limit is [0-9.]+ GiB"
 if [ $sanitized = 0 ]; then # the limit comes from ulimit -v: about 1.9 GiB here
     printf '[experiment]\ntrain_episodes = 40000000\n%s\n' "$BASE" | ini ulimit.ini
     expect 2 "ulimit.ini:2: a run would need about [0-9.]+ GiB .*the limit is 1.9 GiB \(the address-space limit, ulimit -v\)" \
@@ -252,9 +254,38 @@ if [ $can_drop = 1 ]; then
     expect 2 "cannot be written: its directory '.*ro' is not writable" "a new database in a read-only directory" \
         as_user "$USER_DIVSIM" run "$USER_TINY" -o "$tmp/ro/new.db" -q $quick
     check "no new database appears" test ! -e "$tmp/ro/new.db"
+    # Reading needs no write: with no -wal file, the database file is whole.
+    sqlite3 "$tmp/ro-v1.db" < tests/fixtures/store_v1.sql
+    chmod 755 "$tmp/ro"
+    cp "$tmp/ro-v1.db" "$tmp/ro/v1.db"
+    chmod 644 "$tmp/ro/v1.db"
+    chmod 555 "$tmp/ro"
+    as_user "$USER_DIVSIM" status "$tmp/ro/a.db" > "$tmp/out.txt"
+    check "status in a read-only directory: exit 0" test $? -eq 0
+    check "status in a read-only directory counts the run" grep -Eq '^  tiny +1 +1 +0 +0 +0 +0 +0$' "$tmp/out.txt"
+    as_user "$USER_DIVSIM" status "$tmp/ro/v1.db" > "$tmp/out.txt"
+    check "status of version 1 in a read-only directory: exit 0" test $? -eq 0
+    check "status of version 1, read-only: both runs" grep -Eq '^  legacy +2 +2 +0 +0 +0 +0 +0$' "$tmp/out.txt"
+    as_user "$USER_DIVSIM" compare "$tmp/ro/a.db" > "$tmp/out.txt"
+    check "compare in a read-only directory: exit 0" test $? -eq 0
+    as_user "$USER_DIVSIM" export "$tmp/ro/a.db" --table runs > "$tmp/out.txt"
+    check "export in a read-only directory: exit 0" test $? -eq 0
+    check "the readers leave the read-only directory as it was" test "$(ls "$tmp/ro" | tr '\n' ' ')" = "a.db v1.db "
+    # A -wal file cannot be read without a -shm file, which cannot be made there.
+    chmod 755 "$tmp/ro"
+    printf 'PRAGMA journal_mode = WAL;\nPRAGMA wal_autocheckpoint = 0;\nUPDATE runs SET message = NULL;\n.shell cp %s %s\n' \
+        "$tmp/ro/a.db-wal" "$tmp/wal.bin" | sqlite3 "$tmp/ro/a.db" > /dev/null
+    cp "$tmp/wal.bin" "$tmp/ro/a.db-wal"
+    chmod 644 "$tmp/ro/a.db-wal"
+    chmod 555 "$tmp/ro"
+    for command in status compare "export --table runs"; do
+        expect 2 "cannot read '.*ro/a.db': its directory '.*ro' is not writable, and SQLite must create the -shm file there to read the -wal file" \
+            "$command of a database with a -wal file in a read-only directory" \
+            as_user "$USER_DIVSIM" $command "$tmp/ro/a.db"
+    done
     chmod 755 "$tmp/ro"
 else
-    skipped=$((skipped + 7))
+    skipped=$((skipped + 17))
 fi
 
 # Locked by another process: divsim waits 10 s, then says so (exit 1).
@@ -302,6 +333,10 @@ for fixture in store_v1 store_v2_early; do
     sqlite3 "$tmp/$fixture.db" < "tests/fixtures/$fixture.sql"
     cp "$tmp/$fixture.db" "$tmp/$fixture-copy.db"
     old=$(rows "$tmp/$fixture.db")
+    # The readers take it as it is: status (no planned table in version 1)...
+    check "$fixture: status reads it" sh -c "\"$DIVSIM\" status \"$tmp/$fixture.db\" | grep -Eq '^  legacy +2 +2 +0 +0 +0 +0 +0$'"
+    check "$fixture: compare reads it" sh -c "\"$DIVSIM\" compare \"$tmp/$fixture.db\" | grep -Eq '^shop +popularity +1 '"
+    check "$fixture: the readers leave it as it was" cmp -s "$tmp/$fixture.db" "$tmp/$fixture-copy.db"
     "$DIVSIM" run $TINY -o "$tmp/$fixture.db" -q $quick
     check "$fixture: a run into it exits 0" test $? -eq 0
     check "$fixture: upgraded to version 3" test "$(query "$tmp/$fixture.db" "PRAGMA user_version")" = 3
