@@ -800,17 +800,17 @@ static void shortest_real(double v, char *out, size_t n)
 }
 
 /* The canonical text of a value that spec accepts, into out[VALUE_LEN]: integers
- * as %d, reals by shortest_real(), booleans as true/false, choices by name. Equal
- * values written differently (50, 5e1, 50.0) get one text, and so one config text
- * and one run id. Returns param_parse's code and message for a bad value. */
+ * as %d, reals by shortest_real(), booleans as true/false, choices by name, text
+ * as written. Equal values written differently (50, 5e1, 50.0) get one text, and
+ * so one config text and one run id. Returns param_parse's code and message for a bad value. */
 static int canonical_value(const param_spec *spec, const char *text, char *out, char *why)
 {
     param_spec local = *spec;
     local.offset = 0; /* parse into a local variable rather than a config struct */
     int iv = 0;
     double dv = 0;
-    int rc = param_parse(&local, text, spec->type == PARAM_REAL ? (void *)&dv : (void *)&iv,
-                         why);
+    void *into = spec->type == PARAM_REAL ? (void *)&dv : (void *)&iv;
+    int rc = param_parse(&local, text, spec->type == PARAM_STRING ? NULL : into, why);
     if (rc != DS_OK)
         return rc;
     switch (spec->type) {
@@ -825,6 +825,9 @@ static int canonical_value(const param_spec *spec, const char *text, char *out, 
         break;
     case PARAM_CHOICE:
         param_choice_name(spec->choices, iv, out, VALUE_LEN);
+        break;
+    case PARAM_STRING:
+        snprintf(out, VALUE_LEN, "%s", text);
         break;
     }
     return DS_OK;
