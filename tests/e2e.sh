@@ -125,6 +125,18 @@ check "SIGTERM leaves runs done or interrupted" test "$(query "$tmp/t.db" "SELEC
 "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/t.db" -q -j 2 $medium
 check "the stopped sweep resumes to the uninterrupted rows" test "$(rows "$tmp/t.db")" = "$(rows "$tmp/ref.db")"
 
+# --- named variants: they run, compare and resume under their own names
+"$DIVSIM" run tests/fixtures/variants.ini -o "$tmp/v.db" -q 2>/dev/null
+check "a variant's failed runs make the sweep exit 1" test $? -eq 1
+check "runs go by the variants' names" test "$(query "$tmp/v.db" "SELECT group_concat(agent || ':' || status, ' ') FROM (SELECT DISTINCT agent, status FROM runs ORDER BY agent)")" = "cf:done ppo:done ppo_pre:failed ppo_tf:done"
+check "a variant records its base kind" test "$(query "$tmp/v.db" "SELECT DISTINCT p.value FROM params p JOIN runs r ON r.id = p.run_id WHERE r.agent = 'ppo_tf' AND p.key = 'agent.kind'")" = ppo
+check "a variant's keys are under its name" test "$(query "$tmp/v.db" "SELECT COUNT(*) FROM params WHERE key = 'agent.ppo_tf.encoder' AND value = 'transformer'")" = 2
+check "a missing checkpoint is named" test "$(query "$tmp/v.db" "SELECT COUNT(*) FROM runs WHERE agent = 'ppo_pre' AND message LIKE '%no-such-dir/pretrained.ckpt%'")" = 2
+check "compare --by agent shows the variants" sh -c "$DIVSIM compare '$tmp/v.db' --by agent | grep -q ppo_tf"
+check "status counts the variants" sh -c "$DIVSIM status '$tmp/v.db' | grep -q '^  ppo_tf  *2  *2 '"
+"$DIVSIM" run tests/fixtures/variants.ini -o "$tmp/v.db" 2> "$tmp/again.txt"
+check "a second run skips the variants' finished runs" grep -q ": 0 done, 6 skipped" "$tmp/again.txt"
+
 # --- bad input: exit 2, file:line and key in the message, database untouched
 cp "$tmp/a.db" "$tmp/before.db"
 expect_input_error() { # FILE PATTERN
