@@ -118,9 +118,7 @@ static void state_init_weights(learner *l, gsl_rng *init)
 static int state_load(learner *l, char *err)
 {
     if (!has_init(&l->cfg))
-        return DS_OK;
-    if (!is_transformer(l))
-        return err_set(err, DS_EINPUT, "'init' needs encoder = transformer");
+        return DS_OK; /* learner_validate refused init without the transformer */
     return checkpoint_load(l->cfg.init, &l->tf.cfg, l->tf.n_items, &l->layout, l->params.w,
                            err);
 }
@@ -209,6 +207,9 @@ int learner_create(size_t size, const learner_config *cfg, int with_value,
     if (spec->slate < 1 || spec->n_users < 1)
         return err_set(err, DS_EINPUT, "learning agents need a slate and users (%d, %d)",
                        spec->slate, spec->n_users);
+    int rc = learner_validate(cfg, err);
+    if (rc != DS_OK)
+        return rc;
     learner *l = calloc(1, size);
     if (!l)
         return err_set(err, DS_ENOMEM, "out of memory");
@@ -219,7 +220,7 @@ int learner_create(size_t size, const learner_config *cfg, int with_value,
     l->minibatch = ctx->minibatch;
     l->log_update = ctx->log_update;
     l->log_ctx = ctx->log_ctx;
-    int rc = build_model(l, with_value, spec, ctx->init, err);
+    rc = build_model(l, with_value, spec, ctx->init, err);
     if (rc == DS_OK)
         rc = traj_store_init(&l->store, spec->n_users, l->n_features, spec->slate,
                              spec->n_items, state_extra_size(l), err);

@@ -448,7 +448,8 @@ START_TEST(transformer_keys)
 }
 END_TEST
 
-/* A checkpoint that cannot be read fails the agent's creation, naming it. */
+/* A checkpoint that cannot be read fails the agent's creation, naming it; the
+ * history encoder refuses init. */
 START_TEST(init_from_missing_checkpoint)
 {
     const char *kv[] = {TF_SMALL, "init", "no/such/dir/pre.ckpt"};
@@ -460,6 +461,12 @@ START_TEST(init_from_missing_checkpoint)
                                        &world, &ctx, &a, err), DS_EINPUT);
     ck_assert_ptr_null(a);
     ck_assert_ptr_nonnull(strstr(err, "no/such/dir/pre.ckpt"));
+    /* with the history encoder, init is refused before any file is read */
+    const char *history[] = {"init", "no/such/dir/pre.ckpt"};
+    ck_assert_int_eq(ppo_agent.xCreate(agent_config(&ppo_agent, history, 1), &world, &ctx, &a,
+                                       err), DS_EINPUT);
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_nonnull(strstr(err, "needs encoder = transformer"));
     gsl_rng_free(r);
 }
 END_TEST
