@@ -6,7 +6,8 @@
  * registries list, so adding envs or agents does not change them. The tests of
  * agent-scoped reward keys also use the env 'shop' (with purchases), the agents
  * 'a2c' and 'mmr' (its real parameter lambda in [0, 1]) and 'ppo', or 'reinforce'
- * in its place while ppo is not registered. */
+ * in its place while ppo is not registered. The tests of agent variants and of
+ * the learners' encoder keys use 'ppo' (and 'a2c' as a second agent name). */
 #include "../sim/common.h"
 #include "../sim/config.h"
 
