@@ -132,6 +132,7 @@ const agent_type a2c_agent = {
     .version = 1,
     .summary = "synchronous advantage actor-critic over Plackett-Luce slates with GAE",
     .params = PARAM_TABLE(a2c_config, a2c_params),
+    .xValidate = learner_validate,
     .xCreate = a2c_create,
     .xAct = learner_act,
     .xObserve = learner_observe,

@@ -333,7 +333,7 @@ static int check_config(const char *path, const file_header *h,
         if (h->config[i] != values[i])
             return err_set(err, DS_EINPUT, "checkpoint '%s' has %s %lld, the model %d",
                            path, names[i], h->config[i], values[i]);
-    if (h->n_items != n_items)
+    if (n_items >= 0 && h->n_items != n_items)
         return err_set(err, DS_EINPUT, "checkpoint '%s' has n_items %lld, the model %d "
                        "(a different catalogue size)", path, h->n_items, n_items);
     return DS_OK;
@@ -429,6 +429,24 @@ int checkpoint_load(const char *path, const transformer_config *cfg, int n_items
         rc = check_payload(path, &h, data + r.at, len - r.at, err);
     if (rc == DS_OK)
         copy_tensors(&h, layout, data + r.at, w);
+    free(data);
+    return rc;
+}
+
+int checkpoint_check(const char *path, const transformer_config *cfg, int n_items, char *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &data, &len, err);
+    if (rc != DS_OK)
+        return rc;
+    header_reader r = {.path = path, .data = data, .len = len};
+    file_header h = {0};
+    rc = read_header(&r, &h, err);
+    if (rc == DS_OK)
+        rc = check_config(path, &h, cfg, n_items, err);
+    if (rc == DS_OK)
+        rc = check_payload(path, &h, data + r.at, len - r.at, err);
     free(data);
     return rc;
 }

@@ -38,4 +38,9 @@ int checkpoint_save(const char *path, const transformer_config *cfg, int n_items
 int checkpoint_load(const char *path, const transformer_config *cfg, int n_items,
                     const nn_layout *layout, double *w, char *err);
 
+/* The checks of checkpoint_load that need no model: the file can be read, its
+ * header, config (and n_items, unless n_items < 0) and checksum are right. What
+ * an experiment file's `init` is checked with before any run starts. */
+int checkpoint_check(const char *path, const transformer_config *cfg, int n_items, char *err);
+
 #endif

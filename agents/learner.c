@@ -1,5 +1,6 @@
 /* The shared core of the policy-gradient agents; learner.h states the contract. */
 #include "learner.h"
+#include "checkpoint.h"
 
 #include "../sim/common.h"
 
@@ -49,8 +50,129 @@ void learner_destroy(agent *a)
     free(l->dx);
     free(l->positions);
     policy_work_free(&l->work);
+    transformer_work_free(&l->tf_work);
     nn_params_free(&l->params);
     free(l);
+}
+
+/* ---- configuration ---- */
+
+transformer_config learner_transformer_config(const learner_config *cfg)
+{
+    return (transformer_config){.context = cfg->tf_context, .layers = cfg->tf_layers,
+                                .heads = cfg->tf_heads, .width = cfg->tf_width,
+                                .mlp_ratio = cfg->tf_mlp_ratio};
+}
+
+static int has_init(const learner_config *cfg)
+{
+    return strcmp(cfg->init, "none") != 0;
+}
+
+int learner_validate(const void *config, char *err)
+{
+    const learner_config *cfg = config;
+    if (cfg->tf_width % cfg->tf_heads != 0)
+        return err_set(err, DS_EINPUT, "'tf_heads' %d must divide 'tf_width' %d",
+                       cfg->tf_heads, cfg->tf_width);
+    if (has_init(cfg) && cfg->encoder != LEARNER_ENCODER_TRANSFORMER)
+        return err_set(err, DS_EINPUT, "'init' loads a transformer checkpoint: it needs "
+                       "encoder = transformer");
+    if (has_init(cfg)) {
+        transformer_config tc = learner_transformer_config(cfg);
+        int rc = checkpoint_check(cfg->init, &tc, -1, err);
+        return rc == DS_OK ? DS_OK : DS_EINPUT; /* a bad file named in a config is bad input */
+    }
+    return DS_OK;
+}
+
+/* ---- the state encoder: history or transformer ---- */
+
+static int is_transformer(const learner *l)
+{
+    return l->cfg.encoder == LEARNER_ENCODER_TRANSFORMER;
+}
+
+/* Registers the encoder's tensors and sets n_features. */
+static int state_init(learner *l, const env_spec *spec, char *err)
+{
+    const learner_config *c = &l->cfg;
+    int rc;
+    if (is_transformer(l)) {
+        transformer_config tc = learner_transformer_config(c);
+        rc = transformer_init(&l->tf, spec, &tc, &l->layout, err);
+        l->n_features = l->tf.n_features;
+    } else {
+        rc = encoder_init(&l->enc, spec, c->embed_dim, c->history_decay, &l->layout, err);
+        l->n_features = l->enc.n_features;
+    }
+    return rc;
+}
+
+static void state_init_weights(learner *l, gsl_rng *init)
+{
+    if (is_transformer(l))
+        transformer_init_weights(&l->tf, l->params.w, init);
+    else
+        encoder_init_weights(&l->enc, l->params.w, init);
+}
+
+/* With cfg.init, the checkpoint's tensors over the initial weights: the rest of
+ * the model (the policy) is drawn as without it, so runs of one seed with and
+ * without a checkpoint start from the same policy. */
+static int state_load(learner *l, char *err)
+{
+    if (!has_init(&l->cfg))
+        return DS_OK; /* learner_validate refused init without the transformer */
+    return checkpoint_load(l->cfg.init, &l->tf.cfg, l->tf.n_items, &l->layout, l->params.w,
+                           err);
+}
+
+/* Bytes of a step's extra. */
+static size_t state_extra_size(const learner *l)
+{
+    return is_transformer(l) ? sizeof(transformer_input) : sizeof(encoder_cache);
+}
+
+/* The current step's extra, as state_features filled it. */
+static const void *state_extra(const learner *l)
+{
+    return is_transformer(l) ? (const void *)&l->tokens : (const void *)&l->cache;
+}
+
+/* The features of obs into l->x, its extra into l->cache or l->tokens. */
+static int state_features(learner *l, const observation *obs, const learner_session_log *log)
+{
+    const int *items = log ? log->items : NULL;
+    int n = log ? log->n : 0;
+    if (is_transformer(l))
+        return transformer_features(&l->tf, l->params.w, obs, items, n, l->x, &l->tokens,
+                                    &l->tf_work, l->base.err);
+    return encoder_features(&l->enc, l->params.w, obs, items, n, l->x, &l->cache,
+                            l->base.err);
+}
+
+/* l->x = step s's stored features, refreshed with the current weights. */
+static void state_refresh(learner *l, const learner_step *s)
+{
+    size_t F = (size_t)l->n_features;
+    memcpy(l->x, s->ep->x + (size_t)s->t * F, F * sizeof *l->x);
+    if (is_transformer(l))
+        transformer_refresh(&l->tf, l->params.w, s->extra, &l->tf_work, l->x);
+    else
+        encoder_refresh(&l->enc, l->params.w, s->extra, l->x);
+}
+
+/* params.grad += the encoder's part of the gradient l->dx of step s's features
+ * (after state_refresh of s). */
+static void state_backward(learner *l, const learner_step *s)
+{
+    if (is_transformer(l)) {
+        transformer_state_grad(&l->tf, l->dx, &l->tf_work);
+        transformer_backward(&l->tf, l->params.w, l->params.grad, s->extra, &l->tf_work);
+    } else {
+        encoder_backward(&l->enc, l->params.grad, l->dx, s->extra);
+    }
 }
 
 /* The encoder and the networks in one layout, their slab initialised. */
@@ -59,18 +181,23 @@ static int build_model(learner *l, int with_value, const env_spec *spec, gsl_rng
 {
     const learner_config *c = &l->cfg;
     nn_layout_init(&l->layout);
-    int rc = encoder_init(&l->enc, spec, c->embed_dim, c->history_decay, &l->layout, err);
+    int rc = state_init(l, spec, err);
     if (rc == DS_OK)
-        rc = policy_init(&l->net, spec->n_items, l->enc.n_features, c->hidden, c->embed_dim,
+        rc = policy_init(&l->net, spec->n_items, l->n_features, c->hidden, c->embed_dim,
                          with_value, &l->layout, err);
     if (rc == DS_OK)
         rc = nn_params_alloc(&l->params, l->layout.size, err);
     if (rc == DS_OK)
         rc = policy_work_alloc(&l->work, &l->net, err);
+    if (rc == DS_OK && is_transformer(l))
+        rc = transformer_work_alloc(&l->tf_work, &l->tf, err);
     if (rc != DS_OK)
         return rc;
-    encoder_init_weights(&l->enc, l->params.w, init);
+    state_init_weights(l, init);
     policy_init_weights(&l->net, l->params.w, init);
+    rc = state_load(l, err);
+    if (rc != DS_OK)
+        return rc;
     l->adam = (nn_adam_config){.beta1 = 0.9, .beta2 = 0.999, .eps = c->adam_eps};
     return DS_OK;
 }
@@ -85,6 +212,9 @@ int learner_create(size_t size, const learner_config *cfg, int with_value,
     if (spec->slate < 1 || spec->n_users < 1)
         return err_set(err, DS_EINPUT, "learning agents need a slate and users (%d, %d)",
                        spec->slate, spec->n_users);
+    int rc = learner_validate(cfg, err);
+    if (rc != DS_OK)
+        return rc;
     learner *l = calloc(1, size);
     if (!l)
         return err_set(err, DS_ENOMEM, "out of memory");
@@ -95,12 +225,12 @@ int learner_create(size_t size, const learner_config *cfg, int with_value,
     l->minibatch = ctx->minibatch;
     l->log_update = ctx->log_update;
     l->log_ctx = ctx->log_ctx;
-    int rc = build_model(l, with_value, spec, ctx->init, err);
+    rc = build_model(l, with_value, spec, ctx->init, err);
     if (rc == DS_OK)
-        rc = traj_store_init(&l->store, spec->n_users, l->enc.n_features, spec->slate,
-                             spec->n_items, sizeof(encoder_cache), err);
+        rc = traj_store_init(&l->store, spec->n_users, l->n_features, spec->slate,
+                             spec->n_items, state_extra_size(l), err);
     if (rc == DS_OK) {
-        size_t F = (size_t)l->enc.n_features;
+        size_t F = (size_t)l->n_features;
         l->x = calloc(F, sizeof *l->x);
         l->dx = calloc(F, sizeof *l->dx);
         l->positions = calloc((size_t)spec->slate, sizeof *l->positions);
@@ -203,8 +333,7 @@ int learner_act(agent *a, const observation *obs, int *slate)
     if (rc != DS_OK)
         return rc;
     const learner_session_log *log = session_log(l, obs->user, obs->episode);
-    rc = encoder_features(&l->enc, l->params.w, obs, log ? log->items : NULL,
-                          log ? log->n : 0, l->x, &l->cache, a->err);
+    rc = state_features(l, obs, log);
     if (rc != DS_OK)
         return rc;
 
@@ -232,7 +361,7 @@ int learner_act(agent *a, const observation *obs, int *slate)
     if (!record)
         return DS_OK;
     double logp = nn_softmax_pl_logprob(&l->soft, l->work.work, l->positions, k);
-    return traj_record_step(&l->store, obs, l->x, l->positions, logp, value, &l->cache,
+    return traj_record_step(&l->store, obs, l->x, l->positions, logp, value, state_extra(l),
                             a->err);
 }
 
@@ -359,7 +488,7 @@ learner_step learner_step_at(const learner *l, size_t i)
                           .candidates = ep->candidates[t],
                           .slate = ep->slate + (size_t)t * ep->slate_k,
                           .reward = ep->reward[t], .logp = ep->logp[t],
-                          .value = ep->value[t], .cache = traj_extra(ep, t)};
+                          .value = ep->value[t], .extra = traj_extra(ep, t)};
 }
 
 void learner_shuffle(learner *l)
@@ -374,9 +503,7 @@ void learner_shuffle(learner *l)
 double learner_forward(learner *l, size_t i, double *value)
 {
     learner_step s = learner_step_at(l, i);
-    size_t F = (size_t)l->enc.n_features;
-    memcpy(l->x, s.ep->x + (size_t)s.t * F, F * sizeof *l->x);
-    encoder_refresh(&l->enc, l->params.w, s.cache, l->x);
+    state_refresh(l, &s);
     policy_forward(&l->net, l->params.w, l->x, s.candidates, s.n, &l->work, value);
     nn_softmax_weigh(&l->soft, l->work.weights, l->work.logits, s.n);
     return nn_softmax_pl_logprob(&l->soft, l->work.work, s.slate, l->k);
@@ -391,10 +518,10 @@ double learner_entropy(learner *l, size_t i)
 void learner_backward_logits(learner *l, size_t i, const double *dlogits, double dvalue)
 {
     learner_step s = learner_step_at(l, i);
-    memset(l->dx, 0, (size_t)l->enc.n_features * sizeof *l->dx);
+    memset(l->dx, 0, (size_t)l->n_features * sizeof *l->dx);
     policy_backward(&l->net, l->params.w, l->params.grad, l->x, s.candidates, s.n, dlogits,
                     dvalue, l->dx, &l->work);
-    encoder_backward(&l->enc, l->params.grad, l->dx, s.cache);
+    state_backward(l, &s);
 }
 
 void learner_backward(learner *l, size_t i, double g_logp, double g_entropy,
@@ -455,9 +582,7 @@ void learner_batch_values(learner *l)
 {
     for (size_t i = 0; i < l->batch.n_steps; i++) {
         learner_step s = learner_step_at(l, i);
-        size_t F = (size_t)l->enc.n_features;
-        memcpy(l->x, s.ep->x + (size_t)s.t * F, F * sizeof *l->x);
-        encoder_refresh(&l->enc, l->params.w, s.cache, l->x);
+        state_refresh(l, &s);
         /* the value trunk alone: the policy's logits are not needed */
         policy_forward(&l->net, l->params.w, l->x, s.candidates, s.n, &l->work,
                        &l->batch.value[i]);

@@ -3,15 +3,19 @@
  * A learner is an agent (its first member is `agent base`) that owns everything
  * the three algorithms have in common, so that each agent file holds only its
  * algorithm:
- *   - the state encoder (agents/encoder.h) and the policy network, with or
- *     without a value trunk (agents/policy.h), in one nn_layout / nn_params slab;
+ *   - the state encoder, chosen by cfg.encoder: the history encoder
+ *     (agents/encoder.h) or the transformer (agents/transformer.h), optionally
+ *     initialised from a pretrained checkpoint (cfg.init); and the policy
+ *     network, with or without a value trunk (agents/policy.h), in one
+ *     nn_layout / nn_params slab;
  *   - acting: features -> forward -> a Plackett-Luce slate drawn with the
  *     engine's sampling stream (or, in the eval phase with greedy_eval, the top k
  *     logits), recorded with its log-probability and value while learning;
- *   - the per-user trajectories (agents/trajectory.h), each step carrying its
- *     encoder_cache as the store's `extra`, so that a stored step's features can
- *     be recomputed with the current weights (encoder_refresh) and back-propagated
- *     into E_in exactly;
+ *   - the per-user trajectories (agents/trajectory.h), each step carrying as the
+ *     store's `extra` what its encoder needs to replay it (the history encoder's
+ *     encoder_cache, or the transformer's transformer_input), so that a stored
+ *     step's features can be recomputed with the current weights (encoder_refresh,
+ *     transformer_refresh) and back-propagated into the encoder exactly;
  *   - a per-user log of the items shown so far in the user's current session
  *     (the encoder's session-topic feature), kept in BOTH phases, one log per
  *     session in progress, released at the end of the session;
@@ -65,6 +69,7 @@
 #include "nn.h"
 #include "policy.h"
 #include "trajectory.h"
+#include "transformer.h"
 
 #include <gsl/gsl_rng.h>
 #include <stddef.h>
@@ -88,7 +93,12 @@ typedef struct {
     int batch_episodes;    /* completed episodes per update */
     double gamma;          /* discount within an episode (a session) */
     int greedy_eval;       /* eval phase: top-k logits instead of sampling */
+    int encoder;           /* learner_encoder: history (default) | transformer */
+    int tf_context, tf_layers, tf_heads, tf_width, tf_mlp_ratio; /* transformer_config */
+    char init[PARAM_STRING_LEN]; /* checkpoint of the transformer's tensors, or "none" */
 } learner_config;
+
+typedef enum { LEARNER_ENCODER_HISTORY = 0, LEARNER_ENCODER_TRANSFORMER = 1 } learner_encoder;
 
 /* The common entries of a parameter table; learning_rate and batch_episodes
  * take agent-specific defaults, written as strings ("1e-3", "32"). */
@@ -109,7 +119,31 @@ typedef struct {
     P_REAL(learner_config, gamma, "0.99", 0, 1,                                          \
            "discount per step within a session (the session is the episode)"),          \
     P_BOOL(learner_config, greedy_eval, "false",                                         \
-           "eval phase shows the k highest logits instead of sampling the policy")
+           "eval phase shows the k highest logits instead of sampling the policy"),      \
+    P_CHOICE(learner_config, encoder, "history", "history|transformer",                  \
+             "state encoder: decayed means of the history's item embeddings, or a "      \
+             "causal transformer over the newest tf_context history entries"),           \
+    /* the defaults are transformer_config_defaults' */                                 \
+    P_INT(learner_config, tf_context, "16", 1, TRANSFORMER_MAX_CONTEXT,                  \
+          "transformer: history entries read (at most [experiment] history)"),           \
+    P_INT(learner_config, tf_layers, "2", 1, TRANSFORMER_MAX_LAYERS,                     \
+          "transformer: attention blocks"),                                              \
+    P_INT(learner_config, tf_heads, "2", 1, 1024,                                        \
+          "transformer: attention heads (must divide tf_width)"),                        \
+    P_INT(learner_config, tf_width, "32", 1, 1024, "transformer: token and hidden width"), \
+    P_INT(learner_config, tf_mlp_ratio, "4", 1, 16,                                      \
+          "transformer: MLP hidden width / tf_width"),                                   \
+    P_STRING(learner_config, init, "none",                                               \
+             "checkpoint file whose tf_* tensors replace the transformer's initial "     \
+             "weights (encoder = transformer); none = train from scratch")
+
+/* xValidate of the learning agents (their config begins with learner_config):
+ * tf_heads divides tf_width, and init is only given with encoder = transformer.
+ * The engine checks tf_context against the run's history. */
+int learner_validate(const void *config, char *err);
+
+/* The transformer_config of cfg's tf_* keys. */
+transformer_config learner_transformer_config(const learner_config *cfg);
 
 /* ---- the learner ---- */
 
@@ -150,7 +184,8 @@ typedef struct {
     double reward;                /* shaped reward, late purchases included */
     double logp;                  /* behaviour log-probability of the slate */
     double value;                 /* value estimate when acting (NAN without a trunk) */
-    const encoder_cache *cache;   /* the step's encoder terms */
+    const void *extra;            /* what the step's encoder replays it from: an
+                                     encoder_cache (history) or a transformer_input */
 } learner_step;
 
 typedef struct learner learner;
@@ -166,7 +201,10 @@ struct learner {
 
     /* the model */
     nn_layout layout;
-    encoder enc;
+    int n_features;             /* the state encoder's */
+    encoder enc;                /* the history encoder (cfg.encoder = history) */
+    transformer tf;             /* the transformer (cfg.encoder = transformer) */
+    transformer_work tf_work;   /* its activations of the last forward */
     policy_net net;
     nn_params params;           /* w, grad, Adam moments: one slab each */
     nn_adam_config adam;        /* beta1 0.9, beta2 0.999, eps cfg.adam_eps */
@@ -177,7 +215,7 @@ struct learner {
     int (*prepare)(learner *l, update_row *row);
     int (*loss)(learner *l, int want_grad, double *loss, update_row *row);
 
-    traj_store store;           /* extra = encoder_cache of each step */
+    traj_store store;           /* extra = the encoder's data of each step */
     learner_batch batch;
 
     /* session logs: one per session in progress */
@@ -190,7 +228,8 @@ struct learner {
     double *x;                  /* [n_features] features of the current step */
     double *dx;                 /* [n_features] their gradient */
     int *positions;             /* [k] slate positions */
-    encoder_cache cache;        /* the current step's encoder terms */
+    encoder_cache cache;        /* the current step's encoder data: history ... */
+    transformer_input tokens;   /* ... or transformer */
 
     /* bookkeeping */
     long updates;               /* updates completed; the next one has this number */
@@ -202,9 +241,11 @@ struct learner {
 /* Allocates size bytes (>= sizeof(learner); the agent's own struct, which
  * begins with a learner) zeroed, and builds the encoder, the policy network
  * (with the value trunk if with_value), the parameter slab initialised from
- * ctx->init (E_in, then the networks: reproducible for a seed), the workspace,
- * the trajectory store and the scratch. The agent then copies its own config
- * and sets prepare and loss. DS_EINPUT, DS_ENOMEM. */
+ * ctx->init (the encoder, then the networks: reproducible for a seed), then,
+ * with cfg->init, the transformer's tensors loaded from that checkpoint
+ * (checkpoint_load), the workspaces, the trajectory store and the scratch. The
+ * agent then copies its own config and sets prepare and loss. DS_EINPUT (also
+ * for a checkpoint that cannot be read or does not match), DS_ENOMEM. */
 int learner_create(size_t size, const learner_config *cfg, int with_value,
                    const env_spec *spec, const agent_context *ctx, learner **out,
                    char *err);
@@ -251,8 +292,8 @@ void learner_shuffle(learner *l);
 
 /* ---- forward and backward of a stored step, with the current weights ---- */
 
-/* Recomputes step i's features with the current E_in (encoder_refresh of the
- * stored x and cache, into l->x), runs the policy over the step's candidates
+/* Recomputes step i's features with the current encoder weights (the stored x
+ * refreshed from the step's extra, into l->x), runs the policy over the step's candidates
  * (logits in l->work.logits [n]) and, when value is not NULL, the value trunk
  * (*value = V, NAN without a trunk). Returns log pi(slate_i | s_i) under the
  * current weights. */
@@ -266,7 +307,8 @@ double learner_entropy(learner *l, size_t i);
  * slate's log-probability (g_logp), the first-position entropy (g_entropy) and
  * the value (g_value): dlogits = g_logp dlogp/dlogits + g_entropy dH/dlogits,
  * then through the policy (and value) networks and the encoder into
- * params.grad (accumulating, as every backward does). */
+ * params.grad (accumulating, as every backward does). With the transformer the
+ * last learner_forward must be of step i: the backward uses its activations. */
 void learner_backward(learner *l, size_t i, double g_logp, double g_entropy,
                       double g_value);
 

@@ -19,7 +19,7 @@
 
 /* ---- parameter slabs ---- */
 
-#define NN_MAX_TENSORS 32
+#define NN_MAX_TENSORS 64
 #define NN_NAME_LEN 32
 
 typedef struct {

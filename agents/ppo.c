@@ -345,6 +345,7 @@ const agent_type ppo_agent = {
     .summary = "proximal policy optimisation (clipped surrogate, GAE, minibatch epochs) "
                "over Plackett-Luce slates",
     .params = PARAM_TABLE(ppo_config, ppo_params),
+    .xValidate = learner_validate,
     .xCreate = ppo_create,
     .xAct = learner_act,
     .xObserve = learner_observe,

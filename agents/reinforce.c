@@ -242,6 +242,7 @@ const agent_type reinforce_agent = {
     .summary = "REINFORCE over Plackett-Luce slates: reward-to-go, moving-average or "
                "learned baseline, optional top-K correction",
     .params = PARAM_TABLE(reinforce_config, reinforce_params),
+    .xValidate = learner_validate,
     .xCreate = reinforce_create,
     .xAct = learner_act,
     .xObserve = learner_observe,

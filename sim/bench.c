@@ -581,10 +581,10 @@ static int run_direct(const bench_case *c, const run_spec *r, int reps, long ste
     }
     if (rc == DS_OK && c->learning && update_seconds > 0) {
         char key[96];
-        snprintf(key, sizeof key, "agent.%s.epochs", r->agent->name);
+        snprintf(key, sizeof key, "agent.%s.epochs", run_agent_name(r));
         double epochs = (double)run_param_long(r, key, 1);
         out->update_gflops =
-            epochs * (double)update_steps * learner_step_flops(r, r->agent->name) /
+            epochs * (double)update_steps * learner_step_flops(r, run_agent_name(r)) /
             update_seconds * 1e-9;
         out->update_share = update_seconds / wall_total;
     }

@@ -18,7 +18,12 @@
  *
  * A key "reward.KEY" in [agent.NAME] is the [reward] key KEY for NAME's runs
  * only: it replaces [reward] KEY as an axis of those runs and gives their param
- * "reward.KEY", so a run's params do not tell where its reward came from. */
+ * "reward.KEY", so a run's params do not tell where its reward came from.
+ *
+ * A variant is a named configuration of an agent: a section [agent.NAME] whose
+ * NAME is not an agent and which sets `kind` to one (not to another variant).
+ * Listed in [agent] kind, it runs as NAME (runs.agent, params agent.NAME.KEY)
+ * with its base kind's parameters and param agent.kind = the base kind. */
 #include "config.h"
 
 #include "common.h"
@@ -107,6 +112,7 @@ typedef struct {
     const env_type **envs;     /* [n_envs] */
     size_t n_envs;
     const agent_type **agents; /* [n_agents] */
+    const char **agent_names;  /* [n_agents] as listed: an agent's or a variant's name */
     size_t n_agents;
     seed_range *ranges;        /* [n_ranges] as written */
     size_t n_ranges;
@@ -181,6 +187,7 @@ static void entry_where(const loader *L, const entry *e, char *out, size_t n)
 
 static int fail_entry(const loader *L, const entry *e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static void section_where(const loader *L, const char *section, char *out, size_t n);
 
 /* Writes "WHERE: message" for entry e. */
 static int fail_entry(const loader *L, const entry *e, const char *fmt, ...)
@@ -257,11 +264,11 @@ static const char *scoped_reward_key(const entry *e)
     return NULL;
 }
 
-/* The entry "reward.KEY" of [agent.NAME] for agent atype, or NULL. */
-static const entry *find_scoped(const loader *L, const agent_type *atype, const char *key)
+/* The entry "reward.KEY" of [agent.NAME] for the listed agent name, or NULL. */
+static const entry *find_scoped(const loader *L, const char *name, const char *key)
 {
     char section[2 * NAME_LEN], scoped[2 * NAME_LEN];
-    snprintf(section, sizeof section, "agent.%s", atype->name);
+    snprintf(section, sizeof section, "agent.%s", name);
     snprintf(scoped, sizeof scoped, "reward.%s", key);
     return find_entry(L, section, scoped);
 }
@@ -273,13 +280,8 @@ static int check_section(const char *name, char *why)
     for (size_t i = 0; i < sizeof section_names / sizeof *section_names; i++)
         if (strcmp(name, section_names[i]) == 0)
             return DS_OK;
-    if (is_agent_section(name)) {
-        const char *agent_name = name + 6;
-        if (agent_find(agent_name))
-            return DS_OK;
-        return err_set(why, DS_EINPUT, "unknown agent '%s' in section '%s'%s", agent_name,
-                       name, hint(suggest_agent(agent_name), buf, sizeof buf));
-    }
+    if (is_agent_section(name))
+        return DS_OK; /* an agent's, or a variant's: check_variant_sections */
     const char *s = param_suggest(name, section_names,
                                   sizeof section_names / sizeof *section_names);
     if (s)
@@ -334,6 +336,7 @@ static void loader_free(loader *L)
     free(L->buf);
     free(L->envs);
     free(L->agents);
+    free(L->agent_names);
     free(L->ranges);
     free(L->seeds);
 }
@@ -803,17 +806,17 @@ static void shortest_real(double v, char *out, size_t n)
 }
 
 /* The canonical text of a value that spec accepts, into out[VALUE_LEN]: integers
- * as %d, reals by shortest_real(), booleans as true/false, choices by name. Equal
- * values written differently (50, 5e1, 50.0) get one text, and so one config text
- * and one run id. Returns param_parse's code and message for a bad value. */
+ * as %d, reals by shortest_real(), booleans as true/false, choices by name, text
+ * as written. Equal values written differently (50, 5e1, 50.0) get one text, and
+ * so one config text and one run id. Returns param_parse's code and message for a bad value. */
 static int canonical_value(const param_spec *spec, const char *text, char *out, char *why)
 {
     param_spec local = *spec;
     local.offset = 0; /* parse into a local variable rather than a config struct */
     int iv = 0;
     double dv = 0;
-    int rc = param_parse(&local, text, spec->type == PARAM_REAL ? (void *)&dv : (void *)&iv,
-                         why);
+    void *into = spec->type == PARAM_REAL ? (void *)&dv : (void *)&iv;
+    int rc = param_parse(&local, text, spec->type == PARAM_STRING ? NULL : into, why);
     if (rc != DS_OK)
         return rc;
     switch (spec->type) {
@@ -828,6 +831,9 @@ static int canonical_value(const param_spec *spec, const char *text, char *out, 
         break;
     case PARAM_CHOICE:
         param_choice_name(spec->choices, iv, out, VALUE_LEN);
+        break;
+    case PARAM_STRING:
+        snprintf(out, VALUE_LEN, "%s", text);
         break;
     }
     return DS_OK;
@@ -901,17 +907,105 @@ static int resolve_env_kinds(loader *L, const entry *e)
     return DS_OK;
 }
 
+/* ---- variants ---- */
+
+/* The entry key of section [agent.NAME], or NULL. */
+static entry *agent_entry(const loader *L, const char *name, const char *key)
+{
+    for (size_t i = 0; i < L->n_entries; i++) {
+        entry *e = &L->entries[i];
+        if (is_agent_section(e->section) && strcmp(e->section + 6, name) == 0 &&
+            strcmp(e->key, key) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Whether NAME is a variant: not an agent, and [agent.NAME] sets kind. */
+static int is_variant(const loader *L, const char *name)
+{
+    return !agent_find(name) && agent_entry(L, name, "kind");
+}
+
+/* The closest agent or variant name to name, or NULL. */
+static const char *suggest_agent_or_variant(const loader *L, const char *name)
+{
+    const char *names[MAX_NAMES];
+    size_t n = 0;
+    for (int i = 0; i < agent_registry_count && n < MAX_NAMES; i++)
+        names[n++] = agent_registry[i]->name;
+    for (size_t i = 0; i < L->n_entries && n < MAX_NAMES; i++)
+        if (strcmp(L->entries[i].key, "kind") == 0 && is_agent_section(L->entries[i].section) &&
+            is_variant(L, L->entries[i].section + 6))
+            names[n++] = L->entries[i].section + 6;
+    return param_suggest(name, names, n);
+}
+
+/* Every [agent.NAME] (written or --set) names an agent, or defines a variant:
+ * NAME of letters, digits, '_' and '-', with a kind. Checked first, as a
+ * section's header is where a misspelt agent shows. */
+static int check_variant_sections(const loader *L)
+{
+    char where[ERR_LEN], buf[2 * NAME_LEN];
+    for (size_t i = 0; i < L->n_marks + L->n_entries; i++) {
+        const char *section =
+            i < L->n_marks ? L->marks[i].name : L->entries[i - L->n_marks].section;
+        const char *name = section + 6;
+        if (!is_agent_section(section) || agent_find(name))
+            continue;
+        section_where(L, section, where, sizeof where);
+        if (!agent_entry(L, name, "kind")) {
+            const char *guess = suggest_agent(name);
+            return err_set(L->err, DS_EINPUT, "%s: unknown agent '%s' in section '%s'%s", where,
+                           name, section,
+                           guess ? hint(guess, buf, sizeof buf)
+                                 : " (a variant of an agent needs 'kind = AGENT')");
+        }
+        size_t n = strlen(name);
+        if (n == 0 || n >= NAME_LEN || strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
+            return err_set(L->err, DS_EINPUT, "%s: variant name '%s' must be 1 to %d letters, "
+                           "digits, '_' or '-'", where, name, NAME_LEN - 1);
+    }
+    return DS_OK;
+}
+
+/* The base kind of the variant NAME, checked: one agent, not a variant. */
+static int variant_base(const loader *L, const char *name, const agent_type **out)
+{
+    const entry *kind = agent_entry(L, name, "kind");
+    char buf[2 * NAME_LEN];
+    if (kind->n_items != 1)
+        return fail_entry(L, kind, "'kind': a variant has one base kind, not a list");
+    const char *base = kind->items[0];
+    *out = agent_find(base);
+    if (*out)
+        return DS_OK;
+    if (is_variant(L, base))
+        return fail_entry(L, kind, "'kind': '%s' is a variant; a variant's kind must be an "
+                          "agent", base);
+    return fail_entry(L, kind, "unknown agent '%s'%s", base,
+                      hint(suggest_agent(base), buf, sizeof buf));
+}
+
 static int resolve_agent_kinds(loader *L, const entry *e)
 {
     char buf[2 * NAME_LEN];
     L->agents = calloc(e->n_items, sizeof *L->agents);
-    if (!L->agents)
+    L->agent_names = calloc(e->n_items, sizeof *L->agent_names);
+    if (!L->agents || !L->agent_names)
         return err_set(L->err, DS_ENOMEM, "out of memory");
     for (size_t i = 0; i < e->n_items; i++) {
+        L->agent_names[i] = e->items[i];
         L->agents[i] = agent_find(e->items[i]);
-        if (!L->agents[i])
+        if (L->agents[i])
+            continue;
+        if (!is_variant(L, e->items[i]))
             return fail_entry(L, e, "unknown agent '%s'%s", e->items[i],
-                              hint(suggest_agent(e->items[i]), buf, sizeof buf));
+                              hint(suggest_agent_or_variant(L, e->items[i]), buf, sizeof buf));
+        int rc = variant_base(L, e->items[i], &L->agents[i]);
+        if (rc != DS_OK)
+            return rc;
     }
     L->n_agents = e->n_items;
     return DS_OK;
@@ -952,7 +1046,7 @@ static int check_agent_key(const loader *L, const entry *e)
     for (size_t i = 0; i < L->n_agents; i++)
         if (param_find(&L->agents[i]->params, e->key))
             return fail_entry(L, e, "unknown key '%s' in [agent] (did you mean to put it in "
-                              "[agent.%s]?)", e->key, L->agents[i]->name);
+                              "[agent.%s]?)", e->key, L->agent_names[i]);
     return fail_entry(L, e, "unknown key '%s' in [agent] ([agent] takes only 'kind'; "
                       "hyperparameters go in [agent.NAME])", e->key);
 }
@@ -1019,10 +1113,22 @@ static int check_scoped_key(const loader *L, const entry *e)
                       "agent: %s)", e->key, e->section, scopable_keys(keys, sizeof keys));
 }
 
-/* A key of [agent.NAME]: the agent's hyperparameter, or a scoped reward key. */
+/* A key of [agent.NAME]: the agent's (or the variant's base kind's)
+ * hyperparameter, a scoped reward key, or a variant's kind. */
 static int check_agent_section_key(const loader *L, const entry *e)
 {
-    const param_table *t = &agent_find(e->section + 6)->params;
+    const char *name = e->section + 6;
+    const agent_type *atype = agent_find(name);
+    if (!atype) {
+        int rc = variant_base(L, name, &atype);
+        if (rc != DS_OK || strcmp(e->key, "kind") == 0)
+            return rc;
+    } else if (strcmp(e->key, "kind") == 0) {
+        return fail_entry(L, e, "unknown key 'kind' in [%s] ('%s' is an agent; a variant of "
+                          "it needs a name of its own, e.g. [agent.my_%s])", e->section, name,
+                          name);
+    }
+    const param_table *t = &atype->params;
     if (strchr(e->key, '.'))
         return check_scoped_key(L, e);
     if (!param_find(t, e->key) && param_find(&reward_table, e->key))
@@ -1067,7 +1173,7 @@ static int check_clicks_only(const loader *L, const entry *env_kind)
         if (!L->envs[i]->clicks_only)
             continue;
         for (size_t j = 0; j < L->n_agents; j++) {
-            const entry *scoped = find_scoped(L, L->agents[j], "kind");
+            const entry *scoped = find_scoped(L, L->agent_names[j], "kind");
             if (scoped && !all_clicks(scoped))
                 return fail_entry(L, scoped, "env '%s' has no purchases: set reward.kind = "
                                   "clicks in [%s]", L->envs[i]->name, scoped->section);
@@ -1101,7 +1207,9 @@ static int check_entry(loader *L, entry *e)
 static int validate(loader *L)
 {
     entry *env_kind, *agent_kind;
-    int rc = require_kind(L, "env", &env_kind);
+    int rc = check_variant_sections(L);
+    if (rc == DS_OK)
+        rc = require_kind(L, "env", &env_kind);
     if (rc == DS_OK)
         rc = require_kind(L, "agent", &agent_kind);
     for (size_t i = 0; i < L->n_entries && rc == DS_OK; i++)
@@ -1129,28 +1237,28 @@ static int validate(loader *L)
 
 /* ---- pass 3: the grid ---- */
 
-/* Whether entry x is an axis of the runs of (env, agent). A [reward] key is not
- * one where the agent's section scopes it. */
-static int applies(const loader *L, const entry *x, const env_type *etype,
-                   const agent_type *atype)
+/* Whether entry x is an axis of the runs of (env, agent NAME as listed). A
+ * [reward] key is not one where the agent's section scopes it, nor is a
+ * variant's kind. */
+static int applies(const loader *L, const entry *x, const env_type *etype, const char *name)
 {
     if (strcmp(x->section, "experiment") == 0)
         return strcmp(x->key, "name") != 0 && strcmp(x->key, "seeds") != 0;
     if (strcmp(x->section, "env") == 0)
         return strcmp(x->key, "kind") != 0 && param_find(&etype->params, x->key) != NULL;
     if (strcmp(x->section, "reward") == 0)
-        return find_scoped(L, atype, x->key) == NULL;
+        return find_scoped(L, name, x->key) == NULL;
     if (is_agent_section(x->section))
-        return strcmp(x->section + 6, atype->name) == 0;
+        return strcmp(x->section + 6, name) == 0 && strcmp(x->key, "kind") != 0;
     return 0;
 }
 
 /* Runs of one (env, agent) pair, as a double so that no product overflows. */
-static double count_pair_runs(const loader *L, const env_type *etype, const agent_type *atype)
+static double count_pair_runs(const loader *L, const env_type *etype, const char *name)
 {
     double runs = L->n_seeds_written;
     for (size_t k = 0; k < L->n_entries; k++)
-        if (applies(L, &L->entries[k], etype, atype))
+        if (applies(L, &L->entries[k], etype, name))
             runs *= (double)L->entries[k].n_items;
     return runs;
 }
@@ -1160,7 +1268,7 @@ static double count_runs(const loader *L)
     double total = 0;
     for (size_t i = 0; i < L->n_envs; i++)
         for (size_t j = 0; j < L->n_agents; j++)
-            total += count_pair_runs(L, L->envs[i], L->agents[j]);
+            total += count_pair_runs(L, L->envs[i], L->agent_names[j]);
     return total;
 }
 
@@ -1346,7 +1454,7 @@ static double expansion_bytes(const loader *L)
         for (size_t j = 0; j < L->n_agents; j++) {
             const env_type *etype = L->envs[i];
             const agent_type *atype = L->agents[j];
-            double runs = count_pair_runs(L, etype, atype);
+            double runs = count_pair_runs(L, etype, L->agent_names[j]);
             double points = runs / L->n_seeds_written;
             double per_point = (double)count_params(etype, atype) *
                                (sizeof(run_param) + 2 * NAME_LEN) +
@@ -1376,6 +1484,7 @@ typedef struct {
 typedef struct {
     const env_type *etype;
     const agent_type *atype;
+    const char *name;        /* the agent as listed: atype's name or a variant's */
     run_settings settings;   /* the defaults of [experiment] and [reward] */
     void *env_config;        /* the env's defaults */
     void *agent_config;      /* the agent's defaults */
@@ -1451,7 +1560,7 @@ static void *new_defaults(const param_table *t, char *err, int *rc)
 static int pair_defaults(const loader *L, pair_grid *P, char *err)
 {
     char agent_prefix[2 * NAME_LEN];
-    snprintf(agent_prefix, sizeof agent_prefix, "agent.%s", P->atype->name);
+    snprintf(agent_prefix, sizeof agent_prefix, "agent.%s", P->name);
     int rc = fill_defaults(&experiment_table, &P->settings, err);
     if (rc == DS_OK)
         rc = fill_defaults(&reward_table, &P->settings, err);
@@ -1522,9 +1631,9 @@ static int axis_init(const pair_grid *P, const entry *x, axis *a, char *err)
 }
 
 static int pair_init(const loader *L, pair_grid *P, const env_type *etype,
-                     const agent_type *atype, char *err)
+                     const agent_type *atype, const char *name, char *err)
 {
-    *P = (pair_grid){.etype = etype, .atype = atype};
+    *P = (pair_grid){.etype = etype, .atype = atype, .name = name};
     int rc = pair_defaults(L, P, err);
     if (rc != DS_OK)
         return rc;
@@ -1533,7 +1642,7 @@ static int pair_init(const loader *L, pair_grid *P, const env_type *etype,
     if (!P->axes || !P->index)
         return err_set(err, DS_ENOMEM, "out of memory");
     for (size_t i = 0; i < L->n_entries && rc == DS_OK; i++)
-        if (applies(L, &L->entries[i], etype, atype))
+        if (applies(L, &L->entries[i], etype, name))
             rc = axis_init(P, &L->entries[i], &P->axes[P->n_axes++], err);
     return rc;
 }
@@ -1595,6 +1704,32 @@ static int build_text(run_spec *r, char *err)
     return DS_OK;
 }
 
+/* A learning agent with encoder = transformer reads the newest tf_context
+ * history entries: the run must keep that many. Reported where tf_context, or
+ * else history, or else the encoder was set. */
+static int check_context(const loader *L, const run_spec *r, const char *section, char *err)
+{
+    char key[3 * NAME_LEN], where[ERR_LEN];
+    snprintf(key, sizeof key, "%s.encoder", section);
+    const char *encoder = run_param_get(r, key);
+    if (!encoder || strcmp(encoder, "transformer") != 0)
+        return DS_OK;
+    snprintf(key, sizeof key, "%s.tf_context", section);
+    double context = int_param(r, key);
+    if (context <= r->settings.history)
+        return DS_OK;
+    if (find_entry(L, section, "tf_context"))
+        key_where(L, section, "tf_context", where, sizeof where);
+    else if (find_entry(L, "experiment", "history"))
+        key_where(L, "experiment", "history", where, sizeof where);
+    else
+        key_where(L, section, "encoder", where, sizeof where);
+    return err_set(err, DS_EINPUT, "%s: [%s] 'tf_context' %.0f is longer than the history "
+                   "of %d entries the run keeps (set [experiment] history = %.0f, or a "
+                   "smaller 'tf_context')", where, section, context, r->settings.history,
+                   context);
+}
+
 /* Cross-field checks of the filled configs, reported at the section. */
 static int cross_check(const loader *L, const run_spec *r, char *err)
 {
@@ -1603,15 +1738,15 @@ static int cross_check(const loader *L, const run_spec *r, char *err)
         section_where(L, "env", where, sizeof where);
         return err_set(err, DS_EINPUT, "%s: [env] %s", where, why);
     }
+    snprintf(section, sizeof section, "agent.%s", r->agent_name);
     if (r->agent->xValidate && r->agent->xValidate(r->agent_config, why) != DS_OK) {
-        snprintf(section, sizeof section, "agent.%s", r->agent->name);
         if (section_present(L, section))
             section_where(L, section, where, sizeof where);
         else
             section_where(L, "agent", where, sizeof where);
         return err_set(err, DS_EINPUT, "%s: [%s] %s", where, section, why);
     }
-    return DS_OK;
+    return check_context(L, r, section, err);
 }
 
 /* The run of the current point of P (with no seed yet): the defaults with each
@@ -1621,6 +1756,7 @@ static int build_point(const loader *L, const pair_grid *P, const memory_limit *
 {
     r->env = P->etype;
     r->agent = P->atype;
+    snprintf(r->agent_name, sizeof r->agent_name, "%s", P->name);
     r->settings = P->settings;
     r->env_config = copy_of(P->env_config, P->etype->params.size);
     r->agent_config = copy_of(P->agent_config, P->atype->params.size);
@@ -1659,13 +1795,13 @@ static int64_t run_id_of(const run_spec *r)
     return id ? (int64_t)id : 1;
 }
 
-/* Every run of one (env, agent) pair into runs[*k...]: each point of the grid
- * once, then a copy per seed that shares its params and configs. */
-static int expand_pair(const loader *L, const env_type *etype, const agent_type *atype,
+/* Every run of one (env, listed agent) pair into runs[*k...]: each point of the
+ * grid once, then a copy per seed that shares its params and configs. */
+static int expand_pair(const loader *L, const env_type *etype, size_t listed,
                        const memory_limit *limit, run_spec *runs, size_t *k, char *err)
 {
     pair_grid P;
-    int rc = pair_init(L, &P, etype, atype, err);
+    int rc = pair_init(L, &P, etype, L->agents[listed], L->agent_names[listed], err);
     if (rc == DS_OK)
         do {
             run_spec *first = &runs[*k];
@@ -1704,7 +1840,7 @@ static int expand(loader *L, experiment *x)
     size_t k = 0;
     for (size_t i = 0; i < L->n_envs && rc == DS_OK; i++)
         for (size_t j = 0; j < L->n_agents && rc == DS_OK; j++)
-            rc = expand_pair(L, L->envs[i], L->agents[j], &limit, x->runs, &k, L->err);
+            rc = expand_pair(L, L->envs[i], j, &limit, x->runs, &k, L->err);
     if (rc == DS_OK && k != x->n_runs)
         rc = err_set(L->err, DS_EINTERNAL, "expanded %zu runs, counted %zu", k, x->n_runs);
     return rc;
@@ -1785,4 +1921,9 @@ const char *run_param_get(const run_spec *r, const char *key)
             hi = mid;
     }
     return NULL;
+}
+
+const char *run_agent_name(const run_spec *r)
+{
+    return r->agent_name[0] ? r->agent_name : r->agent->name;
 }

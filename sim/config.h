@@ -37,6 +37,8 @@ typedef struct {
 typedef struct {
     const env_type *env;
     const agent_type *agent;
+    char agent_name[NAME_LEN]; /* as listed in [agent] kind: agent->name or a variant's
+                                  name; "" (in a run_spec built by hand) = agent->name */
     uint64_t seed;
     run_settings settings;
     void *env_config;      /* filled struct of env->params */
@@ -80,5 +82,8 @@ double run_memory_estimate(const run_spec *r);
 
 /* The value of "section.key" in a run, or NULL. */
 const char *run_param_get(const run_spec *r, const char *key);
+
+/* The name the run goes by (runs.agent): its variant's, or its agent's. */
+const char *run_agent_name(const run_spec *r);
 
 #endif

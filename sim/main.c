@@ -172,7 +172,7 @@ static void print_dry_run(const experiment *x, const run_args *a)
         const run_spec *r = &x->runs[i];
         if (sweep_shard_of(r, a->shards) == a->shard)
             printf("%016llx  %-8s %-12s seed %llu\n", (unsigned long long)r->run_id,
-                   r->env->name, r->agent->name, (unsigned long long)r->seed);
+                   r->env->name, run_agent_name(r), (unsigned long long)r->seed);
     }
 }
 

@@ -124,6 +124,13 @@ int param_parse(const param_spec *s, const char *text, void *config, char *err)
         if (field)
             *(int *)field = iv;
         return DS_OK;
+    case PARAM_STRING:
+        if (strlen(text) >= PARAM_STRING_LEN)
+            return err_set(err, DS_EINPUT, "value longer than %d characters",
+                           PARAM_STRING_LEN - 1);
+        if (field)
+            memcpy(field, text, strlen(text) + 1);
+        return DS_OK;
     }
     return err_set(err, DS_EINTERNAL, "unknown parameter type");
 }

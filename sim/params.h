@@ -13,8 +13,12 @@ typedef enum {
     PARAM_INT,    /* int field; bounds [min, max] */
     PARAM_REAL,   /* double field; finite, bounds [min, max] */
     PARAM_BOOL,   /* int field, 0 or 1; accepts true/false/yes/no/on/off/1/0 */
-    PARAM_CHOICE  /* int field holding the index into choices "a|b|c" */
+    PARAM_CHOICE, /* int field holding the index into choices "a|b|c" */
+    PARAM_STRING  /* char field[PARAM_STRING_LEN]: the text as written (e.g. a path) */
 } param_type;
+
+/* Room of a PARAM_STRING field, its NUL included. */
+#define PARAM_STRING_LEN 256
 
 typedef struct {
     const char *key;
@@ -43,6 +47,8 @@ typedef struct {
     { #f, PARAM_BOOL, offsetof(T, f), def, 0, 1, NULL, help }
 #define P_CHOICE(T, f, def, choices, help) \
     { #f, PARAM_CHOICE, offsetof(T, f), def, 0, 0, choices, help }
+#define P_STRING(T, f, def, help) \
+    { #f, PARAM_STRING, offsetof(T, f), def, 0, 0, NULL, help }
 
 const param_spec *param_find(const param_table *t, const char *key);
 

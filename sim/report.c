@@ -15,6 +15,7 @@ static void print_range(FILE *out, const param_spec *s)
     case PARAM_REAL: fprintf(out, "[%g, %g]", s->min, s->max); break;
     case PARAM_BOOL: fputs("true|false", out); break;
     case PARAM_CHOICE: fputs(s->choices, out); break;
+    case PARAM_STRING: fputs("text", out); break;
     }
 }
 

@@ -145,7 +145,7 @@ static int fail(engine *g, int code, const char *what)
 static int agent_fail(engine *g, int code, const char *what)
 {
     if (g->agent->err[0] && g->err[0] == '\0')
-        return err_set(g->err, code, "agent '%s': %s", g->spec->agent->name, g->agent->err);
+        return err_set(g->err, code, "agent '%s': %s", run_agent_name(g->spec), g->agent->err);
     return fail(g, code, what);
 }
 
@@ -425,12 +425,12 @@ static int check_slate(const engine *g, const int *slate)
     for (int j = 0; j < k; j++) {
         if (slate[j] < 0 || slate[j] >= g->es->n_items)
             return err_set(g->err, DS_EINTERNAL, "agent '%s' chose item %d, not in the catalogue",
-                           g->spec->agent->name, slate[j]);
+                           run_agent_name(g->spec), slate[j]);
         for (int i = 0; i < j; i++)
             if (slate[i] == slate[j])
                 return err_set(g->err, DS_EINTERNAL,
                                "agent '%s' chose item %d twice in one slate",
-                               g->spec->agent->name, slate[j]);
+                               run_agent_name(g->spec), slate[j]);
     }
     return DS_OK;
 }

@@ -846,7 +846,7 @@ static int insert_run_row(store *s, const run_spec *r)
     binder b = bind_start(s->stmt[ST_RUN_INSERT]);
     bind_int(&b, r->run_id);
     bind_text(&b, r->settings.name);
-    bind_text(&b, r->agent->name);
+    bind_text(&b, run_agent_name(r));
     bind_text(&b, r->env->name);
     /* SQLite integers are signed: a seed >= 2^63 is stored as its
      * two's-complement value (cast back to uint64_t to recover it). */
@@ -914,7 +914,7 @@ static int insert_planned(store *s, const run_spec *r)
     binder b = bind_start(s->stmt[ST_PLAN]);
     bind_int(&b, r->run_id);
     bind_text(&b, r->settings.name);
-    bind_text(&b, r->agent->name);
+    bind_text(&b, run_agent_name(r));
     bind_text(&b, r->env->name);
     bind_int(&b, (int64_t)r->seed);
     bind_text(&b, r->config_text ? r->config_text : "");

@@ -61,7 +61,7 @@ static void on_episode(void *ctx, long done, long total)
     int width = 24, bar = total ? (int)(width * done / total) : width;
     fprintf(p->opt->progress,
             "\r\033[Krun %zu/%zu %s seed %llu [%.*s%*s] %ld/%ld episodes  %.0f/s  ETA %.0fs",
-            p->finished + 1, p->total, p->run->agent->name, (unsigned long long)p->run->seed,
+            p->finished + 1, p->total, run_agent_name(p->run), (unsigned long long)p->run->seed,
             bar, "########################", width - bar, "", done, total, rate, eta);
     fflush(p->opt->progress);
 }
@@ -75,7 +75,7 @@ static void report_run(progress *p, const run_spec *r, run_status status, double
     if (p->tty)
         fputs("\r\033[K", p->opt->progress);
     fprintf(p->opt->progress, "run %zu/%zu %s seed %llu: %s in %.1f s (%ld episodes, %ld steps)%s%s\n",
-            p->finished, p->total, r->agent->name, (unsigned long long)r->seed,
+            p->finished, p->total, run_agent_name(r), (unsigned long long)r->seed,
             run_status_name(status), wall, episodes, steps, message[0] ? ": " : "", message);
     fflush(p->opt->progress);
 }

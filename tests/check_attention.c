@@ -84,31 +84,6 @@ static void random_layernorm(double *g, gsl_rng *r, int C)
         g[c] += 1.0;
 }
 
-/* The gradient w.r.t. a qkv bias [L][3C]: the Q and V parts are checked by
- * finite differences; the K part must vanish, since adding a constant to every
- * key of a head shifts each row of scores by q . constant, which the softmax
- * ignores. There the analytic gradient is a sum of rounding errors (~1e-17) and
- * the numerical one is pure rounding (~1e-11), so it is bounded, not compared. */
-static void check_qkv_bias(const char *what, double *b, const double *grad, int L, int C,
-                           loss_fn f, void *ctx)
-{
-    char name[96];
-    for (int l = 0; l < L; l++) {
-        double *bl = b + (size_t)l * 3 * C;
-        const double *gl = grad + (size_t)l * 3 * C;
-        snprintf(name, sizeof name, "%s[%d] q", what, l);
-        check_grad(name, bl, gl, (size_t)C, f, ctx);
-        snprintf(name, sizeof name, "%s[%d] v", what, l);
-        check_grad(name, bl + 2 * C, gl + 2 * C, (size_t)C, f, ctx);
-        for (int i = C; i < 2 * C; i++) {
-            double num = numeric_derivative(&bl[i], f, ctx);
-            ck_assert_msg(fabs(gl[i]) < 1e-14 && fabs(num) < 1e-9,
-                          "%s[%d] k: gradient %.3e, numerical %.3e, expected 0", what, l,
-                          gl[i], num);
-        }
-    }
-}
-
 /* ---- layer norm ---- */
 
 START_TEST(test_layernorm_known_answer)

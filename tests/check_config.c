@@ -6,7 +6,9 @@
  * registries list, so adding envs or agents does not change them. The tests of
  * agent-scoped reward keys also use the env 'shop' (with purchases), the agents
  * 'a2c' and 'mmr' (its real parameter lambda in [0, 1]) and 'ppo', or 'reinforce'
- * in its place while ppo is not registered. */
+ * in its place while ppo is not registered. The tests of agent variants and of
+ * the learners' encoder keys use 'ppo' (and 'a2c' as a second agent name). */
+#include "../agents/checkpoint.h"
 #include "../sim/common.h"
 #include "../sim/config.h"
 
@@ -671,6 +673,173 @@ START_TEST(scoped_reward_from_set)
 }
 END_TEST
 
+/* The int field of an agent parameter in r's filled config. */
+static int agent_int(const run_spec *r, const char *key)
+{
+    const param_spec *s = param_find(&r->agent->params, key);
+    ck_assert_ptr_nonnull(s);
+    return *(const int *)((const char *)r->agent_config + s->offset);
+}
+
+/* A checkpoint of the default transformer (all weights 0) at tmpdir/name, for
+ * `init`, which validation reads; its path into path [PATH_LEN]. */
+static void write_checkpoint(const char *name, char *path)
+{
+    static const int topic[3] = {0, 1, 0};
+    const env_spec spec = {.n_items = 3, .n_topics = 2, .max_steps = 5, .item_topic = topic};
+    transformer_config cfg;
+    transformer_config_defaults(&cfg);
+    nn_layout layout;
+    nn_layout_init(&layout);
+    transformer tf;
+    char err[ERR_LEN];
+    ck_assert_int_eq(transformer_init(&tf, &spec, &cfg, &layout, err), DS_OK);
+    double *w = calloc(layout.size, sizeof *w);
+    ck_assert_ptr_nonnull(w);
+    snprintf(path, PATH_LEN, "%s/%s", tmpdir, name);
+    ck_assert_int_eq(checkpoint_save(path, &cfg, spec.n_items, &layout, w, err), DS_OK);
+    free(w);
+}
+
+/* Variants: [agent.NAME] with kind = an agent runs as NAME with that agent's
+ * parameters, its own keys only (nothing from [agent.ppo]), and param
+ * agent.kind = the base kind; its kind is no axis. */
+START_TEST(variants_run_under_their_names)
+{
+    experiment x;
+    char ckpt[PATH_LEN], text[1024];
+    write_checkpoint("cf.ckpt", ckpt);
+    snprintf(text, sizeof text,
+             "[experiment]\nhistory = 16\n[env]\nkind = bandit\n"
+             "[agent]\nkind = random, ppo, ppo_tf, ppo_pre\n"
+             "[agent.ppo]\nbatch_episodes = 8\n"
+             "[agent.ppo_tf]\nkind = ppo\nencoder = transformer\ntf_width = 16, 32\n"
+             "[agent.ppo_pre]\nkind = ppo\nencoder = transformer\ninit = %s\n"
+             "reward.diversity_bonus = 0.5\n"
+             "[reward]\nkind = clicks\n", ckpt);
+    load_ok("variants.ini", text, NULL, 0, &x);
+    ck_assert_uint_eq(x.n_runs, 5); /* random, ppo, ppo_tf x 2 widths, ppo_pre */
+    static const char *names[] = {"random", "ppo", "ppo_tf", "ppo_tf", "ppo_pre"};
+    static const char *kinds[] = {"random", "ppo", "ppo", "ppo", "ppo"};
+    for (size_t i = 0; i < 5; i++) {
+        const run_spec *r = &x.runs[i];
+        ck_assert_str_eq(run_agent_name(r), names[i]);
+        ck_assert_str_eq(r->agent->name, kinds[i]);
+        ck_assert_str_eq(run_param_get(r, "agent.kind"), kinds[i]);
+        for (size_t j = 0; j < i; j++)
+            ck_assert(x.runs[j].run_id != r->run_id);
+    }
+    const run_spec *ppo = &x.runs[1], *tf16 = &x.runs[2], *tf32 = &x.runs[3];
+    const run_spec *pre = &x.runs[4];
+    ck_assert_str_eq(run_param_get(ppo, "agent.ppo.batch_episodes"), "8");
+    ck_assert_str_eq(run_param_get(ppo, "agent.ppo.encoder"), "history");
+    ck_assert_ptr_null(run_param_get(tf16, "agent.ppo.batch_episodes"));
+    ck_assert_ptr_null(run_param_get(tf16, "agent.ppo_tf.kind"));
+    ck_assert_str_eq(run_param_get(tf16, "agent.ppo_tf.batch_episodes"), "64");
+    ck_assert_str_eq(run_param_get(tf16, "agent.ppo_tf.encoder"), "transformer");
+    ck_assert_str_eq(run_param_get(tf16, "agent.ppo_tf.tf_width"), "16");
+    ck_assert_str_eq(run_param_get(tf32, "agent.ppo_tf.tf_width"), "32");
+    ck_assert_int_eq(agent_int(tf16, "tf_width"), 16);
+    ck_assert_int_eq(agent_int(tf16, "encoder"), 1);
+    ck_assert_str_eq(run_param_get(tf16, "agent.ppo_tf.init"), "none");
+    ck_assert_str_eq(run_param_get(pre, "agent.ppo_pre.init"), ckpt);
+    const param_spec *init = param_find(&pre->agent->params, "init");
+    ck_assert_str_eq((const char *)pre->agent_config + init->offset, ckpt);
+    ck_assert(pre->settings.diversity_bonus == 0.5 && tf16->settings.diversity_bonus == 0);
+    ck_assert_ptr_nonnull(strstr(pre->config_text, "agent.kind = ppo\n"));
+    experiment_free(&x);
+
+    /* a checkpoint of another shape is refused at its section, before any run */
+    snprintf(text, sizeof text,
+             "[experiment]\nhistory = 16\n[env]\nkind = bandit\n[agent]\nkind = ppo_pre\n"
+             "[agent.ppo_pre]\nkind = ppo\nencoder = transformer\ntf_width = 16\n"
+             "init = %s\n[reward]\nkind = clicks\n", ckpt);
+    char want[2 * PATH_LEN];
+    snprintf(want, sizeof want, "checkpoint '%s' has width 32, the model 16", ckpt);
+    expect_error_with(text, ":7: [agent.ppo_pre] ", want);
+
+    /* --set picks a variant and sets its keys like an agent's */
+    const char *set[] = {"agent.kind=ppo_tf", "agent.ppo_tf.tf_width=8"};
+    load_ok("variants2.ini",
+            "[experiment]\nhistory = 16\n[env]\nkind = bandit\n[agent]\nkind = random\n"
+            "[agent.ppo_tf]\nkind = ppo\nencoder = transformer\ntf_width = 16, 32\n"
+            "[reward]\nkind = clicks\n",
+            set, 2, &x);
+    ck_assert_uint_eq(x.n_runs, 1);
+    ck_assert_str_eq(run_agent_name(&x.runs[0]), "ppo_tf");
+    ck_assert_int_eq(agent_int(&x.runs[0], "tf_width"), 8);
+    experiment_free(&x);
+}
+END_TEST
+
+START_TEST(errors_variants)
+{
+#define VARIANT(sections) "[env]\nkind = bandit\n[reward]\nkind = clicks\n" sections
+    expect_error(VARIANT("[agent]\nkind = v\n[agent.v]\nkind = ppoo\n"),
+                 ":8: unknown agent 'ppoo' (did you mean 'ppo'?)");
+    expect_error(VARIANT("[agent]\nkind = b\n[agent.a]\nkind = ppo\n[agent.b]\nkind = a\n"),
+                 ":10: 'kind': 'a' is a variant; a variant's kind must be an agent");
+    expect_error(VARIANT("[agent]\nkind = v\n[agent.v]\nkind = ppo, a2c\n"),
+                 ":8: 'kind': a variant has one base kind, not a list");
+    expect_error(VARIANT("[agent]\nkind = ppo\n[agent.ppo]\nkind = a2c\n"),
+                 ":8: unknown key 'kind' in [agent.ppo] ('ppo' is an agent; a variant of it "
+                 "needs a name of its own, e.g. [agent.my_ppo])");
+    expect_error(VARIANT("[agent]\nkind = ppo_tff\n[agent.ppo_tf]\nkind = ppo\n"),
+                 ":6: unknown agent 'ppo_tff' (did you mean 'ppo_tf'?)");
+    expect_error(VARIANT("[agent]\nkind = random\n[agent.zzz]\nhidden = 5\n"),
+                 ":7: unknown agent 'zzz' in section 'agent.zzz' (a variant of an agent needs "
+                 "'kind = AGENT')");
+    expect_error(VARIANT("[agent]\nkind = random\n[agent.my v]\nkind = ppo\n"),
+                 ":7: variant name 'my v' must be 1 to 63 letters, digits, '_' or '-'");
+    /* a variant's keys are its base kind's, checked as that agent's are */
+    expect_error(VARIANT("[agent]\nkind = random\n[agent.v]\nlerning_rate = 1\nkind = ppo\n"),
+                 ":8: unknown key 'lerning_rate' in [agent.v] (did you mean 'learning_rate'?)");
+    expect_error(VARIANT("[agent]\nkind = v\n[agent.v]\nkind = ppo\ntf_width = 0\n"),
+                 ":9: 'tf_width': value 0 out of range [1, 1024]");
+    expect_override_error("agent.v.kind=ppo, a2c",
+                          "--set 'agent.v.kind=ppo, a2c': 'kind': a variant has one base kind, "
+                          "not a list");
+#undef VARIANT
+}
+END_TEST
+
+/* The learning agents' encoder keys: tf_context must fit the run's history,
+ * reported where tf_context, else history, else the encoder was set; init needs
+ * the transformer, and tf_heads must divide tf_width (the agents' xValidate,
+ * reported at the section). */
+START_TEST(errors_transformer_keys)
+{
+#define LEARNER(experiment, section) \
+    experiment "[env]\nkind = bandit\n[reward]\nkind = clicks\n[agent]\nkind = v\n" \
+    "[agent.v]\nkind = ppo\n" section
+    const char *tail = " [agent.v] 'tf_context' 16 is longer than the history of 10 entries "
+                       "the run keeps (set [experiment] history = 16, or a smaller 'tf_context')";
+    char want[ERR_LEN];
+    snprintf(want, sizeof want, ":9:%s", tail);
+    expect_error(LEARNER("", "encoder = transformer\n"), want);
+    snprintf(want, sizeof want, ":2:%s", tail);
+    expect_error(LEARNER("[experiment]\nhistory = 10\n", "encoder = transformer\n"), want);
+    expect_error(LEARNER("[experiment]\nhistory = 12\n", "encoder = transformer\n"
+                         "tf_context = 8, 13\n"),
+                 ":12: [agent.v] 'tf_context' 13 is longer than the history of 12 entries the "
+                 "run keeps (set [experiment] history = 13, or a smaller 'tf_context')");
+    expect_error(LEARNER("", "init = pre.ckpt\n"),
+                 ":7: [agent.v] 'init' loads a transformer checkpoint: it needs encoder = "
+                 "transformer");
+    expect_error(LEARNER("[experiment]\nhistory = 16\n", "encoder = transformer\n"
+                         "tf_heads = 3\n"),
+                 ":9: [agent.v] 'tf_heads' 3 must divide 'tf_width' 32");
+    /* what fits: a context within the history, or the history encoder's unused one */
+    experiment x;
+    load_ok("context.ini", LEARNER("[experiment]\nhistory = 12\n", "encoder = transformer\n"
+                                   "tf_context = 12\n"), NULL, 0, &x);
+    experiment_free(&x);
+    load_ok("context2.ini", LEARNER("", "tf_context = 64\n"), NULL, 0, &x);
+    experiment_free(&x);
+#undef LEARNER
+}
+END_TEST
+
 START_TEST(file_syntax_is_forgiving_where_harmless)
 {
     experiment x;
@@ -1224,6 +1393,7 @@ static Suite *config_suite(void)
     tcase_add_test(expand, scoped_reward_overrides_reward_for_its_agent_only);
     tcase_add_test(expand, scoped_reward_from_set);
     tcase_add_test(expand, file_syntax_is_forgiving_where_harmless);
+    tcase_add_test(expand, variants_run_under_their_names);
     tcase_add_test(expand, grid_at_the_limit_expands);
     tcase_add_test(expand, seeds_share_their_configuration);
     tcase_add_test(expand, buffer_loads_like_a_file);
@@ -1237,6 +1407,8 @@ static Suite *config_suite(void)
     tcase_add_test(errors, line_length_boundary);
     tcase_add_test(errors, errors_grid_limit);
     tcase_add_test(errors, errors_cross_field_checks);
+    tcase_add_test(errors, errors_variants);
+    tcase_add_test(errors, errors_transformer_keys);
     tcase_add_test(errors, errors_overrides);
     tcase_add_test(errors, errors_scoped_reward_keys);
     tcase_add_test(errors, errors_non_finite_values);

@@ -14,6 +14,7 @@
  * acting, with weights redrawn at random (dense N(0, 1 / fan_in), the rest
  * N(0, 0.5^2)) because the CleanRL initialisation's 0.01 policy head leaves the
  * lower layers' gradients too small to tell from rounding. */
+#include "../agents/checkpoint.h"
 #include "../agents/learner.h"
 #include "../sim/common.h"
 #define GRADCHECK_MIN 1e-4 /* some tensors of a small batch get small gradients */
@@ -23,6 +24,7 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdio.h>
@@ -166,7 +168,10 @@ static double learner_loss(void *ctx)
     return batch_loss(ctx);
 }
 
-/* Checks the gradient of every tensor of l's layout against the numerical one. */
+/* Checks the gradient of every tensor of l's layout against the numerical one.
+ * The transformer's tf_item_bias serves only its next-click head: the policy's
+ * loss does not depend on it, and its gradient must be exactly 0; the key part
+ * of tf_qkv_b must vanish (check_qkv_bias). */
 static void check_all_tensors(learner *l, const char *what)
 {
     for (int k = 0; k < l->layout.n_tensors; k++) {
@@ -175,29 +180,46 @@ static void check_all_tensors(learner *l, const char *what)
         double *w = l->params.w + t->offset, *g = l->params.grad + t->offset;
         char name[96];
         snprintf(name, sizeof name, "%s %s", what, t->name);
-        check_grad(name, w, g, n, learner_loss, l);
+        if (strcmp(t->name, "tf_item_bias") == 0) {
+            for (size_t i = 0; i < n; i++)
+                ck_assert(g[i] == 0.0 && numeric_derivative(&w[i], learner_loss, l) == 0.0);
+        } else if (strcmp(t->name, "tf_qkv_b") == 0) {
+            check_qkv_bias(name, w, g, t->rows, l->tf.C, learner_loss, l);
+        } else {
+            check_grad(name, w, g, n, learner_loss, l);
+        }
     }
 }
 
-/* Weights for a gradient check: dense N(0, 1 / fan_in), the rest N(0, 0.5^2). */
+/* Weights for a gradient check: dense N(0, 1 / fan_in), the rest N(0, 0.5^2),
+ * but the transformer's layer-norm gammas 1 + N(0, 0.1^2) (as in
+ * tests/check_attention.c: gammas near 0 would starve the lower layers). */
 static void random_weights(learner *l, gsl_rng *r)
 {
     nn_init_normal(l->params.w, r, 0.5, l->params.n);
     for (int k = 0; k < l->layout.n_tensors; k++) {
         const nn_tensor *t = &l->layout.tensors[k];
+        double *w = l->params.w + t->offset;
         if (strstr(t->name, "_W"))
-            nn_init_normal(l->params.w + t->offset, r, 1.0 / sqrt(t->cols),
-                           (size_t)t->rows * (size_t)t->cols);
+            nn_init_normal(w, r, 1.0 / sqrt(t->cols), (size_t)t->rows * (size_t)t->cols);
+        if (strncmp(t->name, "tf_ln", 5) != 0)
+            continue;
+        /* [rows][2C] gamma then beta per row (tf_ln1, tf_ln2), or [2][C] (tf_lnf) */
+        int C = l->tf.C, rows = strcmp(t->name, "tf_lnf") == 0 ? 1 : t->rows;
+        for (int i = 0; i < rows; i++)
+            for (int c = 0; c < C; c++)
+                w[(size_t)i * 2 * C + c] = 1.0 + 0.1 * gsl_ran_gaussian(r, 1.0);
     }
 }
 
-/* The full loss of agent t configured by kv, on play_batch's 10 steps; inspect
- * (may be NULL) looks at the prepared batch before the check. */
-static void check_agent_gradient(const agent_type *t, const char *const *kv, int n,
-                                 const char *what, int tensors,
-                                 void (*inspect)(learner *l))
+/* The full loss of agent t configured by kv, on play_batch's 10 steps, with
+ * the model and the check's weights drawn from seed; inspect (may be NULL)
+ * looks at the prepared batch before the check. */
+static void check_agent_gradient_seeded(const agent_type *t, const char *const *kv, int n,
+                                        const char *what, int tensors,
+                                        void (*inspect)(learner *l), unsigned long seed)
 {
-    gsl_rng *r = rng_new(17);
+    gsl_rng *r = rng_new(seed);
     learner *l = make_learner(t, kv, n, r);
     play_batch(l);
     ck_assert_uint_eq(traj_completed(&l->store), 4); /* batch_episodes is larger */
@@ -218,6 +240,12 @@ static void check_agent_gradient(const agent_type *t, const char *const *kv, int
     learner_release_batch(l);
     t->xDestroy(&l->base);
     gsl_rng_free(r);
+}
+
+static void check_agent_gradient(const agent_type *t, const char *const *kv, int n,
+                                 const char *what, int tensors, void (*inspect)(learner *l))
+{
+    check_agent_gradient_seeded(t, kv, n, what, tensors, inspect, 17);
 }
 
 /* 9 tensors: E_in, the policy trunk and head, E_out, b_out; 15 with the value. */
@@ -311,6 +339,176 @@ START_TEST(ppo_clip_value_gradient)
                         "gamma", "0.9", "gae_lambda", "0.8", "entropy_coef", "0.1",
                         "value_coef", "0.7", "norm_adv", "false", "clip_value", "true"};
     check_agent_gradient(&ppo_agent, kv, 9, "ppo(clip_value)", 15, ppo_census_clip_value);
+}
+END_TEST
+
+/* ---- the transformer encoder ---- */
+
+/* A transformer small enough to check every weight by finite differences:
+ * 2 blocks of width 4 (2 heads, MLP 8) over the 8 newest history entries (the
+ * world history's length); 15 tensors before the policy's 8, or 14 with the
+ * value trunk. */
+#define TF_SMALL                                                                       \
+    "encoder", "transformer", "tf_context", "8", "tf_layers", "2", "tf_heads", "2",    \
+        "tf_width", "4", "tf_mlp_ratio", "2"
+enum { TF_SMALL_PAIRS = 6 };
+
+/* The transformer checks draw from seed 19: with 17 (the other checks' seed),
+ * one weight of ppo's pi_W1 has a gradient of 5e-7, where the rounding of the
+ * difference quotient (~1e-16 |loss| / h, ~3e-12 here) alone exceeds the 1e-6
+ * relative bound; with 19 the worst element of any tensor agrees to 2.6e-7. */
+#define TF_GRAD_SEED 19
+
+START_TEST(reinforce_transformer_gradient)
+{
+    const char *kv[] = {TF_SMALL, "embed_dim", "4", "hidden", "6", "batch_episodes", "100",
+                        "gamma", "0.9", "entropy_coef", "0.2"};
+    check_agent_gradient_seeded(&reinforce_agent, kv, TF_SMALL_PAIRS + 5,
+                                "reinforce(transformer)", 23, NULL, TF_GRAD_SEED);
+}
+END_TEST
+
+START_TEST(a2c_transformer_gradient)
+{
+    const char *kv[] = {TF_SMALL, "embed_dim", "4", "hidden", "6", "batch_episodes", "100",
+                        "gamma", "0.9", "entropy_coef", "0.1", "gae_lambda", "0.8"};
+    check_agent_gradient_seeded(&a2c_agent, kv, TF_SMALL_PAIRS + 6, "a2c(transformer)", 29,
+                                NULL, TF_GRAD_SEED);
+}
+END_TEST
+
+START_TEST(ppo_transformer_gradient)
+{
+    const char *kv[] = {TF_SMALL, "embed_dim", "4", "hidden", "6", "batch_episodes", "100",
+                        "gamma", "0.9", "gae_lambda", "0.8", "entropy_coef", "0.1",
+                        "value_coef", "0.7"};
+    check_agent_gradient_seeded(&ppo_agent, kv, TF_SMALL_PAIRS + 7, "ppo(transformer)", 29,
+                                ppo_census_default, TF_GRAD_SEED);
+}
+END_TEST
+
+/* A stored step replays exactly: with the weights that acted, learner_forward
+ * gives back the log-probability and value recorded when acting, bit for bit,
+ * with either encoder (the features are refreshed from the step's extra by the
+ * same arithmetic that computed them). */
+START_TEST(replay_reproduces_acting)
+{
+    const char *history[] = {"embed_dim", "4", "hidden", "6", "batch_episodes", "100"};
+    const char *tf[] = {TF_SMALL, "embed_dim", "4", "hidden", "6", "batch_episodes", "100"};
+    const char *const *kvs[2] = {history, tf};
+    const int n_kv[2] = {3, TF_SMALL_PAIRS + 3};
+    for (int e = 0; e < 2; e++) {
+        gsl_rng *r = rng_new(23);
+        learner *l = make_learner(&ppo_agent, kvs[e], n_kv[e], r);
+        ck_assert_int_eq(l->cfg.encoder, e);
+        play_batch(l);
+        ck_assert_int_eq(learner_take_batch(l, 4), DS_OK);
+        for (size_t i = 0; i < l->batch.n_steps; i++) {
+            learner_step s = learner_step_at(l, i);
+            double v, logp = learner_forward(l, i, &v);
+            ck_assert_msg(logp == s.logp && v == s.value, "encoder %d step %zu: %.17g %.17g",
+                          e, i, logp - s.logp, v - s.value);
+        }
+        learner_release_batch(l);
+        ppo_agent.xDestroy(&l->base);
+        gsl_rng_free(r);
+    }
+}
+END_TEST
+
+/* The tf_* keys default to transformer_config_defaults, the encoder to history,
+ * init to none; learner_validate refuses heads that do not divide the width and
+ * a checkpoint for the history encoder. */
+START_TEST(transformer_keys)
+{
+    const agent_type *agents[3] = {&reinforce_agent, &a2c_agent, &ppo_agent};
+    char err[ERR_LEN];
+    transformer_config want;
+    transformer_config_defaults(&want);
+    for (int i = 0; i < 3; i++) {
+        const learner_config *c = agent_config(agents[i], NULL, 0);
+        transformer_config got = learner_transformer_config(c);
+        ck_assert(got.context == want.context && got.layers == want.layers &&
+                  got.heads == want.heads && got.width == want.width &&
+                  got.mlp_ratio == want.mlp_ratio);
+        ck_assert_int_eq(c->encoder, LEARNER_ENCODER_HISTORY);
+        ck_assert_str_eq(c->init, "none");
+        ck_assert(agents[i]->xValidate == learner_validate);
+        ck_assert_int_eq(learner_validate(c, err), DS_OK);
+    }
+    const char *heads[] = {"encoder", "transformer", "tf_heads", "3"};
+    ck_assert_int_eq(learner_validate(agent_config(&ppo_agent, heads, 2), err), DS_EINPUT);
+    ck_assert_str_eq(err, "'tf_heads' 3 must divide 'tf_width' 32");
+    const char *init[] = {"init", "pre.ckpt"};
+    ck_assert_int_eq(learner_validate(agent_config(&a2c_agent, init, 1), err), DS_EINPUT);
+    ck_assert_str_eq(err, "'init' loads a transformer checkpoint: it needs encoder = "
+                          "transformer");
+    /* with the transformer, the file is checked: here it does not exist */
+    const char *both[] = {"init", "pre.ckpt", "encoder", "transformer"};
+    ck_assert_int_eq(learner_validate(agent_config(&a2c_agent, both, 2), err), DS_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err, "cannot read checkpoint 'pre.ckpt'"));
+}
+END_TEST
+
+/* A checkpoint that cannot be read fails the agent's creation, naming it; the
+ * history encoder refuses init. */
+START_TEST(init_from_missing_checkpoint)
+{
+    const char *kv[] = {TF_SMALL, "init", "no/such/dir/pre.ckpt"};
+    gsl_rng *r = rng_new(3);
+    agent_context ctx = {.init = r, .sampling = r, .minibatch = r, .reward = REWARD_CLICKS};
+    agent *a = NULL;
+    char err[ERR_LEN];
+    ck_assert_int_eq(ppo_agent.xCreate(agent_config(&ppo_agent, kv, TF_SMALL_PAIRS + 1),
+                                       &world, &ctx, &a, err), DS_EINPUT);
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_nonnull(strstr(err, "no/such/dir/pre.ckpt"));
+    /* with the history encoder, init is refused before any file is read */
+    const char *history[] = {"init", "no/such/dir/pre.ckpt"};
+    ck_assert_int_eq(ppo_agent.xCreate(agent_config(&ppo_agent, history, 1), &world, &ctx, &a,
+                                       err), DS_EINPUT);
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_nonnull(strstr(err, "needs encoder = transformer"));
+    gsl_rng_free(r);
+}
+END_TEST
+
+/* init = a checkpoint of another learner's transformer: every tf_* tensor is the
+ * saved one, every other tensor what the same seed draws without init. Needs
+ * the checkpoint format (agents/checkpoint.c); skipped while the build only has
+ * its stand-in, which refuses to write. */
+START_TEST(init_loads_checkpoint)
+{
+    const char *path = "check_learners_init.ckpt";
+    gsl_rng *r = rng_new(41);
+    learner *donor = make_learner(&ppo_agent, (const char *[]){TF_SMALL}, TF_SMALL_PAIRS, r);
+    char err[ERR_LEN];
+    int rc = checkpoint_save(path, &donor->tf.cfg, donor->tf.n_items, &donor->layout,
+                             donor->params.w, err);
+    if (rc != DS_OK && strstr(err, "not supported by this build")) {
+        printf("  init_loads_checkpoint: skipped (%s)\n", err);
+        ppo_agent.xDestroy(&donor->base);
+        gsl_rng_free(r);
+        return;
+    }
+    ck_assert_msg(rc == DS_OK, "%s", err);
+    const char *kv[] = {TF_SMALL, "init", path};
+    gsl_rng_set(r, 42);
+    learner *loaded = make_learner(&ppo_agent, kv, TF_SMALL_PAIRS + 1, r);
+    gsl_rng_set(r, 42);
+    learner *fresh = make_learner(&ppo_agent, kv, TF_SMALL_PAIRS, r);
+    remove(path);
+    for (int k = 0; k < loaded->layout.n_tensors; k++) {
+        const nn_tensor *t = &loaded->layout.tensors[k];
+        size_t n = (size_t)t->rows * (size_t)t->cols;
+        const learner *want = strncmp(t->name, "tf_", 3) == 0 ? donor : fresh;
+        ck_assert_msg(memcmp(loaded->params.w + t->offset, want->params.w + t->offset,
+                             n * sizeof(double)) == 0, "tensor %s", t->name);
+    }
+    ppo_agent.xDestroy(&donor->base);
+    ppo_agent.xDestroy(&loaded->base);
+    ppo_agent.xDestroy(&fresh->base);
+    gsl_rng_free(r);
 }
 END_TEST
 
@@ -811,6 +1009,54 @@ START_TEST(same_seed_same_rows)
 }
 END_TEST
 
+/* The same seed twice with the transformer encoder (a small one, context 10 =
+ * the run's history): identical episodes and updates for a2c and ppo; another
+ * seed, or the history encoder, other episodes. */
+START_TEST(transformer_same_seed_same_rows)
+{
+    const agent_type *agents[2] = {&a2c_agent, &ppo_agent};
+    const char *tf_kv[][2] = {{"encoder", "transformer"}, {"tf_context", "10"},
+                              {"tf_width", "8"}, {"tf_layers", "1"}, {"batch_episodes", "8"}};
+    const char *env_kv[][2] = {{"items", "60"}, {"users", "40"}, {"topics", "4"},
+                               {"dim", "6"}, {"slate", "4"}};
+    for (int i = 0; i < 2; i++) {
+        char err[ERR_LEN];
+        ck_assert_int_eq(param_defaults(&shop_env.params, env_config, err), DS_OK);
+        for (int k = 0; k < 5; k++) {
+            const param_spec *s = param_find(&shop_env.params, env_kv[k][0]);
+            ck_assert_int_eq(param_parse(s, env_kv[k][1], env_config, err), DS_OK);
+        }
+        ck_assert_int_eq(param_defaults(&agents[i]->params, run_agent_config, err), DS_OK);
+        for (int k = 0; k < 5; k++)
+            set_param(agents[i], run_agent_config, tf_kv[k][0], tf_kv[k][1]);
+        run_spec r = {.env = &shop_env, .agent = agents[i], .seed = 5,
+                      .env_config = env_config, .agent_config = run_agent_config};
+        r.settings = (run_settings){.name = "t", .train_episodes = 80, .eval_episodes = 20,
+                                    .window = 50, .history = 10,
+                                    .reward = REWARD_PURCHASES};
+        run_result a, b, c, h;
+        ck_assert_msg(run_execute(&r, NULL, &a, err) == DS_OK, "%s", err);
+        ck_assert_msg(run_execute(&r, NULL, &b, err) == DS_OK, "%s", err);
+        r.seed = 6;
+        ck_assert_msg(run_execute(&r, NULL, &c, err) == DS_OK, "%s", err);
+        r.seed = 5;
+        set_param(agents[i], run_agent_config, "encoder", "history");
+        ck_assert_msg(run_execute(&r, NULL, &h, err) == DS_OK, "%s", err);
+        ck_assert_int_eq(a.status, RUN_DONE);
+        ck_assert(a.n_updates >= 9); /* 80 train episodes / 8, less one in progress */
+        ck_assert(same_episodes(&a, &b) && same_updates(&a, &b));
+        ck_assert(!same_episodes(&a, &c));
+        ck_assert(!same_episodes(&a, &h));
+        for (size_t u = 0; u < a.n_updates; u++)
+            ck_assert(isfinite(a.updates[u].policy_loss) && isfinite(a.updates[u].value_loss));
+        run_result_free(&a);
+        run_result_free(&b);
+        run_result_free(&c);
+        run_result_free(&h);
+    }
+}
+END_TEST
+
 /* With Adam every parameter moves by about the learning rate per update, so a
  * merely large rate (1e6) only saturates the networks; 1e300 makes the next
  * logits overflow. The run ends diverged with the agent's reason, and
@@ -876,6 +1122,9 @@ static Suite *learners_suite(void)
     tcase_add_test(grad, a2c_gradient);
     tcase_add_test(grad, ppo_gradient);
     tcase_add_test(grad, ppo_clip_value_gradient);
+    tcase_add_test(grad, reinforce_transformer_gradient);
+    tcase_add_test(grad, a2c_transformer_gradient);
+    tcase_add_test(grad, ppo_transformer_gradient);
     suite_add_tcase(s, grad);
     TCase *core = tcase_create("core");
     tcase_add_test(core, returns_known_answers);
@@ -884,12 +1133,17 @@ static Suite *learners_suite(void)
     tcase_add_test(core, late_purchase_reaches_its_step);
     tcase_add_test(core, greedy_eval_is_deterministic);
     tcase_add_test(core, bad_observations_are_refused);
+    tcase_add_test(core, replay_reproduces_acting);
+    tcase_add_test(core, transformer_keys);
+    tcase_add_test(core, init_from_missing_checkpoint);
+    tcase_add_test(core, init_loads_checkpoint);
     suite_add_tcase(s, core);
     TCase *engine = tcase_create("engine");
     tcase_set_timeout(engine, 300);
     tcase_add_test(engine, bandit_is_learned);
     tcase_add_test(engine, ppo_bandit_is_learned);
     tcase_add_test(engine, same_seed_same_rows);
+    tcase_add_test(engine, transformer_same_seed_same_rows);
     tcase_add_test(engine, huge_learning_rate_diverges);
     suite_add_tcase(s, engine);
     return s;

@@ -10,6 +10,7 @@ typedef struct {
     double rate;
     int verbose;
     int mode;
+    char path[PARAM_STRING_LEN];
 } toy_config;
 
 static const param_spec toy_specs[] = {
@@ -17,6 +18,7 @@ static const param_spec toy_specs[] = {
     P_REAL(toy_config, rate, "0.5", 0, 1, "a rate"),
     P_BOOL(toy_config, verbose, "false", "chatty"),
     P_CHOICE(toy_config, mode, "fast", "slow|fast|exact", "how"),
+    P_STRING(toy_config, path, "none", "a file"),
 };
 static const param_table toy = PARAM_TABLE(toy_config, toy_specs);
 
@@ -30,6 +32,7 @@ START_TEST(defaults_fill_every_field)
     ck_assert_double_eq(c.rate, 0.5);
     ck_assert_int_eq(c.verbose, 0);
     ck_assert_int_eq(c.mode, 1);
+    ck_assert_str_eq(c.path, "none");
 }
 END_TEST
 
@@ -56,6 +59,19 @@ START_TEST(values_parse_and_ranges_hold)
     ck_assert_int_eq(param_parse(param_find(&toy, "mode"), "fas", &c, err), DS_EINPUT);
     ck_assert_str_eq(err, "expected one of slow|fast|exact, got 'fas'");
     ck_assert_ptr_null(param_find(&toy, "nope"));
+    /* text is kept as written, up to PARAM_STRING_LEN - 1 characters */
+    const param_spec *path = param_find(&toy, "path");
+    ck_assert_int_eq(param_parse(path, "results/a b.ckpt", &c, err), DS_OK);
+    ck_assert_str_eq(c.path, "results/a b.ckpt");
+    char longest[PARAM_STRING_LEN + 1];
+    memset(longest, 'x', PARAM_STRING_LEN);
+    longest[PARAM_STRING_LEN - 1] = '\0';
+    ck_assert_int_eq(param_parse(path, longest, &c, err), DS_OK);
+    ck_assert_uint_eq(strlen(c.path), PARAM_STRING_LEN - 1);
+    longest[PARAM_STRING_LEN - 1] = 'x';
+    longest[PARAM_STRING_LEN] = '\0';
+    ck_assert_int_eq(param_parse(path, longest, &c, err), DS_EINPUT);
+    ck_assert_str_eq(err, "value longer than 255 characters");
 }
 END_TEST
 

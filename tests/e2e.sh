@@ -132,6 +132,24 @@ check "SIGTERM leaves runs done or interrupted" test "$(query "$tmp/t.db" "SELEC
 "$DIVSIM" run tests/fixtures/tiny.ini -o "$tmp/t.db" -q -j 2 $medium
 check "the stopped sweep resumes to the uninterrupted rows" test "$(rows "$tmp/t.db")" = "$(rows "$tmp/ref.db")"
 
+# --- named variants and the pretraining pipeline: logs -> pretrain -> init
+"$DIVSIM" run tests/fixtures/variants.ini -o "$tmp/v.db" -q 2> "$tmp/err.txt"
+check "a missing checkpoint is refused before any run" test $? -eq 2 -a ! -e "$tmp/v.db"
+check "a missing checkpoint is named with file:line" grep -q "variants.ini:[0-9]*: \[agent.ppo_pre\] cannot read checkpoint 'no-such-dir/pretrained.ckpt'" "$tmp/err.txt"
+"$DIVSIM" run tests/fixtures/variants.ini -o "$tmp/logs.db" -q --set agent.kind=cf --set experiment.log_interactions=true
+"$DIVSIM" pretrain "$tmp/logs.db" -o "$tmp/pre.ckpt" --context 8 --epochs 2 > /dev/null
+check "pretrain writes a checkpoint from cf's logs" test $? -eq 0 -a -s "$tmp/pre.ckpt"
+init="--set agent.ppo_pre.init=$tmp/pre.ckpt"
+"$DIVSIM" run tests/fixtures/variants.ini -o "$tmp/v.db" -q $init
+check "the variants run, one from the checkpoint" test $? -eq 0
+check "runs go by the variants' names" test "$(query "$tmp/v.db" "SELECT group_concat(agent || ':' || status, ' ') FROM (SELECT DISTINCT agent, status FROM runs ORDER BY agent)")" = "cf:done ppo:done ppo_pre:done ppo_tf:done"
+check "a variant records its base kind" test "$(query "$tmp/v.db" "SELECT DISTINCT p.value FROM params p JOIN runs r ON r.id = p.run_id WHERE r.agent = 'ppo_tf' AND p.key = 'agent.kind'")" = ppo
+check "a variant's keys are under its name" test "$(query "$tmp/v.db" "SELECT COUNT(*) FROM params WHERE key = 'agent.ppo_tf.encoder' AND value = 'transformer'")" = 2
+check "compare --by agent shows the variants" sh -c "$DIVSIM compare '$tmp/v.db' --by agent | grep -q ppo_tf"
+check "status counts the variants" sh -c "$DIVSIM status '$tmp/v.db' | grep -q '^  ppo_tf  *2  *2 '"
+"$DIVSIM" run tests/fixtures/variants.ini -o "$tmp/v.db" $init 2> "$tmp/again.txt"
+check "a second run skips the variants' finished runs" grep -q ": 0 done, 8 skipped" "$tmp/again.txt"
+
 # --- bad input: exit 2, file:line and key in the message, database untouched
 cp "$tmp/a.db" "$tmp/before.db"
 expect_input_error() { # FILE PATTERN
