@@ -21,20 +21,73 @@
 
 static int round_up(int n, int to) { return (n + to - 1) / to * to; }
 
+/* 1.5 * 2^52: for |v| < 2^51, (v + ROUNDER) - ROUNDER is v rounded to the
+ * nearest integer, ties to even (in the default rounding mode, which nothing
+ * here changes), as the AVX2 kernel's rounding instruction does. */
+#define ROUNDER 6755399441055744.0
+
+/* q = round(x inv) clamped to [-127, 127], for i in [from, n). */
+static void quantize_tail(int8_t *xq, const double *x, double inv, int from, int n)
+{
+    for (int i = from; i < n; i++) {
+        double r = (x[i] * inv + ROUNDER) - ROUNDER;
+        r = r > 127.0 ? 127.0 : r;
+        r = r < -127.0 ? -127.0 : r;
+        xq[i] = (int8_t)(int)r;
+    }
+}
+
+static double abs_max_tail(const double *x, int from, int n, double top)
+{
+    for (int i = from; i < n; i++) {
+        double a = fabs(x[i]);
+        top = a > top ? a : top;
+    }
+    return top;
+}
+
+#ifdef QUANT_DISPATCH
+static int has_avx2(void);
+static int quantize_avx2(int8_t *xq, const double *x, double inv, int n);
+static int abs_max_avx2(const double *x, int n, double *top);
+#endif
+
+/* The input is scaled by 127 / max rather than divided by the scale: one
+ * product per element (it can move a value by an ulp, well inside the half
+ * step of the rounding). */
 double quant_vector(int8_t *xq, const double *x, int n, int stride)
 {
     double top = 0.0;
-    for (int i = 0; i < n; i++)
-        top = fabs(x[i]) > top ? fabs(x[i]) : top;
-    memset(xq, 0, (size_t)stride);
-    if (top == 0.0)
+    int i = 0;
+#ifdef QUANT_DISPATCH
+    if (has_avx2())
+        i = abs_max_avx2(x, n, &top);
+#endif
+    top = abs_max_tail(x, i, n, top);
+    memset(xq + n, 0, (size_t)(stride - n));
+    if (top == 0.0) {
+        memset(xq, 0, (size_t)n);
         return 0.0;
-    double scale = top / 127.0;
-    for (int i = 0; i < n; i++) {
-        double r = round(x[i] / scale); /* |x / scale| <= 127 up to a rounding */
-        xq[i] = (int8_t)(r > 127.0 ? 127.0 : r < -127.0 ? -127.0 : r);
     }
-    return scale;
+    double inv = 127.0 / top;
+    i = 0;
+#ifdef QUANT_DISPATCH
+    if (has_avx2())
+        i = quantize_avx2(xq, x, inv, n);
+#endif
+    quantize_tail(xq, x, inv, i, n);
+    return top / 127.0;
+}
+
+/* m->packed from m->q (see quant_matrix). */
+static void pack(quant_matrix *m)
+{
+    size_t S = (size_t)m->stride;
+    int8_t *p = m->packed;
+    for (int b = 0; b + QUANT_BLOCK <= m->rows; b += QUANT_BLOCK)
+        for (size_t c = 0; c < S; c += 4)
+            for (int k = 0; k < QUANT_BLOCK; k++, p += 4)
+                memcpy(p, m->q + (size_t)(b + k) * S + c, 4);
 }
 
 int quant_matrix_build(quant_matrix *m, const double *W, int rows, int cols, char *err)
@@ -46,8 +99,9 @@ int quant_matrix_build(quant_matrix *m, const double *W, int rows, int cols, cha
         return err_set(err, DS_EINPUT, "cannot quantize a matrix that is not finite");
     int stride = round_up(cols, QUANT_PAD);
     size_t n_q = (size_t)rows * (size_t)stride;
+    size_t n_packed = (size_t)(rows / QUANT_BLOCK * QUANT_BLOCK) * (size_t)stride;
     /* the scales first, so that they stay aligned for doubles */
-    char *block = malloc((size_t)rows * sizeof(double) + n_q);
+    char *block = malloc((size_t)rows * sizeof(double) + n_q + n_packed);
     if (!block)
         return err_set(err, DS_ENOMEM, "out of memory for a %d x %d int8 matrix", rows, cols);
     m->rows = rows;
@@ -55,9 +109,11 @@ int quant_matrix_build(quant_matrix *m, const double *W, int rows, int cols, cha
     m->stride = stride;
     m->scale = (double *)(void *)block;
     m->q = (int8_t *)(block + (size_t)rows * sizeof(double));
+    m->packed = m->q + n_q;
     for (int r = 0; r < rows; r++)
         m->scale[r] = quant_vector(m->q + (size_t)r * stride, W + (size_t)r * cols, cols,
                                    stride);
+    pack(m);
     return DS_OK;
 }
 
@@ -93,47 +149,186 @@ static int32_t dot_row(const int8_t *q, const int8_t *x, int stride)
 #ifdef QUANT_DISPATCH
 #pragma GCC diagnostic ignored "-Wpsabi"
 #define QUANT_AVX2 __attribute__((target("avx2")))
+#define QUANT_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
 
-/* Rows are read 16 bytes at a time, two rows per 32-byte register (row a in
- * the low half, row b in the high half, each against the same 16 bytes of x);
- * x q = maddubs(|x|, sign(q, x)) gives the 16-bit sums of adjacent products
- * (at most 2 * 127 * 127, no saturation), which madd with ones widens to int32.
- * Eight rows at a time, reduced with two rounds of horizontal adds. Returns how
- * many rows it did (a multiple of 8). */
-static QUANT_AVX2 int dot_rows_avx2(int32_t *out, const int8_t *Q, int stride,
-                                    const int *rows, int first, int n, const int8_t *x)
+/* x . q for 16 bytes of two rows at once, row a in the low half, row b in the
+ * high half, xv holding the same 16 bytes of x in both halves and xa = |xv|:
+ * maddubs(|x|, sign(q, x)) gives the 16-bit sums of adjacent products (at most
+ * 2 * 127 * 127, no saturation), which madd with ones widens to int32. */
+QUANT_AVX2_INLINE __m256i pair_dot(const int8_t *a, const int8_t *b, __m256i xv, __m256i xa)
 {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256i wv;
+    if (b == a + 16) { /* adjacent rows of 16 columns: one load */
+        wv = _mm256_loadu_si256((const __m256i *)(const void *)a);
+    } else {
+        __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)a);
+        __m128i hi = _mm_loadu_si128((const __m128i *)(const void *)b);
+        wv = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    }
+    __m256i pairs = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(wv, xv));
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+/* The eight exact sums q[row_k] . x, k < 8, rows r[0..7], 16 columns per
+ * step, reduced with two rounds of horizontal adds. */
+QUANT_AVX2_INLINE __m256i eight_dots(const int8_t *const r[8], int stride, const int8_t *x)
+{
+    __m256i a01 = _mm256_setzero_si256(), a23 = a01, a45 = a01, a67 = a01;
+    for (int u = 0; u < stride; u += 16) {
+        __m256i xv = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128((const __m128i *)(const void *)(x + u)));
+        __m256i xa = _mm256_abs_epi8(xv);
+        a01 = _mm256_add_epi32(a01, pair_dot(r[0] + u, r[1] + u, xv, xa));
+        a23 = _mm256_add_epi32(a23, pair_dot(r[2] + u, r[3] + u, xv, xa));
+        a45 = _mm256_add_epi32(a45, pair_dot(r[4] + u, r[5] + u, xv, xa));
+        a67 = _mm256_add_epi32(a67, pair_dot(r[6] + u, r[7] + u, xv, xa));
+    }
+    /* a01: row 0's four partial sums in the low half, row 1's in the high half
+     * (and so on); after two hadds the halves hold rows 0 2 4 6 and 1 3 5 7 */
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a01, a23), _mm256_hadd_epi32(a45, a67));
+    return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* Rows j .. j + 7 of the list (rows, or first + j + k) and their ids. */
+QUANT_AVX2_INLINE void eight_rows(const int8_t *r[8], int id[8], const quant_matrix *m,
+                                  const int *rows, int first, int j)
+{
+    for (int k = 0; k < 8; k++) {
+        id[k] = rows ? rows[j + k] : first + j + k;
+        r[k] = m->q + (size_t)id[k] * (size_t)m->stride;
+    }
+}
+
+/* quant_dot_rows, eight rows at a time; returns how many rows it did. */
+static QUANT_AVX2 int dot_rows_avx2(int32_t *out, const quant_matrix *m, const int *rows,
+                                    int first, int n, const int8_t *x)
+{
     int j = 0;
     for (; j + 8 <= n; j += 8) {
         const int8_t *r[8];
-        for (int k = 0; k < 8; k++)
-            r[k] = Q + (size_t)(rows ? rows[j + k] : first + j + k) * (size_t)stride;
-        __m256i acc[4];
-        for (int p = 0; p < 4; p++)
-            acc[p] = _mm256_setzero_si256();
-        for (int u = 0; u < stride; u += 16) {
-            __m256i xv = _mm256_broadcastsi128_si256(
-                _mm_loadu_si128((const __m128i *)(const void *)(x + u)));
-            __m256i xa = _mm256_abs_epi8(xv);
-            for (int p = 0; p < 4; p++) {
-                __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)(r[2 * p] + u));
-                __m128i hi = _mm_loadu_si128((const __m128i *)(const void *)(r[2 * p + 1] + u));
-                __m256i wv = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-                __m256i pairs = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(wv, xv));
-                acc[p] = _mm256_add_epi32(acc[p], _mm256_madd_epi16(pairs, ones));
-            }
-        }
-        /* acc[p]: row 2p's four partial sums in the low half, row 2p+1's in the
-         * high half; after two hadds the halves hold rows 0 2 4 6 and 1 3 5 7 */
-        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]),
-                                      _mm256_hadd_epi32(acc[2], acc[3]));
-        _mm256_storeu_si256((__m256i *)(void *)(out + j), _mm256_permutevar8x32_epi32(h, order));
+        int id[8];
+        eight_rows(r, id, m, rows, first, j);
+        _mm256_storeu_si256((__m256i *)(void *)(out + j), eight_dots(r, m->stride, x));
     }
     return j;
 }
-#define HAVE_AVX2() __builtin_cpu_supports("avx2")
+
+/* The exact sums of one block of 8 packed rows (quant_matrix) with x:
+ * register g holds columns 4g .. 4g + 3 of the 8 rows, so each row's sum
+ * stays in its own 32-bit lane, with no horizontal reduction. */
+QUANT_AVX2_INLINE __m256i block_dots(const int8_t *block, int stride, const int8_t *x)
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < stride; c += 4, block += 32) {
+        int32_t four;
+        memcpy(&four, x + c, 4);
+        __m256i xv = _mm256_set1_epi32(four);
+        __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)block);
+        __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(xv), _mm256_sign_epi8(wv, xv));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+    }
+    return acc;
+}
+
+/* (scale x_scale) acc + bias for 8 contiguous rows from row, into out. */
+QUANT_AVX2_INLINE void scale_eight(double *out, const quant_matrix *m, int row, __m256i acc,
+                                   __m256d xs, const double *bias)
+{
+    for (int half = 0; half < 2; half++) {
+        __m128i part = half ? _mm256_extracti128_si256(acc, 1) : _mm256_castsi256_si128(acc);
+        int at = row + 4 * half;
+        __m256d y = _mm256_mul_pd(_mm256_mul_pd(_mm256_loadu_pd(m->scale + at), xs),
+                                  _mm256_cvtepi32_pd(part));
+        if (bias)
+            y = _mm256_add_pd(y, _mm256_loadu_pd(bias + at));
+        _mm256_storeu_pd(out + 4 * half, y);
+    }
+}
+
+/* quant_matvec over contiguous rows from a block boundary: the packed whole
+ * blocks, two at a time to share the loads of x. Returns the rows done. */
+static QUANT_AVX2 int matvec_packed_avx2(double *out, const quant_matrix *m, int first, int n,
+                                         const int8_t *x, double x_scale, const double *bias)
+{
+    __m256d xs = _mm256_set1_pd(x_scale);
+    int end = first + n < m->rows / QUANT_BLOCK * QUANT_BLOCK ? first + n
+                                                              : m->rows / QUANT_BLOCK * QUANT_BLOCK;
+    size_t block_bytes = (size_t)QUANT_BLOCK * (size_t)m->stride;
+    int r = first;
+    for (; r + QUANT_BLOCK <= end; r += QUANT_BLOCK) {
+        const int8_t *block = m->packed + (size_t)(r / QUANT_BLOCK) * block_bytes;
+        scale_eight(out + (r - first), m, r, block_dots(block, m->stride, x), xs, bias);
+    }
+    return r - first;
+}
+
+/* quant_matvec, eight rows at a time, the scales applied as the scalar code
+ * does: (scale x_scale) acc + bias, lane by lane. Returns the rows done. */
+static QUANT_AVX2 int matvec_avx2(double *out, const quant_matrix *m, const int *rows,
+                                  int first, int n, const int8_t *x, double x_scale,
+                                  const double *bias)
+{
+    __m256d xs = _mm256_set1_pd(x_scale);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const int8_t *r[8];
+        int id[8];
+        eight_rows(r, id, m, rows, first, j);
+        __m256i acc = eight_dots(r, m->stride, x);
+        for (int half = 0; half < 2; half++) {
+            int at = j + 4 * half;
+            __m128i part = half ? _mm256_extracti128_si256(acc, 1) : _mm256_castsi256_si128(acc);
+            __m256d y;
+            if (rows) {
+                __m128i idx = _mm_loadu_si128((const __m128i *)(const void *)(rows + at));
+                y = _mm256_mul_pd(_mm256_mul_pd(_mm256_i32gather_pd(m->scale, idx, 8), xs),
+                                  _mm256_cvtepi32_pd(part));
+                if (bias)
+                    y = _mm256_add_pd(y, _mm256_i32gather_pd(bias, idx, 8));
+            } else {
+                y = _mm256_mul_pd(_mm256_mul_pd(_mm256_loadu_pd(m->scale + first + at), xs),
+                                  _mm256_cvtepi32_pd(part));
+                if (bias)
+                    y = _mm256_add_pd(y, _mm256_loadu_pd(bias + first + at));
+            }
+            _mm256_storeu_pd(out + at, y);
+        }
+    }
+    return j;
+}
+/* quantize_tail four at a time, the same operations lane by lane. */
+static QUANT_AVX2 int quantize_avx2(int8_t *xq, const double *x, double inv, int n)
+{
+    __m256d scale = _mm256_set1_pd(inv), hi = _mm256_set1_pd(127.0), lo = _mm256_set1_pd(-127.0);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d v = _mm256_mul_pd(_mm256_loadu_pd(x + i), scale);
+        v = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_max_pd(_mm256_min_pd(v, hi), lo);
+        __m128i q32 = _mm256_cvtpd_epi32(v); /* exact: v is an integer */
+        __m128i q8 = _mm_packs_epi16(_mm_packs_epi32(q32, q32), _mm_setzero_si128());
+        int32_t four = _mm_cvtsi128_si32(q8);
+        memcpy(xq + i, &four, 4);
+    }
+    return i;
+}
+
+/* max |x| over whole blocks of four into *top; returns where it stopped. */
+static QUANT_AVX2 int abs_max_avx2(const double *x, int n, double *top)
+{
+    __m256d sign = _mm256_set1_pd(-0.0), best = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        best = _mm256_max_pd(best, _mm256_andnot_pd(sign, _mm256_loadu_pd(x + i)));
+    double lanes[4];
+    _mm256_storeu_pd(lanes, best);
+    for (int k = 0; k < 4; k++)
+        *top = lanes[k] > *top ? lanes[k] : *top;
+    return i;
+}
+
+static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
+#define HAVE_AVX2() has_avx2()
 #endif
 
 void quant_dot_rows(int32_t *out, const quant_matrix *m, const int *rows, int first, int n,
@@ -142,7 +337,7 @@ void quant_dot_rows(int32_t *out, const quant_matrix *m, const int *rows, int fi
     int j = 0;
 #ifdef QUANT_DISPATCH
     if (HAVE_AVX2())
-        j = dot_rows_avx2(out, m->q, m->stride, rows, first, n, xq);
+        j = dot_rows_avx2(out, m, rows, first, n, xq);
 #endif
     for (; j < n; j++) {
         size_t r = (size_t)(rows ? rows[j] : first + j);
@@ -150,20 +345,22 @@ void quant_dot_rows(int32_t *out, const quant_matrix *m, const int *rows, int fi
     }
 }
 
-/* Rows per chunk of quant_matvec's integer buffer. */
-#define QUANT_CHUNK 256
-
 void quant_matvec(double *out, const quant_matrix *m, const int *rows, int first, int n,
                   const int8_t *xq, double x_scale, const double *bias)
 {
-    int32_t acc[QUANT_CHUNK];
-    for (int j0 = 0; j0 < n; j0 += QUANT_CHUNK) {
-        int len = n - j0 < QUANT_CHUNK ? n - j0 : QUANT_CHUNK;
-        quant_dot_rows(acc, m, rows ? rows + j0 : NULL, first + j0, len, xq);
-        for (int j = 0; j < len; j++) {
-            int r = rows ? rows[j0 + j] : first + j0 + j;
-            out[j0 + j] = m->scale[r] * x_scale * (double)acc[j] + (bias ? bias[r] : 0.0);
-        }
+    int j = 0;
+#ifdef QUANT_DISPATCH
+    if (HAVE_AVX2() && !rows && first % QUANT_BLOCK == 0)
+        j = matvec_packed_avx2(out, m, first, n, xq, x_scale, bias);
+    if (HAVE_AVX2())
+        j += matvec_avx2(out + j, m, rows ? rows + j : NULL, first + j, n - j, xq, x_scale,
+                         bias);
+#endif
+    for (; j < n; j++) {
+        int r = rows ? rows[j] : first + j;
+        double y = m->scale[r] * x_scale * (double)dot_row(m->q + (size_t)r * m->stride, xq,
+                                                           m->stride);
+        out[j] = bias ? y + bias[r] : y;
     }
 }
 
@@ -195,7 +392,7 @@ int quant_policy_build(quant_policy *qp, const policy_net *net, const double *w,
         rc = quant_matrix_build(&qp->W3, w + net->pi_W3, d, H, err);
     if (rc == DS_OK)
         rc = quant_matrix_build(&qp->E, w + net->E_out, N, d, err);
-    size_t n_doubles = 4 * (size_t)H + 2 * (size_t)d + (size_t)N;
+    size_t n_doubles = 5 * (size_t)H + 2 * (size_t)d + (size_t)N;
     size_t n_bytes = (size_t)widest(qp->W1.stride, widest(qp->W2.stride, qp->E.stride));
     if (rc == DS_OK && !(qp->slab = malloc(n_doubles * sizeof(double) + n_bytes)))
         rc = err_set(err, DS_ENOMEM, "out of memory for an int8 policy");
@@ -211,6 +408,7 @@ int quant_policy_build(quant_policy *qp, const policy_net *net, const double *w,
     qp->a1 = p, p += H;
     qp->a2 = p, p += H;
     qp->h = p, p += d;
+    qp->e = p, p += H;
     qp->xq = (int8_t *)p;
     return DS_OK;
 }
@@ -227,6 +425,19 @@ void quant_policy_free(quant_policy *qp)
     memset(qp, 0, sizeof *qp);
 }
 
+/* a[n] = tanh(a) in place, as sign(a) (1 - e) / (1 + e), e = e^{-2|a|} from the
+ * vector exponential of sim/vecmath.h (e [n] is scratch): within a few 1e-16
+ * of tanh, several times faster than the C library's, and the same bits on
+ * every CPU. */
+static void fast_tanh(double *a, double *e, int n)
+{
+    for (int i = 0; i < n; i++)
+        e[i] = -2.0 * fabs(a[i]);
+    vm_exp_array(e, e, n);
+    for (int i = 0; i < n; i++)
+        a[i] = copysign((1.0 - e[i]) / (1.0 + e[i]), a[i]);
+}
+
 /* out = W in + b over all of W's rows, in quantized as xq (scratch). */
 static void int8_layer(double *out, const quant_matrix *W, const double *b, const double *in,
                        int8_t *xq)
@@ -240,9 +451,9 @@ void quant_policy_logits(quant_policy *qp, const double *x, const int *cand, int
 {
     int H = qp->hidden, d = qp->embed_dim;
     int8_layer(qp->a1, &qp->W1, qp->b1, x, qp->xq);
-    nn_tanh_forward(qp->a1, qp->a1, H);
+    fast_tanh(qp->a1, qp->e, H);
     int8_layer(qp->a2, &qp->W2, qp->b2, qp->a1, qp->xq);
-    nn_tanh_forward(qp->a2, qp->a2, H);
+    fast_tanh(qp->a2, qp->e, H);
     int8_layer(qp->h, &qp->W3, qp->b3, qp->a2, qp->xq);
     double s = quant_vector(qp->xq, qp->h, d, qp->E.stride);
     quant_matvec(logits, &qp->E, cand, 0, cand ? n : qp->n_items, qp->xq, s, qp->b_out);

@@ -15,7 +15,9 @@
  * cols <= QUANT_MAX_COLS), so it is the same on every CPU whichever kernel runs
  * (AVX2 where the CPU has it, plain C elsewhere); the scales are applied once per
  * row, in double. Everything else stays in double: biases, layer norms, tanh,
- * GELU, attention scores and softmax.
+ * GELU, attention scores and softmax. (The policy's tanh is computed from
+ * sim/vecmath.h's vector exponential, within a few 1e-16 of the C library's.)
+ * Values are rounded to the nearest integer, ties to even.
  *
  * Error of one product (with W = Wq + E, x = xq_d + f, Wq and xq_d the
  * dequantized values, |E| <= scale_r / 2, |f| <= s_x / 2 per element):
@@ -63,6 +65,7 @@
 
 /* Rows are stored padded with zeros to a multiple of QUANT_PAD columns. */
 #define QUANT_PAD 16
+#define QUANT_BLOCK 8
 /* 127 * 127 * QUANT_MAX_COLS < 2^31: the int32 sums cannot overflow. */
 #define QUANT_MAX_COLS 131072
 
@@ -75,6 +78,10 @@ typedef struct {
     int stride;    /* cols rounded up to a multiple of QUANT_PAD */
     int8_t *q;     /* [rows][stride], zero beyond cols; in [-127, 127] */
     double *scale; /* [rows] max |W[r]| / 127 */
+    /* the same values for a matrix-vector product over whole blocks of
+     * QUANT_BLOCK rows, interleaved: [rows / QUANT_BLOCK][stride / 4][QUANT_BLOCK][4]
+     * (each 32 bytes hold 4 columns of 8 rows: one vector register) */
+    int8_t *packed;
 } quant_matrix;
 
 /* Quantizes W [rows][cols] per row into m (one allocation). DS_EINPUT if a size
@@ -108,6 +115,7 @@ typedef struct {
     const double *b1, *b2, *b3; /* [H], [H], [d] copies of pi_b1, pi_b2, pi_b3 */
     const double *b_out;        /* [N] copy */
     double *a1, *a2, *h;        /* [H], [H], [d] activations of the last forward */
+    double *e;                  /* [H] scratch */
     int8_t *xq;                 /* [the widest stride] the quantized layer input */
     double *slab;               /* the doubles' one allocation */
 } quant_policy;

@@ -10,8 +10,8 @@
  * Through a network it composes: an input already off by delta (elementwise)
  * adds sum_c |W[r][c]| delta_c, and tanh is 1-Lipschitz. The tests evaluate
  * this bound along the int8 forward itself, so it is rigorous up to double
- * rounding (1e-9 is added for that, far above the ~1e-14 rounding of these
- * sums and far below the bounds themselves, ~1e-2). */
+ * rounding and the serving tanh's error (a few 1e-16): 1e-9 is added for
+ * those, far above their ~1e-14 and far below the bounds themselves, ~1e-2. */
 #include "../agents/nn.h"
 #include "../agents/policy.h"
 #include "../agents/quant.h"
@@ -74,15 +74,22 @@ START_TEST(test_quantize_error)
         }
         ck_assert_int_eq(top, 127); /* the largest entry maps to +-127 */
         for (int c = 0; c < C; c++) {
-            /* round-to-nearest: within half a step, plus the rounding of the
-             * division and product (a few ulps of w) */
+            /* round-to-nearest: within half a step, plus the rounding of w
+             * 127 / max and of the product (a few ulps of the step) */
             double e = fabs(W[i * C + c] - row[c]);
-            ck_assert_msg(e <= m.scale[i] / 2 + 1e-15 * fabs(W[i * C + c]),
+            ck_assert_msg(e <= m.scale[i] / 2 * (1 + 1e-12),
                           "row %d col %d: error %.3e, scale %.3e", i, c, e, m.scale[i]);
         }
     }
     quant_matrix_free(&m);
     quant_matrix_free(&m); /* a freed matrix is a no-op */
+    /* ties round to even, in every kernel (the AVX2 one takes blocks of four,
+     * the plain one the tail): max 127 makes the step exactly 1 */
+    const double ties[9] = {127, 0.5, 1.5, 2.5, -0.5, -2.5, 3.49, -126.5, 126.5};
+    const int8_t even[9] = {127, 0, 2, 2, 0, -2, 3, -126, 126};
+    int8_t tq[QUANT_PAD];
+    ck_assert(quant_vector(tq, ties, 9, QUANT_PAD) == 1.0);
+    ck_assert(memcmp(tq, even, 9) == 0);
     W[3] = NAN;
     ck_assert_int_eq(quant_matrix_build(&m, W, R, C, err), DS_EINPUT);
     ck_assert_int_eq(quant_matrix_build(&m, W, 0, C, err), DS_EINPUT);
@@ -150,6 +157,21 @@ START_TEST(test_dot_known_answer)
     quant_dot_rows(got, &m, NULL, 4, R - 4, xq); /* a row range */
     for (int j = 0; j < R - 4; j++)
         ck_assert_int_eq(got[j], reference_dot(&m, 4 + j, xq));
+    /* quant_matvec with unit scales is the exact product, on every path: the
+     * packed blocks (a range from a block boundary), rows from elsewhere, and
+     * a gathered list */
+    double yr[R];
+    const int starts[] = {0, 8, 4, 13};
+    for (size_t k = 0; k < sizeof starts / sizeof *starts; k++) {
+        int first = starts[k];
+        quant_matvec(yr, &m, NULL, first, R - first, xq, 1.0, NULL);
+        for (int j = 0; j < R - first; j++)
+            ck_assert_msg(yr[j] == (double)reference_dot(&m, first + j, xq),
+                          "from row %d: row %d gives %.17g", first, first + j, yr[j]);
+    }
+    quant_matvec(yr, &m, rows, 0, R, xq, 1.0, NULL);
+    for (int j = 0; j < R; j++)
+        ck_assert(yr[j] == (double)reference_dot(&m, rows[j], xq));
     /* row 0 . x = 127 sum x: the all-127 row against the known x */
     long long sum_x = 0;
     for (int c = 0; c < C; c++)
