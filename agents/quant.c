@@ -529,7 +529,8 @@ int quant_transformer_build(quant_transformer *qt, const transformer *tf, const 
     size_t L = (size_t)tf->cfg.layers;
     size_t copied = mode == QUANT_INT8
                         ? (T + TF_N_KINDS + 2) * C + L * (4 * C + 3 * C + C + M + C) : 0;
-    size_t scratch = 2 * T * C + 2 * T + 3 * T * C + C + T + M + C;
+    size_t NH = (size_t)tf->cfg.heads;
+    size_t scratch = 2 * T * C + 2 * T + 3 * T * C + C + NH * T + M + C;
     size_t n_bytes = (size_t)round_up(tf->M > tf->C ? tf->M : tf->C, QUANT_PAD);
     qt->slab = malloc((copied + scratch) * sizeof(double) + n_bytes);
     if (!qt->slab)
@@ -554,7 +555,7 @@ int quant_transformer_build(quant_transformer *qt, const transformer *tf, const 
     qt->rstd = p, p += T;
     qt->qkv = p, p += 3 * T * C;
     qt->y = p, p += C;
-    qt->att = p, p += T;
+    qt->att = p, p += NH * T;
     qt->fc = p, p += M;
     qt->out = p, p += C;
     qt->xq = (int8_t *)p;
@@ -599,48 +600,13 @@ static void embed(const quant_transformer *qt, const transformer_input *in, doub
     }
 }
 
-/* The attention output y [C] of query t over positions 0..t (att [t + 1] is
- * scratch), with the arithmetic of attn_causal_forward. */
-static void attend(double *y, double *att, const double *qkv, int t, int C, int NH)
-{
-    int hs = C / NH, C3 = 3 * C;
-    double scale = 1.0 / sqrt((double)hs);
-    for (int h = 0; h < NH; h++) {
-        const double *q = qkv + (size_t)t * C3 + h * hs;
-        double max = -INFINITY;
-        for (int t2 = 0; t2 <= t; t2++) {
-            const double *k = qkv + (size_t)t2 * C3 + C + h * hs;
-            double s = 0.0;
-            for (int i = 0; i < hs; i++)
-                s += q[i] * k[i];
-            att[t2] = s * scale;
-            if (att[t2] > max)
-                max = att[t2];
-        }
-        double sum = 0.0;
-        for (int t2 = 0; t2 <= t; t2++) {
-            att[t2] = exp(att[t2] - max);
-            sum += att[t2];
-        }
-        for (int t2 = 0; t2 <= t; t2++)
-            att[t2] /= sum;
-        double *out = y + h * hs;
-        memset(out, 0, (size_t)hs * sizeof *out);
-        for (int t2 = 0; t2 <= t; t2++) {
-            const double *v = qkv + (size_t)t2 * C3 + 2 * C + h * hs;
-            for (int i = 0; i < hs; i++)
-                out[i] += att[t2] * v[i];
-        }
-    }
-}
-
 /* The rest of the block for position t, once every position's qkv is known:
  * x[t] += attention output, then x[t] += MLP(ln2(x[t])). */
 static void block_position(quant_transformer *qt, const quant_block *b, int t)
 {
     int C = qt->tf->C, M = qt->tf->M;
     double *x = qt->x + (size_t)t * C, *ln = qt->ln + (size_t)t * C;
-    attend(qt->y, qt->att, qt->qkv, t, C, qt->tf->cfg.heads);
+    attn_causal_query(qt->y, qt->att, (size_t)qt->tf->T_max, qt->qkv, t, C, qt->tf->cfg.heads);
     dense_rows(qt, &b->o, 0, C, qt->y, qt->out);
     vm_add_array(x, qt->out, C);
     attn_layernorm_forward(ln, qt->mean, qt->rstd, x, b->ln2, b->ln2 + C, 1, C);

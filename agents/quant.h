@@ -159,7 +159,7 @@ typedef struct {
     double *x;                        /* [T_max][C] the residual stream */
     double *ln, *mean, *rstd;         /* [T_max][C], [T_max], [T_max] */
     double *qkv;                      /* [T_max][3C] */
-    double *y, *att;                  /* [C] one query's attention output, [T_max] */
+    double *y, *att;                  /* [C] one query's attention output, [NH][T_max] */
     double *fc, *out;                 /* [M], [C] */
     int8_t *xq;                       /* [the widest stride] */
     double *slab;
