@@ -4,7 +4,9 @@
  * symmetric quantization),
  *   scale_r = max_c |W[r][c]| / 127,   q[r][c] = round(W[r][c] / scale_r),
  * q in [-127, 127] (never -128), so that W[r][c] = scale_r q[r][c] + e with
- * |e| <= scale_r / 2. An all-zero row has scale 0 and q 0.
+ * |e| <= scale_r / 2 (the quotient is formed as W 127 / max, which can differ
+ * from W / scale_r by an ulp; ties round to even). An all-zero row has scale 0
+ * and q 0.
  *
  * Activations. An input vector x [n] is quantized afresh at every use with one
  * scale for the whole vector (dynamic per-vector symmetric quantization), the
@@ -17,7 +19,6 @@
  * row, in double. Everything else stays in double: biases, layer norms, tanh,
  * GELU, attention scores and softmax. (The policy's tanh is computed from
  * sim/vecmath.h's vector exponential, within a few 1e-16 of the C library's.)
- * Values are rounded to the nearest integer, ties to even.
  *
  * Error of one product (with W = Wq + E, x = xq_d + f, Wq and xq_d the
  * dequantized values, |E| <= scale_r / 2, |f| <= s_x / 2 per element):
@@ -80,7 +81,8 @@ typedef struct {
     double *scale; /* [rows] max |W[r]| / 127 */
     /* the same values for a matrix-vector product over whole blocks of
      * QUANT_BLOCK rows, interleaved: [rows / QUANT_BLOCK][stride / 4][QUANT_BLOCK][4]
-     * (each 32 bytes hold 4 columns of 8 rows: one vector register) */
+     * (each 32 bytes hold 4 columns of 8 rows: one vector register). With it a
+     * matrix takes 2 bytes per weight, a quarter of the double's. */
     int8_t *packed;
 } quant_matrix;
 
