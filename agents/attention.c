@@ -65,41 +65,49 @@ void attn_layernorm_backward(double *din, double *dgamma, double *dbeta, const d
 
 /* ---- causal attention ---- */
 
-void attn_causal_forward(double *y, double *att, const double *qkv, int T, int C, int NH)
+void attn_causal_query(double *y, double *att, size_t head_stride, const double *qkv, int t,
+                       int C, int NH)
 {
     int hs = C / NH, C3 = 3 * C;
     double scale = 1.0 / sqrt((double)hs);
     for (int h = 0; h < NH; h++) {
-        for (int t = 0; t < T; t++) {
-            const double *q = qkv + (size_t)t * C3 + h * hs;
-            double *a = att + ((size_t)h * T + t) * T; /* [T] */
-            double max = -INFINITY;
-            for (int t2 = 0; t2 <= t; t2++) {
-                const double *k = qkv + (size_t)t2 * C3 + C + h * hs;
-                double s = 0.0;
-                for (int i = 0; i < hs; i++)
-                    s += q[i] * k[i];
-                a[t2] = s * scale;
-                if (a[t2] > max)
-                    max = a[t2];
-            }
-            double sum = 0.0;
-            for (int t2 = 0; t2 <= t; t2++) {
-                a[t2] = exp(a[t2] - max);
-                sum += a[t2];
-            }
-            for (int t2 = 0; t2 <= t; t2++)
-                a[t2] /= sum;
-            for (int t2 = t + 1; t2 < T; t2++)
-                a[t2] = 0.0;
-            double *out = y + (size_t)t * C + h * hs;
-            zero(out, (size_t)hs);
-            for (int t2 = 0; t2 <= t; t2++) {
-                const double *v = qkv + (size_t)t2 * C3 + 2 * C + h * hs;
-                for (int i = 0; i < hs; i++)
-                    out[i] += a[t2] * v[i];
-            }
+        const double *q = qkv + (size_t)t * C3 + h * hs;
+        double *a = att + (size_t)h * head_stride;
+        double max = -INFINITY;
+        for (int t2 = 0; t2 <= t; t2++) {
+            const double *k = qkv + (size_t)t2 * C3 + C + h * hs;
+            double s = 0.0;
+            for (int i = 0; i < hs; i++)
+                s += q[i] * k[i];
+            a[t2] = s * scale;
+            if (a[t2] > max)
+                max = a[t2];
         }
+        double sum = 0.0;
+        for (int t2 = 0; t2 <= t; t2++) {
+            a[t2] = exp(a[t2] - max);
+            sum += a[t2];
+        }
+        for (int t2 = 0; t2 <= t; t2++)
+            a[t2] /= sum;
+        double *out = y + h * hs;
+        zero(out, (size_t)hs);
+        for (int t2 = 0; t2 <= t; t2++) {
+            const double *v = qkv + (size_t)t2 * C3 + 2 * C + h * hs;
+            for (int i = 0; i < hs; i++)
+                out[i] += a[t2] * v[i];
+        }
+    }
+}
+
+void attn_causal_forward(double *y, double *att, const double *qkv, int T, int C, int NH)
+{
+    size_t TT = (size_t)T * (size_t)T;
+    for (int t = 0; t < T; t++) {
+        double *row = att + (size_t)t * T; /* head h's row t is at row + h T T */
+        attn_causal_query(y + (size_t)t * C, row, TT, qkv, t, C, NH);
+        for (int h = 0; h < NH; h++)
+            zero(row + h * TT + t + 1, (size_t)(T - t - 1));
     }
 }
 

@@ -51,6 +51,11 @@ void attn_layernorm_backward(double *din, double *dgamma, double *dbeta, const d
  *   y[t][h hs + i] = sum_{t2 <= t} att[h][t][t2] v_t2[h hs + i];
  * att[h][t][t2] = 0 for t2 > t (the causal mask: token t sees only t2 <= t). */
 void attn_causal_forward(double *y, double *att, const double *qkv, int T, int C, int NH);
+/* The same for one query t: y [C] = its output row, and head h's weights
+ * att[t2], t2 <= t, at att + h head_stride (e.g. row t of the [NH][T][T]
+ * array with head_stride T T, or [NH][t + 1] scratch). */
+void attn_causal_query(double *y, double *att, size_t head_stride, const double *qkv, int t,
+                       int C, int NH);
 /* dqkv [T][3C] += dL/dqkv given dy [T][C], from the forward's att and qkv.
  * row [T] is scratch. */
 void attn_causal_backward(double *dqkv, double *row, const double *dy, const double *att,

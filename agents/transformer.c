@@ -276,13 +276,11 @@ static void context_features(const transformer *tf, const observation *obs,
     scalars[2] = first_visit ? 1.0 : 0.0;
 }
 
-int transformer_features(const transformer *tf, const double *w, const observation *obs,
-                         const int *session_items, int n_session_items, double *x,
-                         transformer_input *input, transformer_work *work, char *err)
+int transformer_context_features(const transformer *tf, const observation *obs,
+                                 const int *session_items, int n_session_items, double *x,
+                                 transformer_input *input, char *err)
 {
-    transformer_input local;
-    transformer_input *in = input ? input : &local;
-    int rc = transformer_tokens(tf, obs, in, err);
+    int rc = transformer_tokens(tf, obs, input, err);
     if (rc != DS_OK)
         return rc;
     if (n_session_items < 0)
@@ -293,6 +291,18 @@ int transformer_features(const transformer *tf, const double *w, const observati
     if (isnan(obs->since_last_visit))
         return err_set(err, DS_EINPUT, "'since_last_visit' is NaN");
     context_features(tf, obs, session_items, n_session_items, x);
+    return DS_OK;
+}
+
+int transformer_features(const transformer *tf, const double *w, const observation *obs,
+                         const int *session_items, int n_session_items, double *x,
+                         transformer_input *input, transformer_work *work, char *err)
+{
+    transformer_input local;
+    transformer_input *in = input ? input : &local;
+    int rc = transformer_context_features(tf, obs, session_items, n_session_items, x, in, err);
+    if (rc != DS_OK)
+        return rc;
     transformer_refresh(tf, w, in, work, x);
     return DS_OK;
 }

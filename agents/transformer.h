@@ -171,6 +171,14 @@ int transformer_features(const transformer *tf, const double *w, const observati
                          const int *session_items, int n_session_items, double *x,
                          transformer_input *input, transformer_work *work, char *err);
 
+/* transformer_features without the forward: the tokens of obs into input (not
+ * NULL) and the parameter-free groups of x; x[at_state .. at_state + C) is left
+ * as it is (for a serving path with its own forward, agents/quant.h). DS_EINPUT
+ * as transformer_features. */
+int transformer_context_features(const transformer *tf, const observation *obs,
+                                 const int *session_items, int n_session_items, double *x,
+                                 transformer_input *input, char *err);
+
 /* For a stored step whose parameters have moved (a later PPO epoch): the
  * forward of its input with the current w, and x[0, C) = the new state; the
  * parameter-free groups of x are left as they are. */

@@ -26,6 +26,8 @@
  * environment or agent is not built in is left out of the output. */
 #include "bench.h"
 
+#include "../agents/encoder.h"
+#include "../agents/quant.h"
 #include "common.h"
 #include "config.h"
 #include "rng.h"
@@ -54,7 +56,7 @@
 
 /* ------------------------------------------------------------ the cases */
 
-typedef enum { DRIVE_DIRECT, DRIVE_ENGINE, DRIVE_SWEEP, DRIVE_DGEMM, DRIVE_READ } drive_kind;
+typedef enum { DRIVE_DIRECT, DRIVE_ENGINE, DRIVE_SWEEP, DRIVE_DGEMM, DRIVE_READ, DRIVE_ACT } drive_kind;
 
 typedef struct {
     const char *id;      /* stable key (JSON, --only) */
@@ -123,6 +125,30 @@ static const bench_case cases[] = {
      "env.kind=recsim_ie env.slate=10 env.num_candidates=1000 env.resample_documents=true "
      "agent.kind=random",
      20000, 200000, 5, 0, 0},
+    /* the act path of the learning agents, double against int8 serving
+     * (agents/quant.h; see run_act) */
+#define ACT_CASE(id, label, set, steps) \
+    {id, "act path: features + logits over 2k items (one core)", label, DRIVE_ACT, set, \
+     (steps) / 10, steps, 5, 0, 0}
+    ACT_CASE("act.hist16.double", "history enc, hidden 64, d 16, double",
+             "act.encoder=history act.embed_dim=16 act.serve=double", 20000),
+    ACT_CASE("act.hist16.int8", "history enc, hidden 64, d 16, int8",
+             "act.encoder=history act.embed_dim=16 act.serve=int8", 20000),
+    ACT_CASE("act.hist32.double", "history enc, hidden 64, d 32, double",
+             "act.encoder=history act.embed_dim=32 act.serve=double", 20000),
+    ACT_CASE("act.hist32.int8", "history enc, hidden 64, d 32, int8",
+             "act.encoder=history act.embed_dim=32 act.serve=int8", 20000),
+    ACT_CASE("act.hist16.slate.double", "d 16 + a sampled slate of 10, double",
+             "act.encoder=history act.embed_dim=16 act.serve=double act.slate=1", 20000),
+    ACT_CASE("act.hist16.slate.int8", "d 16 + a sampled slate of 10, int8",
+             "act.encoder=history act.embed_dim=16 act.serve=int8 act.slate=1", 20000),
+    ACT_CASE("act.tf.double", "transformer (defaults) + policy, double",
+             "act.encoder=transformer act.embed_dim=16 act.serve=double", 4000),
+    ACT_CASE("act.tf.double_last", "the same, double, last position only",
+             "act.encoder=transformer act.embed_dim=16 act.serve=double_last", 4000),
+    ACT_CASE("act.tf.int8", "the same, int8, last position only",
+             "act.encoder=transformer act.embed_dim=16 act.serve=int8", 4000),
+#undef ACT_CASE
     /* parallel runs */
     {"sweep.j2", "sweep scaling (sweep_run, 4 oracle runs)", "-j 2 against -j 1", DRIVE_SWEEP,
      "env.kind=shop env.items=2000 env.dim=16 agent.kind=oracle experiment.seeds=1-4 "
@@ -771,6 +797,200 @@ static int run_read(int reps, long n, case_result *out, char *err)
     return DS_OK;
 }
 
+/* ------------------------------------------------------------ act path */
+
+/* The act path of a learning agent, outside the engine: the state features of
+ * an observation and the policy's logits over the whole catalogue (with
+ * act.slate=1 also a Plackett-Luce slate of 10 drawn from them, as a learner
+ * acts while sampling), with the double networks (policy_forward on
+ * encoder_features or transformer_features, what learner_act runs) or with
+ * the int8 snapshots of agents/quant.h (act.serve=int8); double_last is the
+ * transformer snapshot's last-position forward on the double weights. The
+ * world has the shop's default sizes (2,000 items over 20 topics, 20 steps);
+ * the acts cycle through 64 observations with random histories (10 entries,
+ * the engine's default, for the history encoder; 16, its whole context, for
+ * the transformer) and session logs of 20 items. The weights are the
+ * initialisations with every weight matrix redrawn N(0, 1 / fan_in), a
+ * trained network's scale (GELU's erfc costs more on wider inputs). */
+
+enum { ACT_ITEMS = 2000, ACT_TOPICS = 20, ACT_POOL = 64, ACT_SESSION = 20, ACT_K = 10 };
+enum { SERVE_DOUBLE, SERVE_INT8, SERVE_DOUBLE_LAST };
+
+typedef struct {
+    int use_transformer, embed_dim, serve, slate;
+    int topics[ACT_ITEMS];
+    history_entry history[ACT_POOL][TRANSFORMER_MAX_CONTEXT];
+    int session[ACT_POOL][ACT_SESSION];
+    observation obs[ACT_POOL];
+    nn_layout layout;
+    encoder enc;
+    transformer tf;
+    transformer_work tw;
+    policy_net net;
+    nn_params p;
+    policy_work pw;
+    quant_policy qp;
+    quant_transformer qt;
+    nn_softmax soft;
+    double *x, *logits;   /* [n_features], [ACT_ITEMS] */
+    int positions[ACT_K];
+    gsl_rng *r;
+} act_bench;
+
+static void act_free(act_bench *b)
+{
+    quant_policy_free(&b->qp);
+    quant_transformer_free(&b->qt);
+    transformer_work_free(&b->tw);
+    policy_work_free(&b->pw);
+    nn_params_free(&b->p);
+    free(b->x);
+    free(b->logits);
+    gsl_rng_free(b->r);
+    free(b);
+}
+
+/* The pool of observations, drawn from b->r. */
+static void act_observations(act_bench *b)
+{
+    int len = b->use_transformer ? b->tf.cfg.context : 10;
+    for (int i = 0; i < ACT_POOL; i++) {
+        for (int j = 0; j < len; j++) {
+            int kind = (int)gsl_rng_uniform_int(b->r, 3);
+            int item = (int)gsl_rng_uniform_int(b->r, ACT_ITEMS);
+            b->history[i][j] = (history_entry){kind == HIST_SKIP ? -1 : item, kind};
+        }
+        for (int j = 0; j < ACT_SESSION; j++)
+            b->session[i][j] = (int)gsl_rng_uniform_int(b->r, ACT_ITEMS);
+        b->obs[i] = (observation){.user = i, .episode = i, .step = i % 20, .time = i,
+                                  .since_last_visit = 1.0 + i, .history = b->history[i],
+                                  .history_len = len};
+    }
+}
+
+static int act_create(const bench_case *c, act_bench **out, char *err)
+{
+    char v[32];
+    act_bench *b = calloc(1, sizeof *b);
+    if (!b || !(b->r = gsl_rng_alloc(gsl_rng_mt19937))) {
+        free(b);
+        return err_set(err, DS_ENOMEM, "out of memory for the act bench");
+    }
+    gsl_rng_set(b->r, 1);
+    set_value(c->set, "act.encoder=", v, sizeof v);
+    b->use_transformer = strcmp(v, "transformer") == 0;
+    set_value(c->set, "act.embed_dim=", v, sizeof v);
+    b->embed_dim = atoi(v);
+    set_value(c->set, "act.serve=", v, sizeof v);
+    b->serve = strcmp(v, "int8") == 0 ? SERVE_INT8
+               : strcmp(v, "double_last") == 0 ? SERVE_DOUBLE_LAST : SERVE_DOUBLE;
+    set_value(c->set, "act.slate=", v, sizeof v);
+    b->slate = strcmp(v, "1") == 0;
+    for (int i = 0; i < ACT_ITEMS; i++)
+        b->topics[i] = i % ACT_TOPICS;
+    env_spec spec = {.n_items = ACT_ITEMS, .n_users = ACT_POOL, .slate = ACT_K,
+                     .n_topics = ACT_TOPICS, .max_steps = 20, .item_topic = b->topics};
+    transformer_config cfg;
+    transformer_config_defaults(&cfg);
+    nn_layout_init(&b->layout);
+    int rc = b->use_transformer ? transformer_init(&b->tf, &spec, &cfg, &b->layout, err)
+                                : encoder_init(&b->enc, &spec, b->embed_dim, 0.8, &b->layout, err);
+    int F = b->use_transformer ? b->tf.n_features : b->enc.n_features;
+    if (rc == DS_OK)
+        rc = policy_init(&b->net, ACT_ITEMS, F, 64, b->embed_dim, 1, &b->layout, err);
+    if (rc == DS_OK)
+        rc = nn_params_alloc(&b->p, b->layout.size, err);
+    if (rc == DS_OK)
+        rc = policy_work_alloc(&b->pw, &b->net, err);
+    if (rc == DS_OK && b->use_transformer)
+        rc = transformer_work_alloc(&b->tw, &b->tf, err);
+    b->x = calloc((size_t)F, sizeof *b->x);
+    b->logits = calloc(ACT_ITEMS, sizeof *b->logits);
+    if (rc == DS_OK && (!b->x || !b->logits))
+        rc = err_set(err, DS_ENOMEM, "out of memory for the act bench");
+    if (rc != DS_OK) {
+        act_free(b);
+        return rc;
+    }
+    if (b->use_transformer)
+        transformer_init_weights(&b->tf, b->p.w, b->r);
+    else
+        encoder_init_weights(&b->enc, b->p.w, b->r);
+    policy_init_weights(&b->net, b->p.w, b->r);
+    for (int i = 0; i < b->layout.n_tensors; i++) {
+        const nn_tensor *t = &b->layout.tensors[i];
+        if (strstr(t->name, "_W"))
+            nn_init_normal(b->p.w + t->offset, b->r, 1.0 / sqrt(t->cols),
+                           (size_t)t->rows * (size_t)t->cols);
+    }
+    act_observations(b);
+    if (b->serve == SERVE_INT8)
+        rc = quant_policy_build(&b->qp, &b->net, b->p.w, err);
+    if (rc == DS_OK && b->use_transformer && b->serve != SERVE_DOUBLE)
+        rc = quant_transformer_build(&b->qt, &b->tf, b->p.w,
+                                     b->serve == SERVE_INT8 ? QUANT_INT8 : QUANT_DOUBLE, err);
+    if (rc != DS_OK) {
+        act_free(b);
+        return rc;
+    }
+    *out = b;
+    return DS_OK;
+}
+
+/* One act on observation i of the pool. */
+static int act_once(act_bench *b, int i, char *err)
+{
+    const observation *o = &b->obs[i % ACT_POOL];
+    const int *session = b->session[i % ACT_POOL];
+    int rc;
+    if (!b->use_transformer)
+        rc = encoder_features(&b->enc, b->p.w, o, session, ACT_SESSION, b->x, NULL, err);
+    else if (b->serve == SERVE_DOUBLE)
+        rc = transformer_features(&b->tf, b->p.w, o, session, ACT_SESSION, b->x, NULL, &b->tw,
+                                  err);
+    else
+        rc = quant_transformer_features(&b->qt, o, session, ACT_SESSION, b->x, NULL, err);
+    if (rc != DS_OK)
+        return rc;
+    const double *logits = b->logits;
+    if (b->serve == SERVE_INT8) {
+        quant_policy_logits(&b->qp, b->x, NULL, ACT_ITEMS, b->logits);
+    } else {
+        policy_forward(&b->net, b->p.w, b->x, NULL, ACT_ITEMS, &b->pw, NULL);
+        logits = b->pw.logits;
+    }
+    if (!b->slate)
+        return DS_OK;
+    nn_softmax_weigh(&b->soft, b->pw.weights, logits, ACT_ITEMS);
+    return nn_softmax_pl_sample(b->positions, b->pw.work, b->r, &b->soft, ACT_K);
+}
+
+static int run_act(const bench_case *c, int reps, long steps, long warmup, case_result *out,
+                   char *err)
+{
+    act_bench *b = NULL;
+    double t0 = wall_seconds(), alloc0 = allocated_bytes();
+    int rc = act_create(c, &b, err);
+    out->setup_seconds = wall_seconds() - t0;
+    if (rc != DS_OK)
+        return rc;
+    out->alloc_bytes = allocated_bytes() - alloc0;
+    for (long i = 0; rc == DS_OK && i < warmup; i++)
+        rc = act_once(b, (int)(i % ACT_POOL), err);
+    for (int rep = 0; rc == DS_OK && rep < reps; rep++) {
+        double w0 = wall_seconds(), c0 = cpu_seconds();
+        for (long i = 0; rc == DS_OK && i < steps; i++)
+            rc = act_once(b, (int)(i % ACT_POOL), err);
+        double w = wall_seconds() - w0, cpu = cpu_seconds() - c0;
+        out->wall[rep] = (double)steps / w;
+        out->cpu[rep] = (double)steps / fmax(cpu, 1e-9);
+        out->steps += steps;
+        out->n = rep + 1;
+    }
+    act_free(b);
+    return rc;
+}
+
 /* ------------------------------------------------------------ one case */
 
 /* Runs case c in this (child) process into out. */
@@ -789,6 +1009,11 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
     if (reps > BENCH_MAX_REPS)
         reps = BENCH_MAX_REPS;
     double rss0 = peak_rss_bytes();
+    if (c->drive == DRIVE_ACT) {
+        int rc = run_act(c, reps, steps, warmup, out, err);
+        out->peak_bytes = peak_rss_bytes() - rss0;
+        return rc;
+    }
     if (c->drive == DRIVE_DGEMM || c->drive == DRIVE_READ) {
         int rc = c->drive == DRIVE_DGEMM ? run_dgemm(reps, (int)steps < 64 ? 64 : (int)steps, out, err)
                                          : run_read(reps, c->steps, out, err);
@@ -812,7 +1037,8 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
     case DRIVE_ENGINE: rc = run_engine(&x.runs[0], reps, steps, out, err); break;
     case DRIVE_SWEEP: rc = run_sweep(&x, &s, reps, out, worker, err); break;
     case DRIVE_DGEMM:
-    case DRIVE_READ: break;
+    case DRIVE_READ:
+    case DRIVE_ACT: break;
     }
     if (*worker) /* a sweep worker: leave everything to the process that forked it */
         return rc;
@@ -899,6 +1125,35 @@ typedef struct {
     int below; /* the target is a ceiling */
 } derived;
 
+/* int8 over double acts/s, by CPU time (the machine may be shared). */
+static int derive_act(const row *rows, int n, derived *out)
+{
+    static const struct {
+        const char *id, *fast, *slow, *label;
+        double target;
+    } pairs[] = {
+        {"act.hist16.speedup", "act.hist16.int8", "act.hist16.double",
+         "act path int8 / double, history enc, d 16", 2.0},
+        {"act.hist32.speedup", "act.hist32.int8", "act.hist32.double",
+         "act path int8 / double, history enc, d 32", 2.0},
+        {"act.hist16.slate.speedup", "act.hist16.slate.int8", "act.hist16.slate.double",
+         "the same with a sampled slate, d 16", 0},
+        {"act.tf.speedup", "act.tf.int8", "act.tf.double",
+         "act path int8 / double, transformer", 2.0},
+        {"act.tf.speedup_same_path", "act.tf.int8", "act.tf.double_last",
+         "transformer int8 / double, both last-only", 0},
+    };
+    int m = 0;
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const row *fast = find_row(rows, n, pairs[i].fast), *slow = find_row(rows, n, pairs[i].slow);
+        if (fast && slow)
+            out[m++] = (derived){pairs[i].id, pairs[i].label, "x",
+                                 median_of(fast->r.cpu, fast->r.n) / median_of(slow->r.cpu, slow->r.n),
+                                 pairs[i].target, 0};
+    }
+    return m;
+}
+
 /* shop's default dim, which the env-only and engine cases keep: x_u and mu_u are
  * the user's d-dimensional vectors. */
 #define SHOP_DIM 16.0
@@ -948,6 +1203,7 @@ static int derive(const row *rows, int n, derived *out)
                                  "ppo update phase / dgemm peak", "",
                                  ppo->r.update_gflops / row_median(peak), 0, 0};
     }
+    m += derive_act(rows, n, out + m);
     const row *read = find_row(rows, n, "read");
     if (read)
         out[m++] = (derived){"scoring.floor_steps_per_second",
@@ -962,6 +1218,7 @@ static const char *unit_of(const bench_case *c)
     case DRIVE_SWEEP: return "x";
     case DRIVE_DGEMM: return "GFLOP/s";
     case DRIVE_READ: return "GB/s";
+    case DRIVE_ACT: return "acts/s";
     default: return "steps/s";
     }
 }
@@ -1227,7 +1484,7 @@ int bench_run(const bench_options *opt, FILE *out, int *worker, char *err)
         rows[i].ran = 1;
     }
     read_loadavg(load1, sizeof load1);
-    derived dv[16];
+    derived dv[24];
     int m = derive(rows, N_CASES, dv);
     if (opt->json)
         print_json(out, rows, N_CASES, dv, m, load0, load1, cpu);
