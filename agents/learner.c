@@ -50,6 +50,8 @@ void learner_destroy(agent *a)
     free(l->dx);
     free(l->positions);
     policy_work_free(&l->work);
+    quant_policy_free(&l->served_policy);
+    quant_transformer_free(&l->served_tf);
     transformer_work_free(&l->tf_work);
     nn_params_free(&l->params);
     free(l);
@@ -320,6 +322,61 @@ static int session_log_append(learner *l, int user, long episode, const int *ite
 
 /* ---- acting and feedback ---- */
 
+/* ---- serving: the eval phase's int8 snapshot ---- */
+
+static void served_drop(learner *l)
+{
+    quant_policy_free(&l->served_policy);
+    quant_transformer_free(&l->served_tf);
+    l->served = 0;
+}
+
+static int served_build(learner *l)
+{
+    int rc = quant_policy_build(&l->served_policy, &l->net, l->params.w, l->base.err);
+    if (rc == DS_OK && is_transformer(l))
+        rc = quant_transformer_build(&l->served_tf, &l->tf, l->params.w, QUANT_INT8,
+                                     l->base.err);
+    if (rc != DS_OK)
+        served_drop(l);
+    l->served = rc == DS_OK;
+    return rc;
+}
+
+/* state_features with the snapshot's encoder (the history encoder has no
+ * matrix to quantize: its features are means of embedding rows). */
+static int served_features(learner *l, const observation *obs, const learner_session_log *log)
+{
+    if (!is_transformer(l))
+        return state_features(l, obs, log);
+    return quant_transformer_features(&l->served_tf, obs, log ? log->items : NULL,
+                                      log ? log->n : 0, l->x, NULL, l->base.err);
+}
+
+/* The step's logits into l->work.logits: with the snapshot when serving int8 in
+ * the eval phase, else the double networks (and the value when record). */
+static int act_logits(learner *l, const observation *obs, const learner_session_log *log,
+                      const int *ids, int record, double *value)
+{
+    int n = obs->n_candidates;
+    int serving = !l->base.learning && l->cfg.serve == LEARNER_SERVE_INT8;
+    if (!serving) {
+        if (l->served)
+            served_drop(l); /* learning again: the snapshot is stale */
+        int rc = state_features(l, obs, log);
+        if (rc == DS_OK)
+            policy_forward(&l->net, l->params.w, l->x, ids, n, &l->work,
+                           record && l->net.with_value ? value : NULL);
+        return rc;
+    }
+    int rc = l->served ? DS_OK : served_build(l);
+    if (rc == DS_OK)
+        rc = served_features(l, obs, log);
+    if (rc == DS_OK)
+        quant_policy_logits(&l->served_policy, l->x, ids, n, l->work.logits);
+    return rc;
+}
+
 int learner_act(agent *a, const observation *obs, int *slate)
 {
     learner *l = (learner *)a;
@@ -333,14 +390,11 @@ int learner_act(agent *a, const observation *obs, int *slate)
     if (rc != DS_OK)
         return rc;
     const learner_session_log *log = session_log(l, obs->user, obs->episode);
-    rc = state_features(l, obs, log);
-    if (rc != DS_OK)
-        return rc;
-
     int record = a->learning;
     double value = NAN;
-    policy_forward(&l->net, l->params.w, l->x, ids, n, &l->work,
-                   record && l->net.with_value ? &value : NULL);
+    rc = act_logits(l, obs, log, ids, record, &value);
+    if (rc != DS_OK)
+        return rc;
     if (!nn_all_finite(l->work.logits, (size_t)n))
         return err_set(a->err, DS_ENUMERIC, "policy logits are not finite when acting "
                        "after update %ld", l->updates - 1);

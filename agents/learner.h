@@ -68,6 +68,7 @@
 #include "encoder.h"
 #include "nn.h"
 #include "policy.h"
+#include "quant.h"
 #include "trajectory.h"
 #include "transformer.h"
 
@@ -96,9 +97,11 @@ typedef struct {
     int encoder;           /* learner_encoder: history (default) | transformer */
     int tf_context, tf_layers, tf_heads, tf_width, tf_mlp_ratio; /* transformer_config */
     char init[PARAM_STRING_LEN]; /* checkpoint of the transformer's tensors, or "none" */
+    int serve;             /* learner_serve: the eval phase's networks */
 } learner_config;
 
 typedef enum { LEARNER_ENCODER_HISTORY = 0, LEARNER_ENCODER_TRANSFORMER = 1 } learner_encoder;
+typedef enum { LEARNER_SERVE_DOUBLE = 0, LEARNER_SERVE_INT8 = 1 } learner_serve;
 
 /* The common entries of a parameter table; learning_rate and batch_episodes
  * take agent-specific defaults, written as strings ("1e-3", "32"). */
@@ -135,7 +138,10 @@ typedef enum { LEARNER_ENCODER_HISTORY = 0, LEARNER_ENCODER_TRANSFORMER = 1 } le
           "transformer: MLP hidden width / tf_width"),                                   \
     P_STRING(learner_config, init, "none",                                               \
              "checkpoint file whose tf_* tensors replace the transformer's initial "     \
-             "weights (encoder = transformer); none = train from scratch")
+             "weights (encoder = transformer); none = train from scratch"),                \
+    P_CHOICE(learner_config, serve, "double", "double|int8",                             \
+             "eval phase: act with the double networks, or with an int8 snapshot of "    \
+             "them (per-row scales) taken when the eval phase starts")
 
 /* xValidate of the learning agents (their config begins with learner_config):
  * tf_heads divides tf_width, and init is only given with encoder = transformer.
@@ -210,6 +216,11 @@ struct learner {
     nn_adam_config adam;        /* beta1 0.9, beta2 0.999, eps cfg.adam_eps */
     policy_work work;           /* activations of the last forward; logits [n] */
     nn_softmax soft;            /* the softmax weights of work.logits, in work.weights */
+    /* serve = int8: the snapshot of the weights the eval phase acts with, built at
+     * its first act and dropped when learning resumes */
+    quant_policy served_policy;
+    quant_transformer served_tf; /* encoder = transformer only */
+    int served;                  /* 1 while the snapshot is built */
 
     /* the algorithm's loss (see the top of this file); set by the agent */
     int (*prepare)(learner *l, update_row *row);
