@@ -44,7 +44,7 @@ PROGRAM  := $(if $(SANITIZE),$(BUILD)/divsim,divsim)
 DEBIAN_PACKAGES := libgsl-dev libopenblas-dev libsqlite3-dev libinih-dev check \
                    pkg-config gnuplot-nox sqlite3 parallel
 
-.PHONY: all deps test unit e2e demo bench clean help fuzz valgrind
+.PHONY: all deps test unit e2e demo bench clean help fuzz valgrind pretrain-finetune
 
 all: $(PROGRAM)
 
@@ -99,6 +99,19 @@ demo: deps
 	@echo "results: results/quickstart.db (SQLite; schema in README.md)"
 	@echo "figures: plots/quickstart/ (PNG and PDF; templates in plots/*.gp)"
 
+# The pretraining pipeline of experiments/pretrain-finetune.ini: cf's logs,
+# one checkpoint per seed's world, then the fine-tuning comparison (about an
+# hour on two cores). Finished runs are kept if it is stopped and run again.
+PRETRAIN_SEEDS := 1 2 3 4 5
+pretrain-finetune: $(PROGRAM)
+	./$(PROGRAM) run experiments/pretrain-logs.ini -o results/pretrain-logs.db
+	for s in $(PRETRAIN_SEEDS); do \
+	    ./$(PROGRAM) pretrain results/pretrain-logs.db -o results/pretrain-logs-$$s.ckpt \
+	        --agent cf --run-seed $$s -q || exit 1; done
+	./$(PROGRAM) run experiments/pretrain-finetune.ini -o results/pretrain-finetune.db
+	./$(PROGRAM) compare results/pretrain-finetune.db --phase eval --by agent \
+	    --by experiment.train_episodes
+
 # libFuzzer on the experiment-file parser and validator (needs clang), with
 # ASan, UBSan and leak detection, for FUZZ_SECONDS; fails on any finding. The
 # seeds are tests/fuzz/corpus plus every experiment and fixture file; new
@@ -148,6 +161,7 @@ help:
 	@echo "make deps     install missing Debian packages"
 	@echo "make test     unit (Check) and end-to-end tests"
 	@echo "make demo     run experiments/quickstart.ini and print the comparison"
+	@echo "make pretrain-finetune  logs, pretraining and fine-tuning (experiments/pretrain-*.ini)"
 	@echo "make bench    throughput, memory and scaling figures (divsim bench)"
 	@echo "make SANITIZE=address,undefined test   the tests under sanitizers"
 	@echo "make fuzz     fuzz the experiment-file parser for FUZZ_SECONDS (60; needs clang)"

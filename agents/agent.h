@@ -42,6 +42,7 @@ typedef struct {
 
 /* What the engine lends an agent. */
 typedef struct {
+    uint64_t seed;          /* the run's seed: "{seed}" in a file parameter stands for it */
     gsl_rng *init;          /* parameter initialisation */
     gsl_rng *sampling;      /* exploration, policy sampling */
     gsl_rng *minibatch;     /* minibatch shuffling */

@@ -80,7 +80,7 @@ int learner_validate(const void *config, char *err)
     if (has_init(cfg) && cfg->encoder != LEARNER_ENCODER_TRANSFORMER)
         return err_set(err, DS_EINPUT, "'init' loads a transformer checkpoint: it needs "
                        "encoder = transformer");
-    if (has_init(cfg)) {
+    if (has_init(cfg) && !strstr(cfg->init, "{seed}")) { /* per-seed files: at creation */
         transformer_config tc = learner_transformer_config(cfg);
         int rc = checkpoint_check(cfg->init, &tc, -1, err);
         return rc == DS_OK ? DS_OK : DS_EINPUT; /* a bad file named in a config is bad input */
@@ -121,13 +121,16 @@ static void state_init_weights(learner *l, gsl_rng *init)
 
 /* With cfg.init, the checkpoint's tensors over the initial weights: the rest of
  * the model (the policy) is drawn as without it, so runs of one seed with and
- * without a checkpoint start from the same policy. */
-static int state_load(learner *l, char *err)
+ * without a checkpoint start from the same policy. "{seed}" in the path is the
+ * run's seed. */
+static int state_load(learner *l, uint64_t seed, char *err)
 {
     if (!has_init(&l->cfg))
         return DS_OK; /* learner_validate refused init without the transformer */
-    return checkpoint_load(l->cfg.init, &l->tf.cfg, l->tf.n_items, &l->layout, l->params.w,
-                           err);
+    char path[PARAM_STRING_LEN + 32];
+    int rc = path_for_seed(l->cfg.init, seed, path, sizeof path, err);
+    return rc != DS_OK ? rc : checkpoint_load(path, &l->tf.cfg, l->tf.n_items, &l->layout,
+                                              l->params.w, err);
 }
 
 /* Bytes of a step's extra. */
@@ -178,9 +181,10 @@ static void state_backward(learner *l, const learner_step *s)
 }
 
 /* The encoder and the networks in one layout, their slab initialised. */
-static int build_model(learner *l, int with_value, const env_spec *spec, gsl_rng *init,
-                       char *err)
+static int build_model(learner *l, int with_value, const env_spec *spec,
+                       const agent_context *ctx, char *err)
 {
+    gsl_rng *init = ctx->init;
     const learner_config *c = &l->cfg;
     nn_layout_init(&l->layout);
     int rc = state_init(l, spec, err);
@@ -197,7 +201,7 @@ static int build_model(learner *l, int with_value, const env_spec *spec, gsl_rng
         return rc;
     state_init_weights(l, init);
     policy_init_weights(&l->net, l->params.w, init);
-    rc = state_load(l, err);
+    rc = state_load(l, ctx->seed, err);
     if (rc != DS_OK)
         return rc;
     l->adam = (nn_adam_config){.beta1 = 0.9, .beta2 = 0.999, .eps = c->adam_eps};
@@ -227,7 +231,7 @@ int learner_create(size_t size, const learner_config *cfg, int with_value,
     l->minibatch = ctx->minibatch;
     l->log_update = ctx->log_update;
     l->log_ctx = ctx->log_ctx;
-    rc = build_model(l, with_value, spec, ctx->init, err);
+    rc = build_model(l, with_value, spec, ctx, err);
     if (rc == DS_OK)
         rc = traj_store_init(&l->store, spec->n_users, l->n_features, spec->slate,
                              spec->n_items, state_extra_size(l), err);

@@ -1,9 +1,11 @@
 #include "common.h"
 
 #include <errno.h>
+#include <inttypes.h>
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 int err_set(char *err, int code, const char *fmt, ...)
@@ -55,4 +57,30 @@ int fd_read_all(int fd, void *buf, size_t n)
         got += (size_t)r;
     }
     return 1;
+}
+
+int path_for_seed(const char *pattern, uint64_t seed, char *out, size_t cap, char *err)
+{
+    static const char mark[] = "{seed}";
+    const size_t mark_len = sizeof mark - 1;
+    char digits[24];
+    size_t n_digits = (size_t)snprintf(digits, sizeof digits, "%" PRIu64, seed);
+    size_t used = 0;
+    for (const char *p = pattern; *p;) {
+        const char *piece = p;
+        size_t len = 1;
+        if (strncmp(p, mark, mark_len) == 0) {
+            piece = digits;
+            len = n_digits;
+            p += mark_len;
+        } else
+            p++;
+        if (used + len >= cap)
+            return err_set(err, DS_EINPUT, "'%s' for seed %" PRIu64 " is longer than %zu "
+                           "bytes", pattern, seed, cap ? cap - 1 : 0);
+        memcpy(out + used, piece, len);
+        used += len;
+    }
+    out[used] = '\0';
+    return DS_OK;
 }

@@ -25,6 +25,11 @@ int err_set(char *err, int code, const char *fmt, ...)
 uint64_t hash_bytes(const void *data, size_t n, uint64_t h);
 #define HASH_INIT 0xcbf29ce484222325ULL
 
+/* pattern with every "{seed}" replaced by the decimal seed, into out [cap]:
+ * per-seed files named in an experiment (e.g. init = ckpt/cf-{seed}.ckpt).
+ * DS_EINPUT if the result does not fit. */
+int path_for_seed(const char *pattern, uint64_t seed, char *out, size_t cap, char *err);
+
 /* Writes all n bytes to fd, retrying after signals; 0, or -1 on error. */
 int fd_write_all(int fd, const void *buf, size_t n);
 /* Reads exactly n bytes from fd, retrying after signals; 1, or 0 at end of

@@ -100,7 +100,20 @@ static void builder_finish(log_builder *b, interaction_log *log)
 
 #define RUNS_SELECTED \
     "SELECT r.id FROM runs AS r WHERE r.status = 'done' AND (?1 IS NULL OR r.agent = ?1)" \
+    " AND (?2 IS NULL OR r.seed = ?2)" \
     " AND EXISTS (SELECT 1 FROM interactions AS i WHERE i.run_id = r.id)"
+
+/* Binds the selection to RUNS_SELECTED's ?1 and ?2. */
+static int bind_selection(sqlite3_stmt *st, const log_selection *only)
+{
+    log_selection all = {0};
+    if (!only)
+        only = &all;
+    int rc = sqlite3_bind_text(st, 1, only->agent, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK && only->by_seed)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)only->seed);
+    return rc;
+}
 
 static int db_error(sqlite3 *db, const char *path, const char *what, char *err)
 {
@@ -108,7 +121,7 @@ static int db_error(sqlite3 *db, const char *path, const char *what, char *err)
 }
 
 /* The selected runs' count and their one env.items. */
-static int read_catalogue(sqlite3 *db, const char *path, const char *agent,
+static int read_catalogue(sqlite3 *db, const char *path, const log_selection *only,
                           interaction_log *log, char *err)
 {
     sqlite3_stmt *st = NULL;
@@ -116,7 +129,7 @@ static int read_catalogue(sqlite3 *db, const char *path, const char *agent,
                       " FROM (" RUNS_SELECTED ") AS s"
                       " LEFT JOIN params AS p ON p.run_id = s.id AND p.key = 'env.items'";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, agent, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        bind_selection(st, only) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
         int rc = db_error(db, path, "choosing the logged runs", err);
         sqlite3_finalize(st);
@@ -126,15 +139,20 @@ static int read_catalogue(sqlite3 *db, const char *path, const char *agent,
     int distinct = sqlite3_column_int(st, 1);
     log->n_items = sqlite3_column_int(st, 2);
     sqlite3_finalize(st);
+    char which[ERR_LEN / 2] = "";
+    if (only && only->agent)
+        snprintf(which, sizeof which, " of agent '%s'", only->agent);
+    if (only && only->by_seed)
+        snprintf(which + strlen(which), sizeof which - strlen(which), " of seed %" PRIu64,
+                 only->seed);
     if (log->n_runs == 0)
-        return err_set(err, DS_EINPUT, "database '%s' has no finished run%s%s%s that logged "
+        return err_set(err, DS_EINPUT, "database '%s' has no finished run%s that logged "
                        "its interactions (set log_interactions = true in [experiment])",
-                       path, agent ? " of agent '" : "", agent ? agent : "", agent ? "'" : "");
+                       path, which);
     if (distinct != 1 || log->n_items < 1)
-        return err_set(err, DS_EINPUT, "database '%s': the logged runs%s%s%s have %s "
+        return err_set(err, DS_EINPUT, "database '%s': the logged runs%s have %s "
                        "env.items; pretrain on runs of one catalogue size (--agent)",
-                       path, agent ? " of agent '" : "", agent ? agent : "", agent ? "'" : "",
-                       distinct > 1 ? "different" : "no");
+                       path, which, distinct > 1 ? "different" : "no");
     return DS_OK;
 }
 
@@ -170,7 +188,7 @@ static int add_row(log_builder *b, sqlite3_stmt *st, int n_items, const char *pa
     return DS_OK;
 }
 
-static int read_rows(sqlite3 *db, const char *path, const char *agent, interaction_log *log,
+static int read_rows(sqlite3 *db, const char *path, const log_selection *only, interaction_log *log,
                      char *err)
 {
     sqlite3_stmt *st = NULL;
@@ -179,7 +197,7 @@ static int read_rows(sqlite3 *db, const char *path, const char *agent, interacti
                       " WHERE i.run_id IN (" RUNS_SELECTED ")"
                       " ORDER BY i.run_id, i.user_id, i.seq";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, agent, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        bind_selection(st, only) != SQLITE_OK) {
         int rc = db_error(db, path, "reading the interactions", err);
         sqlite3_finalize(st);
         return rc;
@@ -205,7 +223,7 @@ static int read_rows(sqlite3 *db, const char *path, const char *agent, interacti
     return DS_OK;
 }
 
-int interaction_log_read(const char *path, const char *agent, interaction_log *log,
+int interaction_log_read(const char *path, const log_selection *only, interaction_log *log,
                          char *err)
 {
     *log = (interaction_log){0};
@@ -223,12 +241,12 @@ int interaction_log_read(const char *path, const char *agent, interaction_log *l
                            NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         has_table = sqlite3_column_int(st, 0) == 3;
     sqlite3_finalize(st);
-    int rc = has_table ? read_catalogue(db, path, agent, log, err)
+    int rc = has_table ? read_catalogue(db, path, only, log, err)
                        : err_set(err, DS_EINPUT, "'%s' is not a results database with an "
                                  "interaction log (written by divsim with schema version "
                                  "3 or later)", path);
     if (rc == DS_OK)
-        rc = read_rows(db, path, agent, log, err);
+        rc = read_rows(db, path, only, log, err);
     sqlite3_close(db);
     if (rc != DS_OK)
         interaction_log_free(log);
@@ -591,7 +609,8 @@ int pretrain_run(const interaction_log *logged, const pretrain_config *cfg,
 /* ---- the command ---- */
 
 typedef struct {
-    const char *db, *out, *agent;
+    const char *db, *out;
+    log_selection only;
     int quiet;
     pretrain_config cfg;
 } pretrain_args;
@@ -676,6 +695,7 @@ static int parse_pretrain_args(int argc, char **argv, pretrain_args *a, char *er
             continue;
         }
         if (!target && strcmp(opt, "-o") != 0 && strcmp(opt, "--agent") != 0 &&
+            strcmp(opt, "--run-seed") != 0 &&
             strcmp(opt, "--seed") != 0 && strcmp(opt, "--lr") != 0 &&
             strcmp(opt, "--holdout") != 0)
             return err_set(err, DS_EINPUT, "pretrain: unknown option '%s'", opt);
@@ -687,7 +707,11 @@ static int parse_pretrain_args(int argc, char **argv, pretrain_args *a, char *er
         else if (strcmp(opt, "-o") == 0)
             a->out = val;
         else if (strcmp(opt, "--agent") == 0)
-            a->agent = val;
+            a->only.agent = val;
+        else if (strcmp(opt, "--run-seed") == 0) {
+            a->only.by_seed = 1;
+            rc = seed_option(val, &a->only.seed, err);
+        }
         else if (strcmp(opt, "--seed") == 0)
             rc = seed_option(val, &a->cfg.seed, err);
         else if (strcmp(opt, "--lr") == 0)
@@ -697,7 +721,7 @@ static int parse_pretrain_args(int argc, char **argv, pretrain_args *a, char *er
     }
     if (rc == DS_OK && (!a->db || !a->out))
         rc = err_set(err, DS_EINPUT, "usage: divsim pretrain DB -o FILE [--agent NAME] "
-                     "[--epochs N] [--seed S] ... (see divsim --help)");
+                     "[--run-seed S] [--epochs N] [--seed S] ... (see divsim --help)");
     return rc;
 }
 
@@ -733,7 +757,7 @@ int pretrain_command(int argc, char **argv, FILE *out, char *err)
     if (rc != DS_OK)
         return rc;
     interaction_log log;
-    rc = interaction_log_read(a.db, a.agent, &log, err);
+    rc = interaction_log_read(a.db, &a.only, &log, err);
     if (rc != DS_OK)
         return rc;
     pretrain_report rep;

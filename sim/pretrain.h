@@ -42,13 +42,23 @@ typedef struct {
     log_step *step_slab;
 } interaction_log;
 
+/* Which logged runs to read: those of agent (NULL: any agent) and, when
+ * by_seed, those of run seed `seed` only: one seed's world (catalogue and
+ * users are drawn from the run's seed, so item ids of different seeds are
+ * different items). */
+typedef struct {
+    const char *agent;
+    int by_seed;
+    uint64_t seed;
+} log_selection;
+
 /* Reads the interaction rows of the runs in status done of the database at
- * path that logged them, of agent `agent` only unless NULL, and rebuilds every
+ * path that logged them, of the selection only (NULL: every such run), and rebuilds every
  * (run, user) stream. DS_EINPUT when the file is not a results database, no
  * such run logged interactions, the runs' env.items differ, or a row is
  * inconsistent (an item out of range, a click position without an item);
  * DS_EIO, DS_ENOMEM. */
-int interaction_log_read(const char *path, const char *agent, interaction_log *log,
+int interaction_log_read(const char *path, const log_selection *only, interaction_log *log,
                          char *err);
 void interaction_log_free(interaction_log *log);
 
@@ -97,7 +107,7 @@ typedef struct {
 int pretrain_run(const interaction_log *logged, const pretrain_config *cfg,
                  const char *out_path, pretrain_report *rep, FILE *progress, char *err);
 
-/* `divsim pretrain DB -o FILE [--agent NAME] [--epochs N] [--seed S]
+/* `divsim pretrain DB -o FILE [--agent NAME] [--run-seed S] [--epochs N] [--seed S]
  * [--batch N] [--lr X] [--patience N] [--context H] [--layers L] [--heads NH]
  * [--width C] [--mlp-ratio R] [-q]`, argv[1] = "pretrain". Prints the held-out
  * next-click cross-entropy against popularity and uniform to out. DS_EINPUT

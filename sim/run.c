@@ -233,7 +233,7 @@ static int engine_create_modules(engine *g)
     g->es = &g->env->spec;
     g->latent = r->env->xLatents ? r->env->xLatents(g->env, &g->latent_dim) : NULL;
     agent_context ac = {
-        .init = g->rng[RNG_AGENT_INIT], .sampling = g->rng[RNG_AGENT_SAMPLING],
+        .seed = r->seed, .init = g->rng[RNG_AGENT_INIT], .sampling = g->rng[RNG_AGENT_SAMPLING],
         .minibatch = g->rng[RNG_MINIBATCH], .reward = (reward_kind)r->settings.reward,
         .log_update = log_update, .log_ctx = g->res,
     };

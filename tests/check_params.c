@@ -86,6 +86,28 @@ START_TEST(suggestions_catch_typos_only)
 }
 END_TEST
 
+/* "{seed}" in a file parameter becomes the run's seed, every occurrence; text
+ * without it is unchanged; a result too long for the buffer is refused. */
+START_TEST(seed_patterns_expand)
+{
+    char out[32], err[ERR_LEN];
+    ck_assert_int_eq(path_for_seed("ckpt/cf-{seed}.ckpt", 12, out, sizeof out, err), DS_OK);
+    ck_assert_str_eq(out, "ckpt/cf-12.ckpt");
+    ck_assert_int_eq(path_for_seed("{seed}/{seed}{seed", 3, out, sizeof out, err), DS_OK);
+    ck_assert_str_eq(out, "3/3{seed");
+    ck_assert_int_eq(path_for_seed("plain.ckpt", 3, out, sizeof out, err), DS_OK);
+    ck_assert_str_eq(out, "plain.ckpt");
+    ck_assert_int_eq(path_for_seed("{seed}", 18446744073709551615u, out, sizeof out, err),
+                     DS_OK);
+    ck_assert_str_eq(out, "18446744073709551615");
+    ck_assert_int_eq(path_for_seed("01234567890123456789012345678-{seed}", 10, out, sizeof out,
+                                   err), DS_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err, "longer than 31 bytes"));
+    ck_assert_int_eq(path_for_seed("012345678901234567890123456789{seed}", 1, out, sizeof out,
+                                   err), DS_OK); /* exactly 31 */
+}
+END_TEST
+
 static Suite *params_suite(void)
 {
     Suite *s = suite_create("params");
@@ -93,6 +115,7 @@ static Suite *params_suite(void)
     tcase_add_test(tc, defaults_fill_every_field);
     tcase_add_test(tc, values_parse_and_ranges_hold);
     tcase_add_test(tc, suggestions_catch_typos_only);
+    tcase_add_test(tc, seed_patterns_expand);
     suite_add_tcase(s, tc);
     return s;
 }

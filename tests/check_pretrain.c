@@ -248,11 +248,19 @@ START_TEST(test_behaviour_logp)
 
     /* --agent chooses the runs; an agent without logs is refused by name */
     interaction_log logs;
-    ck_assert_int_eq(interaction_log_read(db_file, "random", &logs, err), DS_OK);
+    const log_selection random_runs = {.agent = "random"}, ppo_runs = {.agent = "ppo"};
+    ck_assert_int_eq(interaction_log_read(db_file, &random_runs, &logs, err), DS_OK);
     ck_assert_int_eq(logs.n_runs, 1);
     interaction_log_free(&logs);
-    ck_assert_int_eq(interaction_log_read(db_file, "ppo", &logs, err), DS_EINPUT);
+    ck_assert_int_eq(interaction_log_read(db_file, &ppo_runs, &logs, err), DS_EINPUT);
     ck_assert_ptr_nonnull(strstr(err, "agent 'ppo'"));
+    /* --run-seed: the runs of one seed's world (both runs here have seed 3) */
+    const log_selection seed3 = {.by_seed = 1, .seed = 3}, seed4 = {.by_seed = 1, .seed = 4};
+    ck_assert_int_eq(interaction_log_read(db_file, &seed3, &logs, err), DS_OK);
+    ck_assert_int_eq(logs.n_runs, 2);
+    interaction_log_free(&logs);
+    ck_assert_int_eq(interaction_log_read(db_file, &seed4, &logs, err), DS_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err, "no finished run of seed 4 that logged"));
     remove_db();
 }
 END_TEST
@@ -355,7 +363,7 @@ static void cf_log(interaction_log *logs)
     run_result res;
     run_and_store(&r, &res);
     run_result_free(&res);
-    ck_assert_msg(interaction_log_read(db_file, "cf", logs, err) == DS_OK, "%s", err);
+    ck_assert_msg(interaction_log_read(db_file, &(const log_selection){.agent = "cf"}, logs, err) == DS_OK, "%s", err);
     remove_db();
 }
 
