@@ -739,22 +739,50 @@ int learner_single_step_update(learner *l)
 
 /* ---- memory ---- */
 
+/* The state encoder's share of learner_memory_estimate: its weights and
+ * workspace (doubles) and what a stored step keeps (bytes). */
+static void encoder_memory_estimate(const learner_config *cfg, const env_spec *spec,
+                                    double *weights, double *work, double *per_step)
+{
+    double N = spec->n_items;
+    if (cfg->encoder != LEARNER_ENCODER_TRANSFORMER) {
+        *weights = N * cfg->embed_dim; /* E_in */
+        *work = 0;
+        *per_step = sizeof(encoder_cache);
+        return;
+    }
+    /* transformer.h: attention (QKV, projection), MLP, two layer norms per block;
+     * item table and bias, positions, kinds, final layer norm */
+    double C = cfg->tf_width, L = cfg->tf_layers, T = cfg->tf_context + 1.0;
+    double M = cfg->tf_mlp_ratio * C, heads = cfg->tf_heads;
+    *weights = L * (4 * C * C + 4 * C + 2 * M * C + M + C + 4 * C) + (N + T + 4) * C + N + 2 * C;
+    /* every activation of a block per token, the next-click logits and their gradient */
+    *work = T * (L * (12 * C + 2 * M + 2 * heads * T) + 8 * C + 2 * N);
+    *per_step = sizeof(transformer_input);
+}
+
 double learner_memory_estimate(size_t size, const learner_config *cfg, int with_value,
                                const env_spec *spec)
 {
     double d = cfg->embed_dim, H = cfg->hidden, N = spec->n_items, k = spec->slate;
-    double F = 2 * d + 2 * spec->n_topics + 3; /* encoder.h */
+    double enc_weights, enc_work, enc_step;
+    encoder_memory_estimate(cfg, spec, &enc_weights, &enc_work, &enc_step);
+    double F = cfg->encoder == LEARNER_ENCODER_TRANSFORMER
+                   ? cfg->tf_width + spec->n_topics + 3.0 /* transformer.h */
+                   : 2 * d + 2 * spec->n_topics + 3;      /* encoder.h */
     double trunk = H * F + H + H * H + H;      /* two tanh layers */
-    double weights = N * d /* E_in */ + trunk + d * H + d /* pi_W3, pi_b3 */ +
+    double weights = enc_weights + trunk + d * H + d /* pi_W3, pi_b3 */ +
                      N * d + N /* E_out, b_out */ + (with_value ? trunk + H + 1 : 0);
-    double work = 7 * H + 2 * d + 3 * N + (double)nn_pl_sample_work(spec->n_items);
+    double work = 7 * H + 2 * d + 3 * N + (double)nn_pl_sample_work(spec->n_items) + enc_work;
+    /* serve = int8: the snapshot's tables, a byte a weight stored twice (quant.h) */
+    double served = cfg->serve == LEARNER_SERVE_INT8 ? 2 * weights : 0;
     /* A step held in the store, and its scratch in the batch (learner_batch). */
-    double per_step = F * sizeof(double) + sizeof(encoder_cache) + k * sizeof(int) +
+    double per_step = F * sizeof(double) + enc_step + k * sizeof(int) +
                       sizeof(int *) + sizeof(int) + 3 * sizeof(double) +
                       4 * sizeof(double) + 2 * sizeof(int) + 2 * sizeof(size_t);
     double steps = (cfg->batch_episodes + 1.0) * fmin(spec->max_steps, LEARNER_TYPICAL_STEPS);
     return (double)size + 4 * weights * sizeof(double) /* w, grad, Adam m and v */ +
-           work * sizeof(double) + 2 * F * sizeof(double) + k * sizeof(int) +
+           work * sizeof(double) + served + 2 * F * sizeof(double) + k * sizeof(int) +
            (double)spec->n_users * 2 * sizeof(int) /* log_of_user, open_slot */ +
            steps * per_step;
 }
