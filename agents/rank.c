@@ -1,6 +1,11 @@
 #include "rank.h"
 
+#include "../sim/common.h"
 #include "../sim/vecmath.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Position a ranks above position b: higher score, then lower item id. */
 static int ranks_above(const int *candidates, const double *scores, int a, int b)
@@ -74,4 +79,181 @@ void rank_top_k(const int *candidates, const double *scores, int n, int k, int *
         heap[0] = heap[--len];
         sift_down(candidates, scores, heap, len, 0);
     }
+}
+
+/* ---- the sketched first pass (see rank.h for the bound and the argument) ---- */
+
+enum { SKETCH_MAX_DIM = 4096 };
+#define SKETCH_MAX_NORM 0x1p50
+
+int rank_sketch_init(rank_sketch *s, int n, int d)
+{
+    *s = (rank_sketch){.n = n, .d = d, .n_blocks = (n + 7) / 8};
+    size_t padded = (size_t)s->n_blocks * 8;
+    s->blocks = calloc(padded * (size_t)d, sizeof *s->blocks);
+    s->approx = malloc(padded * sizeof *s->approx);
+    s->x = malloc((size_t)d * sizeof *s->x);
+    s->heap = malloc((size_t)n * sizeof *s->heap);
+    s->pool = malloc((size_t)n * sizeof *s->pool);
+    s->pool_ids = malloc((size_t)n * sizeof *s->pool_ids);
+    s->pool_scores = malloc((size_t)n * sizeof *s->pool_scores);
+    s->pool_best = malloc((size_t)n * sizeof *s->pool_best);
+    if (!s->blocks || !s->approx || !s->x || !s->heap || !s->pool || !s->pool_ids ||
+        !s->pool_scores || !s->pool_best) {
+        rank_sketch_free(s);
+        return DS_ENOMEM;
+    }
+    return DS_OK;
+}
+
+void rank_sketch_free(rank_sketch *s)
+{
+    free(s->blocks);
+    free(s->approx);
+    free(s->x);
+    free(s->heap);
+    free(s->pool);
+    free(s->pool_ids);
+    free(s->pool_scores);
+    free(s->pool_best);
+    *s = (rank_sketch){0};
+}
+
+/* The Euclidean norm of v [d], rounded up past its rounding error ((d + 2) 2^-53
+ * relative for d <= 4096), or NaN/Inf for entries that are not finite. */
+static double norm_up(const double *v, int d)
+{
+    double sum = 0.0;
+    for (int c = 0; c < d; c++)
+        sum += v[c] * v[c];
+    return sqrt(sum) * (1.0 + 0x1p-30);
+}
+
+void rank_sketch_fill(rank_sketch *s, const double *A)
+{
+    int d = s->d;
+    s->max_norm = 0.0;
+    s->usable = d <= SKETCH_MAX_DIM;
+    for (int i = 0; i < s->n && s->usable; i++) {
+        const double *row = A + (size_t)i * (size_t)d;
+        double norm = norm_up(row, d);
+        if (!(norm < SKETCH_MAX_NORM))
+            s->usable = 0;
+        else if (norm > s->max_norm)
+            s->max_norm = norm;
+        uint16_t *block = s->blocks + (size_t)(i / 8) * (size_t)d * 8 + vm_bf16_block_slot(i % 8);
+        for (int c = 0; c < d && s->usable; c++)
+            block[8 * c] = vm_bf16_of(row[c]);
+    }
+}
+
+/* E of rank.h for |x| = x_norm (both norms already rounded up), itself rounded up. */
+static double sketch_error_bound(int d, double x_norm, double y_norm)
+{
+    double relative = (0x1p-8 + (d + 4) * 0x1p-24) * (1.0 + 0x1p-6);
+    double absolute = d * 0x1p-130 * (1.0 + x_norm + y_norm);
+    return (relative * x_norm * y_norm + absolute) * (1.0 + 0x1p-40);
+}
+
+/* A single no higher than f - band: the rows at or above it include those
+ * within the band of f. */
+static float threshold_below(float f, double band)
+{
+    double t = (double)f - band;
+    float below = (float)t;
+    while ((double)below > t)
+        below = nextafterf(below, -INFINITY);
+    return below;
+}
+
+/* Restores the min-heap of floats below slot 0. */
+static void float_sift_down(float *h, int len)
+{
+    int i = 0;
+    for (;;) {
+        int least = i, l = 2 * i + 1, r = l + 1;
+        if (l < len && h[l] < h[least])
+            least = l;
+        if (r < len && h[r] < h[least])
+            least = r;
+        if (least == i)
+            return;
+        float t = h[i];
+        h[i] = h[least];
+        h[least] = t;
+        i = least;
+    }
+}
+
+static void float_sift_up(float *h, int i)
+{
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (!(h[i] < h[parent]))
+            return;
+        float t = h[i];
+        h[i] = h[parent];
+        h[parent] = t;
+        i = parent;
+    }
+}
+
+/* Positions whose approximate score may still reach the top k: those at or
+ * above the threshold below the k-th best approximate score seen so far (which
+ * only rises, so the final one keeps a subset); then those at or above the final
+ * threshold. The scan skips to the next position at or above the threshold, eight
+ * at a time. Returns the pool size (>= k). */
+static int sketch_pool(rank_sketch *s, int k, double band)
+{
+    const float *f = s->approx;
+    int n = s->n, len = 0, m = 0, i = 0;
+    for (; i < k; i++) {
+        s->heap[len] = f[i];
+        float_sift_up(s->heap, len++);
+        s->pool[m++] = i;
+    }
+    float below = threshold_below(s->heap[0], band);
+    for (;; i++) {
+        i = vm_first_not_below_f32(f, i, n, below);
+        if (i >= n)
+            break;
+        if (f[i] > s->heap[0]) {
+            s->heap[0] = f[i];
+            float_sift_down(s->heap, len);
+            below = threshold_below(s->heap[0], band);
+        }
+        if (f[i] >= below)
+            s->pool[m++] = i;
+    }
+    int kept = 0;
+    for (int j = 0; j < m; j++)
+        if (f[s->pool[j]] >= below)
+            s->pool[kept++] = s->pool[j];
+    return kept;
+}
+
+int rank_top_k_sketched(rank_sketch *s, const double *A, const double *x,
+                        const int *candidates, int k, double *scores, int *heap, int *best)
+{
+    int d = s->d;
+    if (k > s->n)
+        k = s->n;
+    if (!s->usable || k <= 0)
+        return 0;
+    double x_norm = norm_up(x, d);
+    if (!(x_norm < SKETCH_MAX_NORM))
+        return 0;
+    for (int c = 0; c < d; c++)
+        s->x[c] = (float)x[c];
+    vm_bf16_blocks_dot(s->approx, s->blocks, s->x, s->n_blocks, d);
+    int m = sketch_pool(s, k, 2.0 * sketch_error_bound(d, x_norm, s->max_norm));
+    for (int j = 0; j < m; j++)
+        s->pool_ids[j] = candidates[s->pool[j]];
+    vm_rows_dot_gather(s->pool_scores, A, s->pool, x, m, d);
+    rank_top_k(s->pool_ids, s->pool_scores, m, k, heap, s->pool_best);
+    for (int j = 0; j < m; j++)
+        scores[s->pool[j]] = s->pool_scores[j];
+    for (int j = 0; j < k; j++)
+        best[j] = s->pool[s->pool_best[j]];
+    return 1;
 }
