@@ -91,15 +91,17 @@ int rank_sketch_init(rank_sketch *s, int n, int d)
     *s = (rank_sketch){.n = n, .d = d, .n_blocks = (n + 7) / 8};
     size_t padded = (size_t)s->n_blocks * 8;
     s->blocks = calloc(padded * (size_t)d, sizeof *s->blocks);
+    s->norms = malloc((size_t)n * sizeof *s->norms);
     s->approx = malloc(padded * sizeof *s->approx);
+    s->upper = malloc((size_t)n * sizeof *s->upper);
     s->x = malloc((size_t)d * sizeof *s->x);
     s->heap = malloc((size_t)n * sizeof *s->heap);
     s->pool = malloc((size_t)n * sizeof *s->pool);
     s->pool_ids = malloc((size_t)n * sizeof *s->pool_ids);
     s->pool_scores = malloc((size_t)n * sizeof *s->pool_scores);
     s->pool_best = malloc((size_t)n * sizeof *s->pool_best);
-    if (!s->blocks || !s->approx || !s->x || !s->heap || !s->pool || !s->pool_ids ||
-        !s->pool_scores || !s->pool_best) {
+    if (!s->blocks || !s->norms || !s->approx || !s->upper || !s->x || !s->heap || !s->pool ||
+        !s->pool_ids || !s->pool_scores || !s->pool_best) {
         rank_sketch_free(s);
         return DS_ENOMEM;
     }
@@ -109,7 +111,9 @@ int rank_sketch_init(rank_sketch *s, int n, int d)
 void rank_sketch_free(rank_sketch *s)
 {
     free(s->blocks);
+    free(s->norms);
     free(s->approx);
+    free(s->upper);
     free(s->x);
     free(s->heap);
     free(s->pool);
@@ -141,33 +145,26 @@ void rank_sketch_fill(rank_sketch *s, const double *A)
             s->usable = 0;
         else if (norm > s->max_norm)
             s->max_norm = norm;
+        s->norms[i] = norm;
         uint16_t *block = s->blocks + (size_t)(i / 8) * (size_t)d * 8 + vm_bf16_block_slot(i % 8);
         for (int c = 0; c < d && s->usable; c++)
             block[8 * c] = vm_bf16_of(row[c]);
     }
 }
 
-/* E of rank.h for |x| = x_norm (both norms already rounded up), itself rounded up. */
-static double sketch_error_bound(int d, double x_norm, double y_norm)
+/* The relative coefficient of E_i (rank.h): E_i = relative |x| |A_i| + absolute. */
+static double sketch_relative_error(int d)
 {
-    double relative = (0x1p-8 + (d + 4) * 0x1p-24) * (1.0 + 0x1p-6);
-    double absolute = d * 0x1p-130 * (1.0 + x_norm + y_norm);
-    return (relative * x_norm * y_norm + absolute) * (1.0 + 0x1p-40);
+    return (0x1p-8 + (d + 4) * 0x1p-24) * (1.0 + 0x1p-6);
 }
 
-/* A single no higher than f - band: the rows at or above it include those
- * within the band of f. */
-static float threshold_below(float f, double band)
+static double sketch_absolute_error(int d, double x_norm, double max_norm)
 {
-    double t = (double)f - band;
-    float below = (float)t;
-    while ((double)below > t)
-        below = nextafterf(below, -INFINITY);
-    return below;
+    return d * 0x1p-130 * (1.0 + x_norm + max_norm);
 }
 
-/* Restores the min-heap of floats below slot 0. */
-static void float_sift_down(float *h, int len)
+/* Restores the min-heap below slot 0. */
+static void heap_sift_down(double *h, int len)
 {
     int i = 0;
     for (;;) {
@@ -178,58 +175,69 @@ static void float_sift_down(float *h, int len)
             least = r;
         if (least == i)
             return;
-        float t = h[i];
+        double t = h[i];
         h[i] = h[least];
         h[least] = t;
         i = least;
     }
 }
 
-static void float_sift_up(float *h, int i)
+static void heap_sift_up(double *h, int i)
 {
     while (i > 0) {
         int parent = (i - 1) / 2;
         if (!(h[i] < h[parent]))
             return;
-        float t = h[i];
+        double t = h[i];
         h[i] = h[parent];
         h[parent] = t;
         i = parent;
     }
 }
 
-/* Positions whose approximate score may still reach the top k: those at or
- * above the threshold below the k-th best approximate score seen so far (which
- * only rises, so the final one keeps a subset); then those at or above the final
- * threshold. The scan skips to the next position at or above the threshold, eight
- * at a time. Returns the pool size (>= k). */
-static int sketch_pool(rank_sketch *s, int k, double band)
+/* Keeps the pooled positions with u >= t; returns how many. */
+static int pool_keep(rank_sketch *s, int m, double t)
 {
-    const float *f = s->approx;
-    int n = s->n, len = 0, m = 0, i = 0;
-    for (; i < k; i++) {
-        s->heap[len] = f[i];
-        float_sift_up(s->heap, len++);
-        s->pool[m++] = i;
-    }
-    float below = threshold_below(s->heap[0], band);
-    for (;; i++) {
-        i = vm_first_not_below_f32(f, i, n, below);
-        if (i >= n)
-            break;
-        if (f[i] > s->heap[0]) {
-            s->heap[0] = f[i];
-            float_sift_down(s->heap, len);
-            below = threshold_below(s->heap[0], band);
-        }
-        if (f[i] >= below)
-            s->pool[m++] = i;
-    }
     int kept = 0;
     for (int j = 0; j < m; j++)
-        if (f[s->pool[j]] >= below)
+        if (s->upper[s->pool[j]] >= t)
             s->pool[kept++] = s->pool[j];
     return kept;
+}
+
+/* Positions whose upper bound u reaches the k-th largest lower bound l*: the
+ * scan keeps those with u at or above the k-th largest l seen so far (which only
+ * rises, so later tests keep a subset), skipping four at a time to the next such
+ * position (a position whose l enters the heap has u >= l above the old root, so
+ * none is skipped). A full pool is thinned by the current threshold. Returns the
+ * pool size (>= k), or -1 when the pool still holds more than half of cap
+ * positions after thinning (scores too close together for the sketch to pay). */
+static int sketch_pool(rank_sketch *s, int k, double scale, double absolute, int cap)
+{
+    const float *f = s->approx;
+    const double *norms = s->norms;
+    double *u = s->upper;
+    int n = s->n, m = 0, i = 0;
+    vm_widen_add_scaled(u, f, scale, norms, absolute, n);
+    for (; i < k; i++) {
+        s->heap[i] = (double)f[i] - (scale * norms[i] + absolute);
+        heap_sift_up(s->heap, i);
+        s->pool[m++] = i;
+    }
+    for (;; i++) {
+        i = vm_first_not_below(u, i, n, s->heap[0]);
+        if (i >= n)
+            break;
+        double lower = (double)f[i] - (scale * norms[i] + absolute);
+        if (lower > s->heap[0]) {
+            s->heap[0] = lower;
+            heap_sift_down(s->heap, k);
+        }
+        if (m == cap && (m = pool_keep(s, m, s->heap[0])) > cap / 2)
+            return -1;
+        s->pool[m++] = i;
+    }
+    return pool_keep(s, m, s->heap[0]);
 }
 
 int rank_top_k_sketched(rank_sketch *s, const double *A, const double *x,
@@ -246,7 +254,10 @@ int rank_top_k_sketched(rank_sketch *s, const double *A, const double *x,
     for (int c = 0; c < d; c++)
         s->x[c] = (float)x[c];
     vm_bf16_blocks_dot(s->approx, s->blocks, s->x, s->n_blocks, d);
-    int m = sketch_pool(s, k, 2.0 * sketch_error_bound(d, x_norm, s->max_norm));
+    int m = sketch_pool(s, k, sketch_relative_error(d) * x_norm,
+                        sketch_absolute_error(d, x_norm, s->max_norm), k + s->n / 4);
+    if (m < 0)
+        return 0;
     for (int j = 0; j < m; j++)
         s->pool_ids[j] = candidates[s->pool[j]];
     vm_rows_dot_gather(s->pool_scores, A, s->pool, x, m, d);

@@ -19,26 +19,29 @@ void rank_top_k(const int *candidates, const double *score, int n, int k, int *h
  * doubles' bytes, so that a 5,000 x 32 catalogue (320 KB) stays in a 512 KiB L2
  * cache where the doubles (1.28 MB) stream from L3. The approximate score f_i of
  * row i (x rounded to single, products and sums in single) is within
- *     E = (2^-8 + (d + 4) 2^-24)(1 + 2^-6) |x| max_i |A_i| + d 2^-130 (1 + |x| + max_i |A_i|)
- * of the double score s_i (rounding to bfloat16 is 2^-8 relative, to single 2^-24;
- * a sum of d single products is within (d - 1) 2^-24 (1 + 2^-11) of exact
+ *     E_i = (2^-8 + (d + 4) 2^-24)(1 + 2^-6) |x| |A_i| + d 2^-130 (1 + |x| + max_j |A_j|)
+ * of its double score s_i: rounding to bfloat16 is 2^-8 relative, to single
+ * 2^-24; a sum of d single products is within (d - 1) 2^-24 (1 + 2^-11) of exact
  * (Higham, Accuracy and Stability, eq. 3.5), s_i within d 2^-53 sum|x||A_i| of
  * exact; sum |x||A_i| <= |x||A_i| (Cauchy-Schwarz); the absolute term bounds
- * underflow; the factor (1 + 2^-6) takes the second-order terms for d <= 4096).
- * With f_k the k-th largest approximate score, the k rows of the best f have
- * s >= f_k - E, so the k-th best s is >= f_k - E, and every row of the exact top
- * k has f >= s - E >= f_k - 2 E: the rows with f >= f_k - 2 E (threshold rounded
- * down) are scored again exactly (vm_dot) and ranked by rank_top_k, whose top k
- * of a superset of the true top k is the true top k. */
+ * underflow; the factor (1 + 2^-6) takes the second-order terms for d <= 4096,
+ * the norms' rounding and the rounding of f_i -+ E_i in double.
+ * So s_i lies in [l_i, u_i] = [f_i - E_i, f_i + E_i]. With l* the k-th largest
+ * l_i, the k rows of the largest l have s >= l*, so the k-th best s is >= l*,
+ * and every row of the exact top k has u >= s >= l*: the rows with u_i >= l*
+ * are scored again exactly (vm_dot) and ranked by rank_top_k, whose top k of a
+ * superset of the true top k is the true top k. */
 typedef struct {
     int n, d, n_blocks;
     uint16_t *blocks;       /* [n_blocks][d][8] vm_bf16_blocks_dot's layout; 0 past n */
-    double max_norm;        /* largest Euclidean norm of A's rows, rounded up */
+    double *norms;          /* [n] Euclidean norm of each row of A, rounded up */
+    double max_norm;        /* the largest of them */
     int usable;             /* entries finite and rows' norms below 2^50 */
     /* scratch of rank_top_k_sketched */
-    float *approx;          /* [n_blocks * 8] approximate scores */
+    float *approx;          /* [n_blocks * 8] approximate scores f */
+    double *upper;          /* [n] u = f + E */
     float *x;               /* [d] x in single precision */
-    float *heap;            /* [n] the k best approximate scores, least at the root */
+    double *heap;           /* [n] the k largest l = f - E, least at the root */
     int *pool;              /* [n] positions scored again exactly */
     int *pool_ids;          /* [n] their candidates */
     double *pool_scores;    /* [n] their exact scores */
@@ -60,7 +63,9 @@ void rank_sketch_free(rank_sketch *s);
  * them, scores[i] = vm_dot(A_i, x) for every position in best (and other
  * positions scored again). heap is [k] scratch. Returns 1 when done, 0 when the
  * sketch cannot vouch for the result (not usable, x not finite or too large,
- * d > 4096): then nothing is written and the caller scores in full. */
+ * d > 4096) or would not pay (of the order of k + n / 4 rows to score again:
+ * scores closer together than the bound, as before factors are trained): then
+ * best and scores are not written and the caller scores in full. */
 int rank_top_k_sketched(rank_sketch *s, const double *A, const double *x,
                         const int *candidates, int k, double *scores, int *heap, int *best);
 

@@ -635,6 +635,14 @@ static __attribute__((noinline)) void bf16_blocks_dot_base(float *out, const uin
     }
 }
 
+static __attribute__((noinline)) void widen_add_scaled_base(double *y, const float *f, double a,
+                                                            const double *x, double b, int from,
+                                                            int n)
+{
+    for (int i = from; i < n; i++)
+        y[i] = (double)f[i] + (a * x[i] + b);
+}
+
 static __attribute__((noinline)) int first_not_below_f32_base(const float *x, int from, int n,
                                                               float t)
 {
@@ -698,6 +706,19 @@ static VM_AVX2 int bf16_blocks_dot_avx2(float *out, const uint16_t *B, const flo
     return b;
 }
 
+/* widen_add_scaled four at a time, the same operations; returns where it stopped. */
+static VM_AVX2 int widen_add_scaled_avx2(double *y, const float *f, double a, const double *x,
+                                         double b, int n)
+{
+    __m256d av = _mm256_set1_pd(a), bv = _mm256_set1_pd(b);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d ax = _mm256_add_pd(_mm256_mul_pd(av, _mm256_loadu_pd(x + i)), bv);
+        _mm256_storeu_pd(y + i, _mm256_add_pd(_mm256_cvtps_pd(_mm_loadu_ps(f + i)), ax));
+    }
+    return i;
+}
+
 /* The first i in [from, n) with !(x[i] < t), eight at a time; returns where the
  * eight-wide loop stopped (the baseline finishes). */
 static VM_AVX2 int first_not_below_f32_avx2(const float *x, int from, int n, float t)
@@ -720,6 +741,16 @@ void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blo
         b = bf16_blocks_dot_avx2(out, B, x, n_blocks, d);
 #endif
     bf16_blocks_dot_base(out, B, x, b, n_blocks, d);
+}
+
+void vm_widen_add_scaled(double *y, const float *f, double a, const double *x, double b, int n)
+{
+    int i = 0;
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2())
+        i = widen_add_scaled_avx2(y, f, a, x, b, n);
+#endif
+    widen_add_scaled_base(y, f, a, x, b, i, n);
 }
 
 int vm_first_not_below_f32(const float *x, int from, int n, float t)

@@ -92,6 +92,9 @@ double vm_bf16_value(uint16_t h);
  * bound is the caller's (agents/rank.h), not a reproducible value. */
 void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blocks, int d);
 
+/* y[i] = (double)f[i] + (a x[i] + b) for i < n, the same on every CPU. */
+void vm_widen_add_scaled(double *y, const float *f, double a, const double *x, double b, int n);
+
 /* Where row r of a block of vm_bf16_blocks_dot sits among the eight slots of a
  * column: 2 (r mod 4) + r / 4, so that each 32-bit word holds rows r and r + 4. */
 int vm_bf16_block_slot(int r);

@@ -888,34 +888,38 @@ static void assert_sketch_exact(const double *A, int n, int d, const double *x, 
     rank_sketch_free(&s);
 }
 
-/* Near-ties the bfloat16 pass cannot tell apart: every row is one base vector
- * plus a perturbation of relative size 1e-9 (exact scores differ, approximate
- * ones collide), with exact duplicates (ties broken by id) and rows one ulp
- * apart; a long row pointing away sets the norm of the bound. Also random
+/* Near-ties the bfloat16 pass cannot tell apart: a cluster of 40 rows, each one
+ * base vector (close to x, so the cluster holds the top) plus a perturbation of
+ * relative size 1e-9 (exact scores differ, approximate ones collide), with exact
+ * duplicates (ties broken by id) and rows one ulp apart, among random rows; a
+ * long row pointing away sets the norm of the bound. Also wholly random
  * catalogues. n not a multiple of 8; d odd and even; k from 1 to past n. */
 START_TEST(test_sketch_gives_the_exact_top_k)
 {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 31);
     static const int dims[] = {1, 3, 32}, ks[] = {1, 10, 37, 1000};
-    enum { N = 203 };
+    enum { N = 203, CLUSTER = 40 };
     double *A = malloc((size_t)N * 32 * sizeof *A), x[32], base[32];
     ck_assert_ptr_nonnull(A);
     for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
         int d = dims[t];
         for (int rep = 0; rep < 20; rep++) {
             for (int c = 0; c < d; c++) {
-                base[c] = gsl_ran_gaussian(r, 1.0);
                 x[c] = gsl_ran_gaussian(r, 1.0);
+                base[c] = 3.0 * x[c] + gsl_ran_gaussian(r, 0.1);
             }
-            for (int i = 0; i < N; i++)
+            for (int i = 0; i < N * d; i++)
+                A[i] = gsl_ran_gaussian(r, 0.3);
+            for (int i = 5; i < 5 + CLUSTER; i++) {
                 for (int c = 0; c < d; c++)
                     A[i * d + c] = base[c] * (1.0 + 1e-9 * gsl_ran_gaussian(r, 1.0));
-            for (int i = 1; i < N; i += 7) /* duplicates of their predecessor */
-                memcpy(A + i * d, A + (i - 1) * d, (size_t)d * sizeof *A);
-            for (int i = 3; i < N; i += 11) /* one ulp from their predecessor */
-                for (int c = 0; c < d; c++)
-                    A[i * d + c] = nextafter(A[(i - 1) * d + c], INFINITY);
+                if (i % 7 == 0) /* a duplicate of its predecessor */
+                    memcpy(A + i * d, A + (i - 1) * d, (size_t)d * sizeof *A);
+                else if (i % 7 == 3) /* one ulp from its predecessor */
+                    for (int c = 0; c < d; c++)
+                        A[i * d + c] = nextafter(A[(i - 1) * d + c], INFINITY);
+            }
             for (int c = 0; c < d; c++)
                 A[(N - 1) * d + c] = -1e3 * x[c];
             for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++)
@@ -931,15 +935,16 @@ START_TEST(test_sketch_gives_the_exact_top_k)
 }
 END_TEST
 
-/* The sketch declines, writing nothing, where it cannot bound its error: a
- * catalogue entry not finite, a user vector too long or not finite. */
+/* The sketch declines, writing nothing, where it cannot bound its error (a
+ * catalogue entry not finite, a user vector too long or not finite) or would not
+ * pay (every row alike: all 16 to be scored again, against at most 3 + 16 / 4). */
 START_TEST(test_sketch_declines)
 {
     enum { N = 16, D = 4 };
     double A[N * D], x[D] = {1, 2, 3, 4}, scores[N];
     int ids[N], heap[3], best[3] = {-1, -1, -1};
     for (int i = 0; i < N * D; i++)
-        A[i] = (double)(i % 7) - 3;
+        A[i] = (double)((i * 37) % 101) / 50.0 - 1.0;
     for (int i = 0; i < N; i++)
         ids[i] = i;
     rank_sketch s;
@@ -950,6 +955,12 @@ START_TEST(test_sketch_declines)
     best[0] = -1;
     ck_assert_int_eq(rank_top_k_sketched(&s, A, big, ids, 3, scores, heap, best), 0);
     ck_assert_int_eq(rank_top_k_sketched(&s, A, nan, ids, 3, scores, heap, best), 0);
+    ck_assert_int_eq(best[0], -1);
+    double alike[N * D];
+    for (int i = 0; i < N * D; i++)
+        alike[i] = (double)(i % D);
+    rank_sketch_fill(&s, alike);
+    ck_assert_int_eq(rank_top_k_sketched(&s, alike, x, ids, 3, scores, heap, best), 0);
     ck_assert_int_eq(best[0], -1);
     A[5] = INFINITY;
     rank_sketch_fill(&s, A);

@@ -280,6 +280,12 @@ START_TEST(test_small_kernels)
         vm_add_array(y, v, n);
         for (int i = 0; i < n; i++)
             ck_assert(same_bits(y[i], w[i] + v[i]));
+        float f[MAXN];
+        for (int i = 0; i < n; i++)
+            f[i] = (float)(w[i] - 0.5);
+        vm_widen_add_scaled(out, f, 0.7, v, 1e-3, n);
+        for (int i = 0; i < n; i++)
+            ck_assert(same_bits(out[i], (double)f[i] + (0.7 * v[i] + 1e-3)));
     }
     gsl_rng_free(r);
 }
