@@ -86,10 +86,11 @@ double vm_bf16_value(uint16_t h);
 
 /* A first, approximate scoring pass over rows stored as bfloat16 in blocks of
  * eight rows, column-interleaved: B[b][c][vm_bf16_block_slot(r)] is column c of
- * row 8 b + r, for n_blocks blocks of d columns. out[8 b + r] = the sum over c of x[c] times that
- * entry, each product and sum in single precision, in an order that depends on
- * the CPU (AVX2 sums even and odd columns apart): an approximation, whose error
- * bound is the caller's (agents/rank.h), not a reproducible value. */
+ * row 8 b + r, for n_blocks blocks of d columns. out[8 b + r] = the sum over c
+ * of x[c] times that entry in single precision, in an order that depends on the
+ * CPU (AVX2 sums even and odd columns apart, fused multiply-adds where the CPU
+ * has FMA): an approximation within d 2^-24 sum |x[c] entry| of the exact sum,
+ * not a reproducible value (agents/rank.h makes exact use of it). */
 void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blocks, int d);
 
 /* y[i] = (double)f[i] + (a x[i] + b) for i < n, the same on every CPU. */
