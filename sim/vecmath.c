@@ -643,14 +643,6 @@ static __attribute__((noinline)) void widen_add_scaled_base(double *y, const flo
         y[i] = (double)f[i] + (a * x[i] + b);
 }
 
-static __attribute__((noinline)) int first_not_below_f32_base(const float *x, int from, int n,
-                                                              float t)
-{
-    while (from < n && x[from] < t)
-        from++;
-    return from;
-}
-
 #ifdef VM_DISPATCH
 /* Rows 0-3 (shifted up: the low 16 bits of each 32-bit word) and rows 4-7
  * (masked: the high 16 bits) of one block's columns c and c + 1 (the two halves
@@ -730,18 +722,6 @@ static VM_AVX2 int widen_add_scaled_avx2(double *y, const float *f, double a, co
     return i;
 }
 
-/* The first i in [from, n) with !(x[i] < t), eight at a time; returns where the
- * eight-wide loop stopped (the baseline finishes). */
-static VM_AVX2 int first_not_below_f32_avx2(const float *x, int from, int n, float t)
-{
-    __m256 tv = _mm256_set1_ps(t);
-    for (; from + 8 <= n; from += 8) {
-        __m256 below = _mm256_cmp_ps(_mm256_loadu_ps(x + from), tv, _CMP_LT_OQ);
-        if (_mm256_movemask_ps(below) != 0xff)
-            break;
-    }
-    return from;
-}
 #endif
 
 void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blocks, int d)
@@ -763,13 +743,4 @@ void vm_widen_add_scaled(double *y, const float *f, double a, const double *x, d
         i = widen_add_scaled_avx2(y, f, a, x, b, n);
 #endif
     widen_add_scaled_base(y, f, a, x, b, i, n);
-}
-
-int vm_first_not_below_f32(const float *x, int from, int n, float t)
-{
-#ifdef VM_DISPATCH
-    if (HAVE_AVX2())
-        from = first_not_below_f32_avx2(x, from, n, t);
-#endif
-    return first_not_below_f32_base(x, from, n, t);
 }

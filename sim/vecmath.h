@@ -100,7 +100,5 @@ void vm_widen_add_scaled(double *y, const float *f, double a, const double *x, d
  * column: 2 (r mod 4) + r / 4, so that each 32-bit word holds rows r and r + 4. */
 int vm_bf16_block_slot(int r);
 
-/* The first i in [from, n) with !(x[i] < t) (a NaN stops the search), or n. */
-int vm_first_not_below_f32(const float *x, int from, int n, float t);
 
 #endif

@@ -388,27 +388,6 @@ START_TEST(test_bf16_blocks_dot)
 }
 END_TEST
 
-/* vm_first_not_below_f32 as the double version in test_scans. */
-START_TEST(test_scan_f32)
-{
-    float x[MAXN];
-    for (int n = 0; n <= MAXN; n++) {
-        for (int i = 0; i < n; i++)
-            x[i] = -(float)i;
-        for (int at = 0; at < n; at++) {
-            float keep = x[at];
-            x[at] = 5.0f;
-            ck_assert_int_eq(vm_first_not_below_f32(x, 0, n, 1.0f), at);
-            ck_assert_int_eq(vm_first_not_below_f32(x, at + 1, n, 1.0f), n);
-            x[at] = NAN;
-            ck_assert_int_eq(vm_first_not_below_f32(x, 0, n, 1.0f), at);
-            x[at] = keep;
-        }
-        ck_assert_int_eq(vm_first_not_below_f32(x, 0, n, 1.0f), n);
-    }
-}
-END_TEST
-
 static Suite *vecmath_suite(void)
 {
     Suite *s = suite_create("vecmath");
@@ -424,7 +403,6 @@ static Suite *vecmath_suite(void)
     tcase_add_test(tc, test_adam);
     tcase_add_test(tc, test_bf16_rounding);
     tcase_add_test(tc, test_bf16_blocks_dot);
-    tcase_add_test(tc, test_scan_f32);
     suite_add_tcase(s, tc);
     return s;
 }
