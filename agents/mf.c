@@ -554,11 +554,13 @@ void mf_agent_destroy(agent *base)
 }
 
 /* Candidate ids in range and distinct (a->mark is cleared again on the way out).
- * The whole catalogue in id order, what shop offers, passes at a glance. */
-static int check_candidates(mf_agent *a, const observation *obs)
+ * The whole catalogue in id order, what shop offers, passes at a glance; *whole
+ * says whether that is what was offered. */
+static int check_candidates(mf_agent *a, const observation *obs, int *whole)
 {
     int n_items = a->base.spec->n_items, bad = -1;
-    if (is_whole_catalogue(obs->candidates, obs->n_candidates, n_items))
+    *whole = is_whole_catalogue(obs->candidates, obs->n_candidates, n_items);
+    if (*whole)
         return DS_OK;
     for (int j = 0; j < obs->n_candidates && bad < 0; j++) {
         int item = obs->candidates[j];
@@ -588,7 +590,7 @@ int mf_agent_rank(mf_agent *a, const observation *obs, int depth)
     if (obs->n_candidates < spec->slate || !obs->candidates)
         return err_set(a->base.err, DS_EINPUT, "agent '%s': %d candidates for a slate of %d",
                        a->base.type->name, obs->n_candidates, spec->slate);
-    int rc = check_candidates(a, obs);
+    int whole, rc = check_candidates(a, obs, &whole);
     if (rc != DS_OK)
         return rc;
     if (depth > a->depth)
@@ -597,7 +599,7 @@ int mf_agent_rank(mf_agent *a, const observation *obs, int depth)
      * sketch of the item factors, the same result as the exact pass below. */
     mf_model *m = a->model;
     const double *x = mf_model_user_factors(m, obs->user);
-    if (x && is_whole_catalogue(obs->candidates, obs->n_candidates, m->n_items) &&
+    if (x && whole &&
         rank_top_k_sketched(&m->sketch, m->Y, x, obs->candidates, depth, a->scores, a->heap,
                             a->ranked))
         return DS_OK;

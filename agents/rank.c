@@ -205,34 +205,42 @@ static int pool_keep(rank_sketch *s, int m, double t)
     return kept;
 }
 
-/* Positions whose upper bound u reaches the k-th largest lower bound l*: the
- * scan keeps those with u at or above the k-th largest l seen so far (which only
- * rises, so later tests keep a subset), skipping four at a time to the next such
- * position (a position whose l enters the heap has u >= l above the old root, so
- * none is skipped). A full pool is thinned by the current threshold. Returns the
- * pool size (>= k), or -1 when the pool still holds more than half of cap
- * positions after thinning (scores too close together for the sketch to pay). */
+/* Puts lower into the min-heap of the k largest lower bounds (len so far). */
+static void heap_offer(double *heap, int *len, int k, double lower)
+{
+    if (*len < k) {
+        heap[*len] = lower;
+        heap_sift_up(heap, (*len)++);
+    } else if (lower > heap[0]) {
+        heap[0] = lower;
+        heap_sift_down(heap, k);
+    }
+}
+
+/* Positions whose upper bound u reaches the k-th largest lower bound l*. The
+ * heap of the k largest l starts from every stride-th row (at least 4k of them;
+ * its least is already close to l*), then a scan of all rows keeps those with u
+ * at or above the heap's least (which only rises, so later tests keep a subset),
+ * skipping four at a time to the next such row, and offers the heap the l of
+ * the rows not offered yet (a row whose l enters it has u >= l above the old
+ * least, so none is skipped). A full pool is thinned by the current threshold.
+ * Returns the pool size (>= k), or -1 when the pool still holds more than half
+ * of cap rows after thinning (scores too close together for the sketch to pay). */
 static int sketch_pool(rank_sketch *s, int k, double scale, double absolute, int cap)
 {
     const float *f = s->approx;
     const double *norms = s->norms;
-    double *u = s->upper;
-    int n = s->n, m = 0, i = 0;
-    vm_widen_add_scaled(u, f, scale, norms, absolute, n);
-    for (; i < k; i++) {
-        s->heap[i] = (double)f[i] - (scale * norms[i] + absolute);
-        heap_sift_up(s->heap, i);
-        s->pool[m++] = i;
-    }
-    for (;; i++) {
-        i = vm_first_not_below(u, i, n, s->heap[0]);
+    int n = s->n, m = 0, len = 0;
+    int stride = n / (4 * k) < 1 ? 1 : n / (4 * k) > 8 ? 8 : n / (4 * k);
+    vm_widen_add_scaled(s->upper, f, scale, norms, absolute, n);
+    for (int i = 0; i < n; i += stride)
+        heap_offer(s->heap, &len, k, (double)f[i] - (scale * norms[i] + absolute));
+    for (int i = 0;; i++) {
+        i = vm_first_not_below(s->upper, i, n, s->heap[0]);
         if (i >= n)
             break;
-        double lower = (double)f[i] - (scale * norms[i] + absolute);
-        if (lower > s->heap[0]) {
-            s->heap[0] = lower;
-            heap_sift_down(s->heap, k);
-        }
+        if (i % stride != 0)
+            heap_offer(s->heap, &len, k, (double)f[i] - (scale * norms[i] + absolute));
         if (m == cap && (m = pool_keep(s, m, s->heap[0])) > cap / 2)
             return -1;
         s->pool[m++] = i;
