@@ -5,7 +5,9 @@
  * IEEE operations in the same order whatever the code path (no fused multiply-add,
  * no reassociation): on CPUs with AVX2 the same operations run on four values at
  * once, elsewhere two (SSE2) or one at a time. So these may serve an environment,
- * whose simulated world must not depend on the CPU. */
+ * whose simulated world must not depend on the CPU. The one exception is the
+ * bfloat16 pass at the end, an approximation with an error bound, whose users
+ * must (and agents/rank.h does) turn it into exact results. */
 #ifndef DIVSIM_VECMATH_H
 #define DIVSIM_VECMATH_H
 
