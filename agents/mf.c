@@ -35,6 +35,7 @@ struct mf_model {
     double *X;          /* [row_cap][d] user factors */
     double *Y;          /* [n_items][d] item factors */
     double *popularity; /* [n_items] total confidence of each item */
+    rank_sketch sketch; /* Y in bfloat16, refilled after every item sweep */
     long nnz;
     /* The interactions packed by user (CSR) and by item (CSC) for the sweeps,
      * rebuilt when the store changed since (version != packed_version). */
@@ -79,7 +80,7 @@ int mf_model_create(const mf_config *cfg, int n_users, int n_items, gsl_rng *ini
     m->A = malloc(d * d * sizeof *m->A);
     m->b = malloc(d * sizeof *m->b);
     if (!m->user_row || !m->Y || !m->popularity || !m->item_start || !m->user_start
-        || !m->gram || !m->A || !m->b) {
+        || !m->gram || !m->A || !m->b || rank_sketch_init(&m->sketch, n_items, m->d) != DS_OK) {
         mf_model_destroy(m);
         return err_set(err, DS_ENOMEM, "out of memory for the factor model");
     }
@@ -87,6 +88,7 @@ int mf_model_create(const mf_config *cfg, int n_users, int n_items, gsl_rng *ini
         m->user_row[u] = -1;
     for (size_t j = 0; j < (size_t)n_items * d; j++)
         m->Y[j] = gsl_ran_gaussian(init, 0.01);
+    rank_sketch_fill(&m->sketch, m->Y);
     *out = m;
     return DS_OK;
 }
@@ -116,6 +118,7 @@ void mf_model_destroy(mf_model *m)
     free(m->gram);
     free(m->A);
     free(m->b);
+    rank_sketch_free(&m->sketch);
     free(m);
 }
 
@@ -375,8 +378,10 @@ int mf_model_sweep(mf_model *m, mf_side side, char *err)
             m->n_solved = m->n_rows;
         return rc;
     }
-    return solve_side(m, m->X, m->n_rows, m->Y, m->n_items, m->item_start, m->item_row,
-                      m->item_conf, err);
+    int rc = solve_side(m, m->X, m->n_rows, m->Y, m->n_items, m->item_start, m->item_row,
+                        m->item_conf, err);
+    rank_sketch_fill(&m->sketch, m->Y);
+    return rc;
 }
 
 int mf_model_train(mf_model *m, char *err)
@@ -549,11 +554,13 @@ void mf_agent_destroy(agent *base)
 }
 
 /* Candidate ids in range and distinct (a->mark is cleared again on the way out).
- * The whole catalogue in id order, what shop offers, passes at a glance. */
-static int check_candidates(mf_agent *a, const observation *obs)
+ * The whole catalogue in id order, what shop offers, passes at a glance; *whole
+ * says whether that is what was offered. */
+static int check_candidates(mf_agent *a, const observation *obs, int *whole)
 {
     int n_items = a->base.spec->n_items, bad = -1;
-    if (is_whole_catalogue(obs->candidates, obs->n_candidates, n_items))
+    *whole = is_whole_catalogue(obs->candidates, obs->n_candidates, n_items);
+    if (*whole)
         return DS_OK;
     for (int j = 0; j < obs->n_candidates && bad < 0; j++) {
         int item = obs->candidates[j];
@@ -583,12 +590,20 @@ int mf_agent_rank(mf_agent *a, const observation *obs, int depth)
     if (obs->n_candidates < spec->slate || !obs->candidates)
         return err_set(a->base.err, DS_EINPUT, "agent '%s': %d candidates for a slate of %d",
                        a->base.type->name, obs->n_candidates, spec->slate);
-    int rc = check_candidates(a, obs);
+    int whole, rc = check_candidates(a, obs, &whole);
     if (rc != DS_OK)
         return rc;
     if (depth > a->depth)
         depth = a->depth;
-    mf_model_scores(a->model, obs->user, obs->candidates, obs->n_candidates, a->scores);
+    /* A personal ranking of the whole catalogue: a first pass from the bfloat16
+     * sketch of the item factors, the same result as the exact pass below. */
+    mf_model *m = a->model;
+    const double *x = mf_model_user_factors(m, obs->user);
+    if (x && whole &&
+        rank_top_k_sketched(&m->sketch, m->Y, x, obs->candidates, depth, a->scores, a->heap,
+                            a->ranked))
+        return DS_OK;
+    mf_model_scores(m, obs->user, obs->candidates, obs->n_candidates, a->scores);
     rank_top_k(obs->candidates, a->scores, obs->n_candidates, depth, a->heap, a->ranked);
     return DS_OK;
 }

@@ -97,7 +97,7 @@ typedef struct {
     mf_config cfg;
     mf_model *model;
     gsl_rng *sampling;       /* borrowed from the engine */
-    double *scores;          /* [n_items] score of each candidate position */
+    double *scores;          /* [n_items] score of each candidate position (see mf_agent_rank) */
     int *heap;               /* [depth] top-k scratch */
     int *ranked;             /* [depth] candidate positions, best first */
     int depth;               /* most positions mf_agent_rank may return */
@@ -115,7 +115,10 @@ int mf_agent_create(size_t size, const agent_type *type, const mf_config *cfg,
 
 /* Checks obs (user and candidate ids in range and distinct, at least a slate of
  * candidates), scores the candidates into a->scores, and puts the best
- * min(depth, n_candidates) positions into a->ranked. DS_EINPUT with a->err. */
+ * min(depth, n_candidates) positions into a->ranked. DS_EINPUT with a->err.
+ * A personal ranking of the whole catalogue goes through rank_top_k_sketched
+ * (agents/rank.h): the same ranking, with a->scores written for the ranked
+ * positions (and the few others scored exactly), not for every position. */
 int mf_agent_rank(mf_agent *a, const observation *obs, int depth);
 
 /* The epsilon exploration of sample_explore with the agent's sampling stream;

@@ -1,6 +1,11 @@
 #include "rank.h"
 
+#include "../sim/common.h"
 #include "../sim/vecmath.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Position a ranks above position b: higher score, then lower item id. */
 static int ranks_above(const int *candidates, const double *scores, int a, int b)
@@ -74,4 +79,200 @@ void rank_top_k(const int *candidates, const double *scores, int n, int k, int *
         heap[0] = heap[--len];
         sift_down(candidates, scores, heap, len, 0);
     }
+}
+
+/* ---- the sketched first pass (see rank.h for the bound and the argument) ---- */
+
+enum { SKETCH_MAX_DIM = 4096 };
+#define SKETCH_MAX_NORM 0x1p50
+
+int rank_sketch_init(rank_sketch *s, int n, int d)
+{
+    *s = (rank_sketch){.n = n, .d = d, .n_blocks = (n + 7) / 8};
+    size_t padded = (size_t)s->n_blocks * 8;
+    s->blocks = calloc(padded * (size_t)d, sizeof *s->blocks);
+    s->norms = malloc((size_t)n * sizeof *s->norms);
+    s->approx = malloc(padded * sizeof *s->approx);
+    s->upper = malloc((size_t)n * sizeof *s->upper);
+    s->x = malloc((size_t)d * sizeof *s->x);
+    s->heap = malloc((size_t)n * sizeof *s->heap);
+    s->pool = malloc((size_t)n * sizeof *s->pool);
+    s->pool_ids = malloc((size_t)n * sizeof *s->pool_ids);
+    s->pool_scores = malloc((size_t)n * sizeof *s->pool_scores);
+    s->pool_best = malloc((size_t)n * sizeof *s->pool_best);
+    if (!s->blocks || !s->norms || !s->approx || !s->upper || !s->x || !s->heap || !s->pool ||
+        !s->pool_ids || !s->pool_scores || !s->pool_best) {
+        rank_sketch_free(s);
+        return DS_ENOMEM;
+    }
+    return DS_OK;
+}
+
+void rank_sketch_free(rank_sketch *s)
+{
+    free(s->blocks);
+    free(s->norms);
+    free(s->approx);
+    free(s->upper);
+    free(s->x);
+    free(s->heap);
+    free(s->pool);
+    free(s->pool_ids);
+    free(s->pool_scores);
+    free(s->pool_best);
+    *s = (rank_sketch){0};
+}
+
+/* The Euclidean norm of v [d], rounded up past its rounding error ((d + 2) 2^-53
+ * relative for d <= 4096), or NaN/Inf for entries that are not finite. */
+static double norm_up(const double *v, int d)
+{
+    double sum = 0.0;
+    for (int c = 0; c < d; c++)
+        sum += v[c] * v[c];
+    return sqrt(sum) * (1.0 + 0x1p-30);
+}
+
+void rank_sketch_fill(rank_sketch *s, const double *A)
+{
+    int d = s->d;
+    s->max_norm = 0.0;
+    s->usable = d <= SKETCH_MAX_DIM;
+    for (int i = 0; i < s->n && s->usable; i++) {
+        const double *row = A + (size_t)i * (size_t)d;
+        double norm = norm_up(row, d);
+        if (!(norm < SKETCH_MAX_NORM))
+            s->usable = 0;
+        else if (norm > s->max_norm)
+            s->max_norm = norm;
+        s->norms[i] = norm;
+        uint16_t *block = s->blocks + (size_t)(i / 8) * (size_t)d * 8 + vm_bf16_block_slot(i % 8);
+        for (int c = 0; c < d && s->usable; c++)
+            block[8 * c] = vm_bf16_of(row[c]);
+    }
+}
+
+/* The relative coefficient of E_i (rank.h): E_i = relative |x| |A_i| + absolute. */
+static double sketch_relative_error(int d)
+{
+    return (0x1p-8 + (d + 4) * 0x1p-24) * (1.0 + 0x1p-6);
+}
+
+static double sketch_absolute_error(int d, double x_norm, double max_norm)
+{
+    return d * 0x1p-130 * (1.0 + x_norm + max_norm);
+}
+
+/* Restores the min-heap below slot 0. */
+static void heap_sift_down(double *h, int len)
+{
+    int i = 0;
+    for (;;) {
+        int least = i, l = 2 * i + 1, r = l + 1;
+        if (l < len && h[l] < h[least])
+            least = l;
+        if (r < len && h[r] < h[least])
+            least = r;
+        if (least == i)
+            return;
+        double t = h[i];
+        h[i] = h[least];
+        h[least] = t;
+        i = least;
+    }
+}
+
+static void heap_sift_up(double *h, int i)
+{
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (!(h[i] < h[parent]))
+            return;
+        double t = h[i];
+        h[i] = h[parent];
+        h[parent] = t;
+        i = parent;
+    }
+}
+
+/* Keeps the pooled positions with u >= t; returns how many. */
+static int pool_keep(rank_sketch *s, int m, double t)
+{
+    int kept = 0;
+    for (int j = 0; j < m; j++)
+        if (s->upper[s->pool[j]] >= t)
+            s->pool[kept++] = s->pool[j];
+    return kept;
+}
+
+/* Puts lower into the min-heap of the k largest lower bounds (len so far). */
+static void heap_offer(double *heap, int *len, int k, double lower)
+{
+    if (*len < k) {
+        heap[*len] = lower;
+        heap_sift_up(heap, (*len)++);
+    } else if (lower > heap[0]) {
+        heap[0] = lower;
+        heap_sift_down(heap, k);
+    }
+}
+
+/* Positions whose upper bound u reaches the k-th largest lower bound l*. The
+ * heap of the k largest l starts from every stride-th row (at least 4k of them;
+ * its least is already close to l*), then a scan of all rows keeps those with u
+ * at or above the heap's least (which only rises, so later tests keep a subset),
+ * skipping four at a time to the next such row, and offers the heap the l of
+ * the rows not offered yet (a row whose l enters it has u >= l above the old
+ * least, so none is skipped). A full pool is thinned by the current threshold.
+ * Returns the pool size (>= k), or -1 when the pool still holds more than half
+ * of cap rows after thinning (scores too close together for the sketch to pay). */
+static int sketch_pool(rank_sketch *s, int k, double scale, double absolute, int cap)
+{
+    const float *f = s->approx;
+    const double *norms = s->norms;
+    int n = s->n, m = 0, len = 0;
+    int stride = n / (4 * k) < 1 ? 1 : n / (4 * k) > 8 ? 8 : n / (4 * k);
+    vm_widen_add_scaled(s->upper, f, scale, norms, absolute, n);
+    for (int i = 0; i < n; i += stride)
+        heap_offer(s->heap, &len, k, (double)f[i] - (scale * norms[i] + absolute));
+    for (int i = 0;; i++) {
+        i = vm_first_not_below(s->upper, i, n, s->heap[0]);
+        if (i >= n)
+            break;
+        if (i % stride != 0)
+            heap_offer(s->heap, &len, k, (double)f[i] - (scale * norms[i] + absolute));
+        if (m == cap && (m = pool_keep(s, m, s->heap[0])) > cap / 2)
+            return -1;
+        s->pool[m++] = i;
+    }
+    return pool_keep(s, m, s->heap[0]);
+}
+
+int rank_top_k_sketched(rank_sketch *s, const double *A, const double *x,
+                        const int *candidates, int k, double *scores, int *heap, int *best)
+{
+    int d = s->d;
+    if (k > s->n)
+        k = s->n;
+    if (!s->usable || k <= 0)
+        return 0;
+    double x_norm = norm_up(x, d);
+    if (!(x_norm < SKETCH_MAX_NORM))
+        return 0;
+    for (int c = 0; c < d; c++)
+        s->x[c] = (float)x[c];
+    vm_bf16_blocks_dot(s->approx, s->blocks, s->x, s->n_blocks, d);
+    int m = sketch_pool(s, k, sketch_relative_error(d) * x_norm,
+                        sketch_absolute_error(d, x_norm, s->max_norm), k + s->n / 4);
+    if (m < 0)
+        return 0;
+    for (int j = 0; j < m; j++)
+        s->pool_ids[j] = candidates[s->pool[j]];
+    vm_rows_dot_gather(s->pool_scores, A, s->pool, x, m, d);
+    rank_top_k(s->pool_ids, s->pool_scores, m, k, heap, s->pool_best);
+    for (int j = 0; j < m; j++)
+        scores[s->pool[j]] = s->pool_scores[j];
+    for (int j = 0; j < k; j++)
+        best[j] = s->pool[s->pool_best[j]];
+    return 1;
 }

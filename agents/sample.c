@@ -3,7 +3,46 @@
 #include "../sim/common.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+
+/* Draws of gsl_rng_uniform_int(r, n) for one n, many times over: the same values
+ * from the same generator outputs, with gsl's per-draw division by
+ * scale = range / n done as a multiplication. For generator outputs below 2^32
+ * and 2 <= scale < 2^32, floor(x / scale) = floor(x M / 2^64) with
+ * M = ceil(2^64 / scale) (Lemire, Kaser and Kurz 2019, "Faster remainder by
+ * direct computation", theorem 1 with N = 32, F = 64), computed below in two
+ * 32-bit halves; other generators keep the division. */
+typedef struct {
+    const gsl_rng *r;
+    unsigned long offset, scale, n;
+    uint64_t inverse_hi, inverse_lo; /* M = inverse_hi 2^32 + inverse_lo; 0 = divide */
+} uniform_ints;
+
+static void uniform_ints_init(uniform_ints *u, const gsl_rng *r, unsigned long n)
+{
+    unsigned long range = r->type->max - r->type->min;
+    *u = (uniform_ints){.r = r, .offset = r->type->min, .scale = range / n, .n = n};
+    if (range <= UINT32_MAX && u->scale >= 2) {
+        uint64_t inverse = UINT64_MAX / u->scale + 1;
+        u->inverse_hi = inverse >> 32;
+        u->inverse_lo = inverse & UINT32_MAX;
+    }
+}
+
+static inline unsigned long uniform_ints_next(const uniform_ints *u)
+{
+    const gsl_rng *r = u->r;
+    unsigned long k;
+    do {
+        uint64_t x = r->type->get(r->state) - u->offset;
+        if (u->inverse_hi)
+            k = (unsigned long)((x * u->inverse_hi + ((x * u->inverse_lo) >> 32)) >> 32);
+        else
+            k = (unsigned long)(x / u->scale);
+    } while (k >= u->n);
+    return k;
+}
 
 int sample_contains(const int *items, int n, int item)
 {
@@ -13,17 +52,29 @@ int sample_contains(const int *items, int n, int item)
     return 0;
 }
 
+enum { SEEN_WORDS = 16 };
+
 int sample_distinct(gsl_rng *r, const int *candidates, int n, int *out, int k)
 {
     if (n < k)
         return DS_EINPUT;
+    if (k <= 0)
+        return DS_OK;
     if (4 * k <= n) {
-        /* Few picks from many: redraw duplicates; expected draws < 4k/3. */
+        /* Few picks from many: redraw duplicates; expected draws < 4k/3. A
+         * 1024-bit filter of the picks' low bits settles most "not picked yet"
+         * at a glance; only a hit in it looks through the picks. */
+        uint64_t seen[SEEN_WORDS] = {0};
+        uniform_ints draw;
+        uniform_ints_init(&draw, r, (unsigned long)n);
         for (int j = 0; j < k; j++) {
             int item;
-            do
-                item = candidates[gsl_rng_uniform_int(r, (unsigned long)n)];
-            while (sample_contains(out, j, item));
+            unsigned bit;
+            do {
+                item = candidates[uniform_ints_next(&draw)];
+                bit = (unsigned)item % (64u * SEEN_WORDS);
+            } while ((seen[bit / 64] >> (bit % 64) & 1) && sample_contains(out, j, item));
+            seen[bit / 64] |= UINT64_C(1) << (bit % 64);
             out[j] = item;
         }
         return DS_OK;
@@ -92,12 +143,15 @@ double sample_explore(gsl_rng *r, const int *candidates, int n, int *slate, int 
     }
     /* Rejection sampling: at least n - k + 1 >= 1 candidates are free for each
      * slot, so the expected number of draws per slot is at most k. */
+    uniform_ints draw;
+    if (given_up > 0)
+        uniform_ints_init(&draw, r, (unsigned long)n);
     for (int s = 0; s < k && given_up > 0; s++) {
         if (slate[s] >= 0)
             continue;
         int chosen = -2 - slate[s], item;
         do
-            item = candidates[gsl_rng_uniform_int(r, (unsigned long)n)];
+            item = candidates[uniform_ints_next(&draw)];
         while (sample_contains(slate, k, item));
         slate[s] = item;
         differ += item != chosen;

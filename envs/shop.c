@@ -505,21 +505,23 @@ static void topic_costs(shop_state *s, int u, double scale)
         s->topic_cost[t] = w * (scale * sat[t]);
 }
 
-/* Utility of item i for user u without position bias, given its affinity and
- * the satiation term of its topic. */
-static double item_utility(const shop_state *s, int u, int i, double affinity,
-                           double satiation_cost)
+/* s->v[j] = the utility of slate[j] to user u in slot j: affinity (s->aff[j]),
+ * appeal, price, the satiation of its topic at scale, less the position cost. */
+static void slate_utilities(shop_state *s, int u, const int *slate, double scale)
 {
     const shop_config *c = &s->cfg;
-    double b = c->price_weight * user_of(s, u)->price_mult;
-    return c->affinity * affinity + c->appeal_weight * s->appeal[i] - b * s->log_price[i] -
-           satiation_cost;
-}
-
-static double satiation_cost(const shop_state *s, int u, int i, double scale)
-{
     const float *sat = user_satiation(s, u);
-    return s->cfg.satiation_weight * (scale * sat[s->item_topic[i]]);
+    const double *appeal = s->appeal, *log_price = s->log_price, *aff = s->aff;
+    const double *position_cost = s->position_cost;
+    const int *topic = s->item_topic;
+    double g = c->affinity, wa = c->appeal_weight, ws = c->satiation_weight;
+    double b = c->price_weight * user_of(s, u)->price_mult;
+    double *v = s->v;
+    for (int j = 0; j < c->slate; j++) {
+        int i = slate[j];
+        v[j] = g * aff[j] + wa * appeal[i] - b * log_price[i] - ws * (scale * sat[topic[i]]) -
+               position_cost[j];
+    }
 }
 
 /* The log-odds that a click on item i becomes a purchase. */
@@ -552,20 +554,22 @@ static int end_session(shop_state *s, int u)
     return p->churned;
 }
 
-/* Slate items must be distinct active ids. */
+/* Slate items must be distinct active ids. The marks set on the way are
+ * cleared again: those of the items before the first bad one (a repeated item
+ * is cleared through its first place). */
 static int check_slate(shop_state *s, const int *slate)
 {
-    int k = s->cfg.slate, ok = 1, j;
-    for (j = 0; j < k && ok; j++) {
-        int i = slate[j];
-        if (i < 0 || i >= s->capacity || s->active_pos[i] < 0 || s->mark[i])
-            ok = 0;
-        else
-            s->mark[i] = 1;
+    int k = s->cfg.slate, j;
+    unsigned capacity = (unsigned)s->capacity;
+    for (j = 0; j < k; j++) {
+        unsigned i = (unsigned)slate[j];
+        if (i >= capacity || s->active_pos[i] < 0 || s->mark[i])
+            break;
+        s->mark[i] = 1;
     }
-    for (int j2 = 0; j2 < j; j2++)
-        if (slate[j2] >= 0 && slate[j2] < s->capacity)
-            s->mark[slate[j2]] = 0;
+    int ok = j == k;
+    while (j-- > 0)
+        s->mark[slate[j]] = 0;
     return ok ? DS_OK : DS_EINPUT;
 }
 
@@ -900,9 +904,7 @@ static int shop_step(env *e, int u, const int *slate, double t, env_response *ou
     p->last = t;
     double scale = satiation_scale(s, u, t);
     vm_rows_dot_gather(s->aff, s->latent, slate, user_x(s, u), c->slate, s->dim);
-    for (int j = 0; j < c->slate; j++)
-        s->v[j] = item_utility(s, u, slate[j], s->aff[j], satiation_cost(s, u, slate[j], scale)) -
-                  s->position_cost[j];
+    slate_utilities(s, u, slate, scale);
     double inclusive;
     int pos = choose(s, &inclusive);
     *out = (env_response){.click = pos, .item = pos >= 0 ? slate[pos] : -1};
@@ -962,8 +964,9 @@ static void purchase_log_odds_of(const shop_state *s, int u, const int *items,
     }
 }
 
-/* v[j] = item_utility of items[j] given its affinity aff[j] (v may be aff), with
- * the satiation as of the user's last update. */
+/* v[j] = the utility of items[j] as in slate_utilities without the position
+ * cost, given its affinity aff[j] (v may be aff), with the satiation as of the
+ * user's last update. */
 static void utilities_of(shop_state *s, int u, const int *items, const double *aff, int n,
                          double *v)
 {

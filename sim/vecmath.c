@@ -596,3 +596,151 @@ void vm_add_array(double *y, const double *x, int n)
     for (; i < n; i++)
         y[i] += x[i];
 }
+
+/* ---- bfloat16 rows in blocks of eight ---- */
+
+uint16_t vm_bf16_of(double v)
+{
+    float f = (float)v;
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    /* round to nearest, ties to even, on the 16 bits dropped */
+    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+
+double vm_bf16_value(uint16_t h)
+{
+    uint32_t b = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+int vm_bf16_block_slot(int r) { return 2 * (r % 4) + r / 4; }
+
+/* Eight rows' sums in column order, one row at a time. */
+static __attribute__((noinline)) void bf16_blocks_dot_base(float *out, const uint16_t *B,
+                                                           const float *x, int from,
+                                                           int n_blocks, int d)
+{
+    for (int b = from; b < n_blocks; b++) {
+        const uint16_t *p = B + (size_t)b * (size_t)d * 8;
+        for (int r = 0; r < 8; r++) {
+            const uint16_t *entry = p + vm_bf16_block_slot(r);
+            float sum = 0.0f;
+            for (int c = 0; c < d; c++)
+                sum += x[c] * (float)vm_bf16_value(entry[8 * c]);
+            out[8 * b + r] = sum;
+        }
+    }
+}
+
+static __attribute__((noinline)) void widen_add_scaled_base(double *y, const float *f, double a,
+                                                            const double *x, double b, int from,
+                                                            int n)
+{
+    for (int i = from; i < n; i++)
+        y[i] = (double)f[i] + (a * x[i] + b);
+}
+
+#ifdef VM_DISPATCH
+/* Rows 0-3 (shifted up: the low 16 bits of each 32-bit word) and rows 4-7
+ * (masked: the high 16 bits) of one block's columns c and c + 1 (the two halves
+ * of a 32-byte load) as singles, times xc, into lo and hi. */
+#define BF16_BLOCK_STEP(p, lo, hi)                                                       \
+    do {                                                                                 \
+        __m256i u_ = _mm256_loadu_si256((const __m256i *)(const void *)((p) + 8 * c));    \
+        lo = BF16_MADD(lo, _mm256_castsi256_ps(_mm256_slli_epi32(u_, 16)), xc);           \
+        hi = BF16_MADD(hi, _mm256_castsi256_ps(_mm256_and_si256(u_, mask)), xc);          \
+    } while (0)
+
+/* The lower half of each accumulator sums the even columns, the upper half the
+ * odd ones: rows 0-3 are lo's halves added, rows 4-7 hi's. */
+#define BF16_BLOCK_STORE(o, lo, hi)                                                      \
+    _mm256_storeu_ps(o, _mm256_set_m128(                                                 \
+        _mm_add_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1)),            \
+        _mm_add_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1))))
+
+/* Four blocks per pass over the columns (eight independent chains of additions),
+ * two columns per step; d is even. Returns the blocks done. With FMA the product
+ * and the sum round once (within the same bound). */
+#define BF16_BLOCKS_DOT_AVX2(suffix, attr)                                                \
+    static attr int bf16_blocks_dot_##suffix(float *out, const uint16_t *B, const float *x, \
+                                             int n_blocks, int d)                         \
+    {                                                                                     \
+        const __m256i mask = _mm256_set1_epi32((int)0xffff0000u);                         \
+        size_t step = (size_t)d * 8;                                                      \
+        int b = 0;                                                                        \
+        for (; b + 4 <= n_blocks; b += 4) {                                               \
+            const uint16_t *p0 = B + (size_t)b * step, *p1 = p0 + step, *p2 = p1 + step,  \
+                           *p3 = p2 + step;                                               \
+            __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, \
+                   hi2 = lo0, lo3 = lo0, hi3 = lo0;                                       \
+            for (int c = 0; c < d; c += 2) {                                              \
+                __m256 xc = _mm256_set_m128(_mm_broadcast_ss(x + c + 1),                  \
+                                            _mm_broadcast_ss(x + c));                     \
+                BF16_BLOCK_STEP(p0, lo0, hi0);                                            \
+                BF16_BLOCK_STEP(p1, lo1, hi1);                                            \
+                BF16_BLOCK_STEP(p2, lo2, hi2);                                            \
+                BF16_BLOCK_STEP(p3, lo3, hi3);                                            \
+            }                                                                             \
+            BF16_BLOCK_STORE(out + 8 * b, lo0, hi0);                                      \
+            BF16_BLOCK_STORE(out + 8 * b + 8, lo1, hi1);                                  \
+            BF16_BLOCK_STORE(out + 8 * b + 16, lo2, hi2);                                 \
+            BF16_BLOCK_STORE(out + 8 * b + 24, lo3, hi3);                                 \
+        }                                                                                 \
+        for (; b < n_blocks; b++) {                                                       \
+            const uint16_t *p0 = B + (size_t)b * step;                                    \
+            __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0;                                  \
+            for (int c = 0; c < d; c += 2) {                                              \
+                __m256 xc = _mm256_set_m128(_mm_broadcast_ss(x + c + 1),                  \
+                                            _mm_broadcast_ss(x + c));                     \
+                BF16_BLOCK_STEP(p0, lo0, hi0);                                            \
+            }                                                                             \
+            BF16_BLOCK_STORE(out + 8 * b, lo0, hi0);                                      \
+        }                                                                                 \
+        return b;                                                                         \
+    }
+
+#define BF16_MADD(acc, a, b) _mm256_add_ps(acc, _mm256_mul_ps(a, b))
+BF16_BLOCKS_DOT_AVX2(avx2, VM_AVX2)
+#undef BF16_MADD
+#define BF16_MADD(acc, a, b) _mm256_fmadd_ps(a, b, acc)
+BF16_BLOCKS_DOT_AVX2(fma, __attribute__((target("avx2,fma"))))
+#undef BF16_MADD
+
+/* widen_add_scaled four at a time, the same operations; returns where it stopped. */
+static VM_AVX2 int widen_add_scaled_avx2(double *y, const float *f, double a, const double *x,
+                                         double b, int n)
+{
+    __m256d av = _mm256_set1_pd(a), bv = _mm256_set1_pd(b);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d ax = _mm256_add_pd(_mm256_mul_pd(av, _mm256_loadu_pd(x + i)), bv);
+        _mm256_storeu_pd(y + i, _mm256_add_pd(_mm256_cvtps_pd(_mm_loadu_ps(f + i)), ax));
+    }
+    return i;
+}
+
+#endif
+
+void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blocks, int d)
+{
+    int b = 0;
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2() && d % 2 == 0)
+        b = __builtin_cpu_supports("fma") ? bf16_blocks_dot_fma(out, B, x, n_blocks, d)
+                                          : bf16_blocks_dot_avx2(out, B, x, n_blocks, d);
+#endif
+    bf16_blocks_dot_base(out, B, x, b, n_blocks, d);
+}
+
+void vm_widen_add_scaled(double *y, const float *f, double a, const double *x, double b, int n)
+{
+    int i = 0;
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2())
+        i = widen_add_scaled_avx2(y, f, a, x, b, n);
+#endif
+    widen_add_scaled_base(y, f, a, x, b, i, n);
+}

@@ -5,11 +5,14 @@
  * IEEE operations in the same order whatever the code path (no fused multiply-add,
  * no reassociation): on CPUs with AVX2 the same operations run on four values at
  * once, elsewhere two (SSE2) or one at a time. So these may serve an environment,
- * whose simulated world must not depend on the CPU. */
+ * whose simulated world must not depend on the CPU. The one exception is the
+ * bfloat16 pass at the end, an approximation with an error bound, whose users
+ * must (and agents/rank.h does) turn it into exact results. */
 #ifndef DIVSIM_VECMATH_H
 #define DIVSIM_VECMATH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* e^x, within about 1 ulp of the correctly rounded result (a degree-13 Taylor
  * polynomial on [-ln2/2, ln2/2] after the reduction x = k ln2 + r): +Inf above
@@ -76,5 +79,28 @@ void vm_rows_backward(double *dx, double *dA, double *dbias, const double *A, co
 
 /* y[i] += x[i] for i < n. */
 void vm_add_array(double *y, const double *x, int n);
+
+/* bfloat16: the top 16 bits of an IEEE single (8 significant bits, a single's
+ * range). vm_bf16_of rounds v to a single, then to the nearest bfloat16 (ties to
+ * even), for finite v of magnitude below 2^120; vm_bf16_value is exact. */
+uint16_t vm_bf16_of(double v);
+double vm_bf16_value(uint16_t h);
+
+/* A first, approximate scoring pass over rows stored as bfloat16 in blocks of
+ * eight rows, column-interleaved: B[b][c][vm_bf16_block_slot(r)] is column c of
+ * row 8 b + r, for n_blocks blocks of d columns. out[8 b + r] = the sum over c
+ * of x[c] times that entry in single precision, in an order that depends on the
+ * CPU (AVX2 sums even and odd columns apart, fused multiply-adds where the CPU
+ * has FMA): an approximation within d 2^-24 sum |x[c] entry| of the exact sum,
+ * not a reproducible value (agents/rank.h makes exact use of it). */
+void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blocks, int d);
+
+/* y[i] = (double)f[i] + (a x[i] + b) for i < n, the same on every CPU. */
+void vm_widen_add_scaled(double *y, const float *f, double a, const double *x, double b, int n);
+
+/* Where row r of a block of vm_bf16_blocks_dot sits among the eight slots of a
+ * column: 2 (r mod 4) + r / 4, so that each 32-bit word holds rows r and r + 4. */
+int vm_bf16_block_slot(int r);
+
 
 #endif

@@ -1,6 +1,7 @@
 /* The simple agents: oracle against brute force, popularity's decayed chart
  * and paging, random's uniformity. The cf family has its own suite. */
 #include "../agents/agent.h"
+#include "../agents/sample.h"
 #include "testutil.h"
 
 #include <gsl/gsl_cdf.h>
@@ -220,6 +221,62 @@ START_TEST(random_is_uniform_and_distinct)
 }
 END_TEST
 
+/* The slate gsl_rng_uniform_int would draw: rejection of repeats, as sampling
+ * did before its draws were computed by multiplication. */
+static void reference_distinct(gsl_rng *r, const int *candidates, int n, int *out, int k)
+{
+    for (int j = 0; j < k; j++) {
+        int item, repeat;
+        do {
+            item = candidates[gsl_rng_uniform_int(r, (unsigned long)n)];
+            repeat = 0;
+            for (int i = 0; i < j; i++)
+                repeat |= out[i] == item;
+        } while (repeat);
+        out[j] = item;
+    }
+}
+
+/* sample_distinct and sample_explore draw exactly the values of
+ * gsl_rng_uniform_int from the same generator outputs, for catalogue sizes where
+ * gsl's scale = (2^32 - 1) / n divides exactly (n = 65535, 65537), is one short
+ * (n = 65536) or anything between, up to n = 2^22 (scale 1023), on twin generators. */
+START_TEST(sampling_draws_what_gsl_draws)
+{
+    static const int sizes[] = {40, 41, 64, 1000, 4096, 10000, 65535, 65536, 65537,
+                                100003, 1 << 20, 1 << 22};
+    enum { K_MAX = 10, SLATES = 2000 };
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        int n = sizes[t];
+        int *candidates = malloc((size_t)n * sizeof *candidates);
+        ck_assert_ptr_nonnull(candidates);
+        for (int i = 0; i < n; i++)
+            candidates[i] = i;
+        gsl_rng *mine = gsl_rng_alloc(gsl_rng_mt19937), *ref = gsl_rng_alloc(gsl_rng_mt19937);
+        gsl_rng_set(mine, 17 + t);
+        gsl_rng_set(ref, 17 + t);
+        for (int s = 0; s < SLATES; s++) {
+            int got[K_MAX], want[K_MAX];
+            ck_assert_int_eq(sample_distinct(mine, candidates, n, got, K_MAX), DS_OK);
+            reference_distinct(ref, candidates, n, want, K_MAX);
+            ck_assert_mem_eq(got, want, sizeof got);
+        }
+        /* explore with epsilon 1: every slot given up (one uniform each), refilled */
+        int slate[K_MAX];
+        sample_explore(mine, candidates, n, slate, K_MAX, 1.0);
+        for (int j = 0; j < K_MAX; j++)
+            ck_assert_double_lt(gsl_rng_uniform(ref), 1.0);
+        int want[K_MAX];
+        reference_distinct(ref, candidates, n, want, K_MAX);
+        ck_assert_mem_eq(slate, want, sizeof slate);
+        ck_assert_uint_eq(gsl_rng_get(mine), gsl_rng_get(ref));
+        gsl_rng_free(mine);
+        gsl_rng_free(ref);
+        free(candidates);
+    }
+}
+END_TEST
+
 static Suite *agents_suite(void)
 {
     Suite *s = suite_create("agents");
@@ -228,6 +285,7 @@ static Suite *agents_suite(void)
     tcase_add_test(tc, popularity_decays_by_half_life);
     tcase_add_test(tc, popularity_pages_through_the_chart);
     tcase_add_test(tc, random_is_uniform_and_distinct);
+    tcase_add_test(tc, sampling_draws_what_gsl_draws);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,6 +4,7 @@
 #include "../agents/mf.h"
 #include "../agents/rank.h"
 #include "../sim/common.h"
+#include "../sim/vecmath.h"
 
 #include <check.h>
 #include <gsl/gsl_cdf.h>
@@ -855,6 +856,119 @@ START_TEST(test_act_rejects_bad_observations)
 }
 END_TEST
 
+/* ---- the sketched first pass (agents/rank.h) ---- */
+
+/* rank_top_k_sketched against the exact pass (vm_rows_dot, rank_top_k) on
+ * catalogue A [n][d]: the same positions in the same order, the same scores
+ * bit for bit at those positions. */
+static void assert_sketch_exact(const double *A, int n, int d, const double *x, int k)
+{
+    rank_sketch s;
+    ck_assert_int_eq(rank_sketch_init(&s, n, d), DS_OK);
+    rank_sketch_fill(&s, A);
+    int *ids = malloc((size_t)n * sizeof *ids), *heap = malloc((size_t)k * sizeof *heap);
+    int *best = malloc((size_t)k * sizeof *best), *want = malloc((size_t)k * sizeof *want);
+    double *exact = malloc((size_t)n * sizeof *exact), *got = malloc((size_t)n * sizeof *got);
+    ck_assert(ids && heap && best && want && exact && got);
+    for (int i = 0; i < n; i++)
+        ids[i] = i;
+    vm_rows_dot(exact, A, x, n, d);
+    rank_top_k(ids, exact, n, k, heap, want);
+    ck_assert_int_eq(rank_top_k_sketched(&s, A, x, ids, k, got, heap, best), 1);
+    int kk = k < n ? k : n;
+    ck_assert_mem_eq(best, want, (size_t)kk * sizeof *best);
+    for (int j = 0; j < kk; j++)
+        ck_assert_mem_eq(&got[best[j]], &exact[best[j]], sizeof *got);
+    free(ids);
+    free(heap);
+    free(best);
+    free(want);
+    free(exact);
+    free(got);
+    rank_sketch_free(&s);
+}
+
+/* Near-ties the bfloat16 pass cannot tell apart: a cluster of 40 rows, each one
+ * base vector (close to x, so the cluster holds the top) plus a perturbation of
+ * relative size 1e-9 (exact scores differ, approximate ones collide), with exact
+ * duplicates (ties broken by id) and rows one ulp apart, among random rows; a
+ * long row pointing away sets the norm of the bound. Also wholly random
+ * catalogues. n not a multiple of 8; d odd and even; k from 1 to past n. */
+START_TEST(test_sketch_gives_the_exact_top_k)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 31);
+    static const int dims[] = {1, 3, 32}, ks[] = {1, 10, 37, 1000};
+    enum { N = 203, CLUSTER = 40 };
+    double *A = malloc((size_t)N * 32 * sizeof *A), x[32], base[32];
+    ck_assert_ptr_nonnull(A);
+    for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
+        int d = dims[t];
+        for (int rep = 0; rep < 20; rep++) {
+            for (int c = 0; c < d; c++) {
+                x[c] = gsl_ran_gaussian(r, 1.0);
+                base[c] = 3.0 * x[c] + gsl_ran_gaussian(r, 0.1);
+            }
+            for (int i = 0; i < N * d; i++)
+                A[i] = gsl_ran_gaussian(r, 0.3);
+            for (int i = 5; i < 5 + CLUSTER; i++) {
+                for (int c = 0; c < d; c++)
+                    A[i * d + c] = base[c] * (1.0 + 1e-9 * gsl_ran_gaussian(r, 1.0));
+                if (i % 7 == 0) /* a duplicate of its predecessor */
+                    memcpy(A + i * d, A + (i - 1) * d, (size_t)d * sizeof *A);
+                else if (i % 7 == 3) /* one ulp from its predecessor */
+                    for (int c = 0; c < d; c++)
+                        A[i * d + c] = nextafter(A[(i - 1) * d + c], INFINITY);
+            }
+            for (int c = 0; c < d; c++)
+                A[(N - 1) * d + c] = -1e3 * x[c];
+            for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++)
+                assert_sketch_exact(A, N, d, x, ks[j]);
+            for (int i = 0; i < N * d; i++)
+                A[i] = gsl_ran_gaussian(r, 0.3);
+            for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++)
+                assert_sketch_exact(A, N, d, x, ks[j]);
+        }
+    }
+    free(A);
+    gsl_rng_free(r);
+}
+END_TEST
+
+/* The sketch declines, writing nothing, where it cannot bound its error (a
+ * catalogue entry not finite, a user vector too long or not finite) or would not
+ * pay (every row alike: all 16 to be scored again, against at most 3 + 16 / 4). */
+START_TEST(test_sketch_declines)
+{
+    enum { N = 16, D = 4 };
+    double A[N * D], x[D] = {1, 2, 3, 4}, scores[N];
+    int ids[N], heap[3], best[3] = {-1, -1, -1};
+    for (int i = 0; i < N * D; i++)
+        A[i] = (double)((i * 37) % 101) / 50.0 - 1.0;
+    for (int i = 0; i < N; i++)
+        ids[i] = i;
+    rank_sketch s;
+    ck_assert_int_eq(rank_sketch_init(&s, N, D), DS_OK);
+    rank_sketch_fill(&s, A);
+    ck_assert_int_eq(rank_top_k_sketched(&s, A, x, ids, 3, scores, heap, best), 1);
+    double big[D] = {1e300, 0, 0, 0}, nan[D] = {NAN, 0, 0, 0};
+    best[0] = -1;
+    ck_assert_int_eq(rank_top_k_sketched(&s, A, big, ids, 3, scores, heap, best), 0);
+    ck_assert_int_eq(rank_top_k_sketched(&s, A, nan, ids, 3, scores, heap, best), 0);
+    ck_assert_int_eq(best[0], -1);
+    double alike[N * D];
+    for (int i = 0; i < N * D; i++)
+        alike[i] = (double)(i % D);
+    rank_sketch_fill(&s, alike);
+    ck_assert_int_eq(rank_top_k_sketched(&s, alike, x, ids, 3, scores, heap, best), 0);
+    ck_assert_int_eq(best[0], -1);
+    A[5] = INFINITY;
+    rank_sketch_fill(&s, A);
+    ck_assert_int_eq(rank_top_k_sketched(&s, A, x, ids, 3, scores, heap, best), 0);
+    rank_sketch_free(&s);
+}
+END_TEST
+
 static Suite *cf_suite(void)
 {
     Suite *s = suite_create("cf");
@@ -870,6 +984,8 @@ static Suite *cf_suite(void)
     tcase_add_test(cf, test_epsilon_one_is_uniform);
     tcase_add_test(cf, test_epsilon_replaces_some_slots);
     tcase_add_test(cf, test_learning_off_changes_nothing);
+    tcase_add_test(cf, test_sketch_gives_the_exact_top_k);
+    tcase_add_test(cf, test_sketch_declines);
     suite_add_tcase(s, cf);
     TCase *mmr = tcase_create("mmr");
     tcase_add_test(mmr, test_mmr_lambda_one_is_cf);

@@ -2,6 +2,7 @@
 #include "../sim/metrics.h"
 #include "testutil.h"
 
+#include <gsl/gsl_rng.h>
 #include <math.h>
 
 /* RecBole's test fixture for ItemCoverage and GiniIndex: 5 lists of 3 items over
@@ -60,6 +61,56 @@ START_TEST(ild_of_a_hand_slate)
 }
 END_TEST
 
+/* The pairwise formula as first written: three sums per pair. */
+static double ild_pairwise(const double *latent, int dim, const int *slate, int k)
+{
+    double sum = 0.0;
+    for (int a = 0; a < k; a++) {
+        const double *x = latent + (size_t)slate[a] * dim;
+        for (int b = a + 1; b < k; b++) {
+            const double *y = latent + (size_t)slate[b] * dim;
+            double dot = 0.0, xx = 0.0, yy = 0.0;
+            for (int i = 0; i < dim; i++) {
+                dot += x[i] * y[i];
+                xx += x[i] * x[i];
+                yy += y[i] * y[i];
+            }
+            double norm = sqrt(xx * yy);
+            sum += 1.0 - (norm > 0.0 ? dot / norm : 0.0);
+        }
+    }
+    return sum / (0.5 * k * (k - 1));
+}
+
+/* Norms once per slate give bit for bit the pairwise formula's value: random
+ * latents (one all-zero row, repeated items), slates of 2 to 12 and of 80 (past
+ * the norms kept on the stack), dims 1, 5 and 16. */
+START_TEST(ild_equals_the_pairwise_formula_exactly)
+{
+    enum { ITEMS = 50, DIM = 16, KMAX = 80 };
+    static double latent[ITEMS * DIM];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 11);
+    for (int i = 0; i < ITEMS * DIM; i++)
+        latent[i] = gsl_rng_uniform(r) * 2.0 - 1.0;
+    for (int c = 0; c < DIM; c++)
+        latent[7 * DIM + c] = 0.0;
+    static const int dims[] = {1, 5, DIM}, sizes[] = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, KMAX};
+    for (int t = 0; t < 3; t++)
+        for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+            int k = sizes[z], slate[KMAX];
+            for (int rep = 0; rep < 20; rep++) {
+                for (int j = 0; j < k; j++)
+                    slate[j] = (int)gsl_rng_uniform_int(r, ITEMS);
+                double want = ild_pairwise(latent, dims[t], slate, k);
+                double got = metrics_ild(latent, dims[t], slate, k);
+                ck_assert_mem_eq(&got, &want, sizeof got);
+            }
+        }
+    gsl_rng_free(r);
+}
+END_TEST
+
 START_TEST(topic_ild_counts_differing_pairs)
 {
     const int topic[] = {0, 0, 1, 2};
@@ -99,6 +150,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, recbole_coverage_and_gini);
     tcase_add_test(tc, gini_extremes);
     tcase_add_test(tc, ild_of_a_hand_slate);
+    tcase_add_test(tc, ild_equals_the_pairwise_formula_exactly);
     tcase_add_test(tc, topic_ild_counts_differing_pairs);
     tcase_add_test(tc, window_summary_columns);
     suite_add_tcase(s, tc);

@@ -280,6 +280,12 @@ START_TEST(test_small_kernels)
         vm_add_array(y, v, n);
         for (int i = 0; i < n; i++)
             ck_assert(same_bits(y[i], w[i] + v[i]));
+        float f[MAXN];
+        for (int i = 0; i < n; i++)
+            f[i] = (float)(w[i] - 0.5);
+        vm_widen_add_scaled(out, f, 0.7, v, 1e-3, n);
+        for (int i = 0; i < n; i++)
+            ck_assert(same_bits(out[i], (double)f[i] + (0.7 * v[i] + 1e-3)));
     }
     gsl_rng_free(r);
 }
@@ -312,6 +318,76 @@ START_TEST(test_adam)
 }
 END_TEST
 
+/* ---- bfloat16 ---- */
+
+/* Rounding to the nearest bfloat16, ties to even (1 + 2^-8 lies halfway between
+ * 1 and 1 + 2^-7, 1 + 3 2^-8 between 1 + 2^-7 and 1 + 2^-6), and within 2^-8
+ * relative of the value for 10^5 values over 2^-100 .. 2^100 of either sign. */
+START_TEST(test_bf16_rounding)
+{
+    ck_assert_uint_eq(vm_bf16_of(1.0), 0x3f80);
+    ck_assert_uint_eq(vm_bf16_of(1.0 + 0x1p-8), 0x3f80);
+    ck_assert_uint_eq(vm_bf16_of(1.0 + 3 * 0x1p-8), 0x3f82);
+    ck_assert_uint_eq(vm_bf16_of(-2.0), 0xc000);
+    ck_assert_uint_eq(vm_bf16_of(0.0), 0x0000);
+    ck_assert_double_eq(vm_bf16_value(0x3f81), 1.0 + 0x1p-7);
+    gsl_rng *r = rng_new(21);
+    for (int i = 0; i < 100000; i++) {
+        double v = ldexp(gsl_rng_uniform(r) + 0.5, (int)gsl_rng_uniform_int(r, 201) - 100);
+        if (i % 2)
+            v = -v;
+        double b = vm_bf16_value(vm_bf16_of(v));
+        ck_assert_double_le(fabs(b - v), 0x1p-8 * fabs(v) * (1 + 0x1p-20));
+    }
+    gsl_rng_free(r);
+}
+END_TEST
+
+/* The blocked pass: each row's approximate score against the exact sum of its
+ * bfloat16 entries times the single x (computed in double, exact to 2^-53 here),
+ * within the single-precision summation bound d 2^-24 sum |x||y| (Higham eq.
+ * 3.5, with room), for 0 to 5 blocks and d = 1, 2, 3, 8, 32 (odd d runs the
+ * baseline kernel, even d the AVX2 one where the CPU has it). A row put in the
+ * wrong slot would be off by a whole product. */
+START_TEST(test_bf16_blocks_dot)
+{
+    static const int dims[] = {1, 2, 3, 8, 32};
+    gsl_rng *r = rng_new(22);
+    for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
+        int d = dims[t];
+        for (int n_blocks = 0; n_blocks <= 5; n_blocks++) {
+            int n = 8 * n_blocks;
+            uint16_t *B = calloc((size_t)(n * d) + 1, sizeof *B);
+            float *x = malloc((size_t)d * sizeof *x), *out = malloc(((size_t)n + 1) * sizeof *out);
+            double *rows = malloc(((size_t)(n * d) + 1) * sizeof *rows);
+            ck_assert(B && x && out && rows);
+            for (int c = 0; c < d; c++)
+                x[c] = (float)(gsl_rng_uniform(r) * 2 - 1);
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < d; c++) {
+                    uint16_t h = vm_bf16_of(gsl_rng_uniform(r) * 2 - 1);
+                    rows[i * d + c] = vm_bf16_value(h);
+                    B[(size_t)(i / 8) * (size_t)d * 8 + (size_t)(8 * c) + (size_t)vm_bf16_block_slot(i % 8)] = h;
+                }
+            vm_bf16_blocks_dot(out, B, x, n_blocks, d);
+            for (int i = 0; i < n; i++) {
+                double exact = 0, magnitude = 0;
+                for (int c = 0; c < d; c++) {
+                    exact += (double)x[c] * rows[i * d + c];
+                    magnitude += fabs((double)x[c] * rows[i * d + c]);
+                }
+                ck_assert_double_le(fabs(out[i] - exact), d * 0x1p-24 * magnitude * 1.01);
+            }
+            free(B);
+            free(x);
+            free(out);
+            free(rows);
+        }
+    }
+    gsl_rng_free(r);
+}
+END_TEST
+
 static Suite *vecmath_suite(void)
 {
     Suite *s = suite_create("vecmath");
@@ -325,6 +401,8 @@ static Suite *vecmath_suite(void)
     tcase_add_test(tc, test_scans);
     tcase_add_test(tc, test_small_kernels);
     tcase_add_test(tc, test_adam);
+    tcase_add_test(tc, test_bf16_rounding);
+    tcase_add_test(tc, test_bf16_blocks_dot);
     suite_add_tcase(s, tc);
     return s;
 }
