@@ -125,8 +125,9 @@ static int read_catalogue(sqlite3 *db, const char *path, const log_selection *on
                           interaction_log *log, char *err)
 {
     sqlite3_stmt *st = NULL;
-    const char *sql = "SELECT count(*), count(DISTINCT p.value), min(CAST(p.value AS INTEGER))"
-                      " FROM (" RUNS_SELECTED ") AS s"
+    const char *sql = "SELECT count(*), count(DISTINCT p.value), min(CAST(p.value AS INTEGER)),"
+                      " count(DISTINCT r.seed)"
+                      " FROM (" RUNS_SELECTED ") AS s JOIN runs AS r ON r.id = s.id"
                       " LEFT JOIN params AS p ON p.run_id = s.id AND p.key = 'env.items'";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
         bind_selection(st, only) != SQLITE_OK ||
@@ -138,6 +139,7 @@ static int read_catalogue(sqlite3 *db, const char *path, const log_selection *on
     log->n_runs = sqlite3_column_int64(st, 0);
     int distinct = sqlite3_column_int(st, 1);
     log->n_items = sqlite3_column_int(st, 2);
+    int seeds = sqlite3_column_int(st, 3);
     sqlite3_finalize(st);
     char which[ERR_LEN / 2] = "";
     if (only && only->agent)
@@ -153,6 +155,11 @@ static int read_catalogue(sqlite3 *db, const char *path, const log_selection *on
         return err_set(err, DS_EINPUT, "database '%s': the logged runs%s have %s "
                        "env.items; pretrain on runs of one catalogue size (--agent)",
                        path, which, distinct > 1 ? "different" : "no");
+    /* a seed draws its own catalogue and users: item ids of two seeds are two items */
+    if (seeds > 1)
+        return err_set(err, DS_EINPUT, "database '%s': the logged runs%s come from %d seeds, "
+                       "each its own world (catalogue and users); pretrain on one with "
+                       "--run-seed S", path, which, seeds);
     return DS_OK;
 }
 

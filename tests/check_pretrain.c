@@ -254,13 +254,23 @@ START_TEST(test_behaviour_logp)
     interaction_log_free(&logs);
     ck_assert_int_eq(interaction_log_read(db_file, &ppo_runs, &logs, err), DS_EINPUT);
     ck_assert_ptr_nonnull(strstr(err, "agent 'ppo'"));
-    /* --run-seed: the runs of one seed's world (both runs here have seed 3) */
+    /* --run-seed: the runs of one seed's world (both runs so far have seed 3) */
     const log_selection seed3 = {.by_seed = 1, .seed = 3}, seed4 = {.by_seed = 1, .seed = 4};
     ck_assert_int_eq(interaction_log_read(db_file, &seed3, &logs, err), DS_OK);
     ck_assert_int_eq(logs.n_runs, 2);
     interaction_log_free(&logs);
     ck_assert_int_eq(interaction_log_read(db_file, &seed4, &logs, err), DS_EINPUT);
     ck_assert_ptr_nonnull(strstr(err, "no finished run of seed 4 that logged"));
+    /* logs of two seeds are two worlds: refused unless one is chosen */
+    r = logged_spec(agent_find("random"), 4, 0.0);
+    r.run_id += 7;
+    run_and_store(&r, &res);
+    run_result_free(&res);
+    ck_assert_int_eq(interaction_log_read(db_file, NULL, &logs, err), DS_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err, "come from 2 seeds, each its own world"));
+    ck_assert_int_eq(interaction_log_read(db_file, &seed4, &logs, err), DS_OK);
+    ck_assert_int_eq(logs.n_runs, 1);
+    interaction_log_free(&logs);
     remove_db();
 }
 END_TEST
