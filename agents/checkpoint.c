@@ -410,8 +410,9 @@ static void copy_tensors(const file_header *h, const nn_layout *layout,
     }
 }
 
-int checkpoint_load(const char *path, const transformer_config *cfg, int n_items,
-                    const nn_layout *layout, double *w, char *err)
+/* The checks of a load, and the copy into w when layout is not NULL. */
+static int read_checked(const char *path, const transformer_config *cfg, int n_items,
+                        const nn_layout *layout, double *w, char *err)
 {
     unsigned char *data = NULL;
     size_t len = 0;
@@ -423,30 +424,23 @@ int checkpoint_load(const char *path, const transformer_config *cfg, int n_items
     rc = read_header(&r, &h, err);
     if (rc == DS_OK)
         rc = check_config(path, &h, cfg, n_items, err);
-    if (rc == DS_OK)
+    if (rc == DS_OK && layout)
         rc = check_tensors(path, &h, layout, err);
     if (rc == DS_OK)
         rc = check_payload(path, &h, data + r.at, len - r.at, err);
-    if (rc == DS_OK)
+    if (rc == DS_OK && layout)
         copy_tensors(&h, layout, data + r.at, w);
     free(data);
     return rc;
 }
 
+int checkpoint_load(const char *path, const transformer_config *cfg, int n_items,
+                    const nn_layout *layout, double *w, char *err)
+{
+    return read_checked(path, cfg, n_items, layout, w, err);
+}
+
 int checkpoint_check(const char *path, const transformer_config *cfg, int n_items, char *err)
 {
-    unsigned char *data = NULL;
-    size_t len = 0;
-    int rc = read_file(path, &data, &len, err);
-    if (rc != DS_OK)
-        return rc;
-    header_reader r = {.path = path, .data = data, .len = len};
-    file_header h = {0};
-    rc = read_header(&r, &h, err);
-    if (rc == DS_OK)
-        rc = check_config(path, &h, cfg, n_items, err);
-    if (rc == DS_OK)
-        rc = check_payload(path, &h, data + r.at, len - r.at, err);
-    free(data);
-    return rc;
+    return read_checked(path, cfg, n_items, NULL, NULL, err);
 }
