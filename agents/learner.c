@@ -82,8 +82,9 @@ int learner_validate(const void *config, char *err)
                        "encoder = transformer");
     if (has_init(cfg) && !strstr(cfg->init, "{seed}")) { /* per-seed files: at creation */
         transformer_config tc = learner_transformer_config(cfg);
-        int rc = checkpoint_check(cfg->init, &tc, -1, err);
-        return rc == DS_OK ? DS_OK : DS_EINPUT; /* a bad file named in a config is bad input */
+        char why[ERR_LEN];
+        if (checkpoint_check(cfg->init, &tc, -1, why) != DS_OK) /* bad input: its file */
+            return err_set(err, DS_EINPUT, "'init': %s", why);
     }
     return DS_OK;
 }

@@ -1740,8 +1740,10 @@ static int cross_check(const loader *L, const run_spec *r, char *err)
     }
     snprintf(section, sizeof section, "agent.%s", r->agent_name);
     if (r->agent->xValidate && r->agent->xValidate(r->agent_config, why) != DS_OK) {
+        char key[NAME_LEN] = "";
+        sscanf(why, "'%63[^']'", key); /* a message that starts with a key names it */
         if (section_present(L, section))
-            section_where(L, section, where, sizeof where);
+            key_where(L, section, key, where, sizeof where);
         else
             section_where(L, "agent", where, sizeof where);
         return err_set(err, DS_EINPUT, "%s: [%s] %s", where, section, why);

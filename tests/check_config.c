@@ -755,8 +755,8 @@ START_TEST(variants_run_under_their_names)
              "[agent.ppo_pre]\nkind = ppo\nencoder = transformer\ntf_width = 16\n"
              "init = %s\n[reward]\nkind = clicks\n", ckpt);
     char want[2 * PATH_LEN];
-    snprintf(want, sizeof want, "checkpoint '%s' has width 32, the model 16", ckpt);
-    expect_error_with(text, ":7: [agent.ppo_pre] ", want);
+    snprintf(want, sizeof want, "'init': checkpoint '%s' has width 32, the model 16", ckpt);
+    expect_error_with(text, ":11: [agent.ppo_pre] ", want); /* the line of init */
 
     /* --set picks a variant and sets its keys like an agent's */
     const char *set[] = {"agent.kind=ppo_tf", "agent.ppo_tf.tf_width=8"};
@@ -824,11 +824,11 @@ START_TEST(errors_transformer_keys)
                  ":12: [agent.v] 'tf_context' 13 is longer than the history of 12 entries the "
                  "run keeps (set [experiment] history = 13, or a smaller 'tf_context')");
     expect_error(LEARNER("", "init = pre.ckpt\n"),
-                 ":7: [agent.v] 'init' loads a transformer checkpoint: it needs encoder = "
+                 ":9: [agent.v] 'init' loads a transformer checkpoint: it needs encoder = "
                  "transformer");
     expect_error(LEARNER("[experiment]\nhistory = 16\n", "encoder = transformer\n"
                          "tf_heads = 3\n"),
-                 ":9: [agent.v] 'tf_heads' 3 must divide 'tf_width' 32");
+                 ":12: [agent.v] 'tf_heads' 3 must divide 'tf_width' 32");
     /* what fits: a context within the history, or the history encoder's unused one */
     experiment x;
     load_ok("context.ini", LEARNER("[experiment]\nhistory = 12\n", "encoder = transformer\n"

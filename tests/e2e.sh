@@ -135,11 +135,13 @@ check "the stopped sweep resumes to the uninterrupted rows" test "$(rows "$tmp/t
 # --- named variants and the pretraining pipeline: logs -> pretrain -> init
 "$DIVSIM" run tests/fixtures/variants.ini -o "$tmp/v.db" -q 2> "$tmp/err.txt"
 check "a missing checkpoint is refused before any run" test $? -eq 2 -a ! -e "$tmp/v.db"
-check "a missing checkpoint is named with file:line" grep -q "variants.ini:[0-9]*: \[agent.ppo_pre\] cannot read checkpoint 'no-such-dir/pretrained.ckpt'" "$tmp/err.txt"
+check "a missing checkpoint is named with file:line" grep -q "variants.ini:38: \[agent.ppo_pre\] 'init': cannot read checkpoint 'no-such-dir/pretrained.ckpt'" "$tmp/err.txt"
 "$DIVSIM" run tests/fixtures/variants.ini -o "$tmp/logs.db" -q --set agent.kind=cf --set experiment.log_interactions=true
-"$DIVSIM" pretrain "$tmp/logs.db" -o "$tmp/pre.ckpt" --context 8 --epochs 2 > /dev/null
-check "pretrain writes a checkpoint from cf's logs" test $? -eq 0 -a -s "$tmp/pre.ckpt"
-init="--set agent.ppo_pre.init=$tmp/pre.ckpt"
+"$DIVSIM" pretrain "$tmp/logs.db" -o "$tmp/pre.ckpt" --context 8 --epochs 2 2> "$tmp/err.txt"
+check "pretrain refuses the logs of two seeds' worlds" grep -q "come from 2 seeds" "$tmp/err.txt"
+for s in 1 2; do "$DIVSIM" pretrain "$tmp/logs.db" -o "$tmp/pre-$s.ckpt" --run-seed $s --context 8 --epochs 2 > /dev/null; done
+check "pretrain writes a checkpoint per seed from cf's logs" test -s "$tmp/pre-1.ckpt" -a -s "$tmp/pre-2.ckpt"
+init="--set agent.ppo_pre.init=$tmp/pre-{seed}.ckpt"
 "$DIVSIM" run tests/fixtures/variants.ini -o "$tmp/v.db" -q $init
 check "the variants run, one from the checkpoint" test $? -eq 0
 check "runs go by the variants' names" test "$(query "$tmp/v.db" "SELECT group_concat(agent || ':' || status, ' ') FROM (SELECT DISTINCT agent, status FROM runs ORDER BY agent)")" = "cf:done ppo:done ppo_pre:done ppo_tf:done"
