@@ -92,7 +92,9 @@ int rank_sketch_init(rank_sketch *s, int n, int d)
     size_t padded = (size_t)s->n_blocks * 8;
     s->blocks = calloc(padded * (size_t)d, sizeof *s->blocks);
     s->norms = malloc((size_t)n * sizeof *s->norms);
+    s->norms_single = malloc((size_t)n * sizeof *s->norms_single);
     s->approx = malloc(padded * sizeof *s->approx);
+    s->group_max = malloc(((size_t)n / 32 + 1) * sizeof *s->group_max);
     s->upper = malloc((size_t)n * sizeof *s->upper);
     s->x = malloc((size_t)d * sizeof *s->x);
     s->heap = malloc((size_t)n * sizeof *s->heap);
@@ -100,8 +102,8 @@ int rank_sketch_init(rank_sketch *s, int n, int d)
     s->pool_ids = malloc((size_t)n * sizeof *s->pool_ids);
     s->pool_scores = malloc((size_t)n * sizeof *s->pool_scores);
     s->pool_best = malloc((size_t)n * sizeof *s->pool_best);
-    if (!s->blocks || !s->norms || !s->approx || !s->upper || !s->x || !s->heap || !s->pool ||
-        !s->pool_ids || !s->pool_scores || !s->pool_best) {
+    if (!s->blocks || !s->norms || !s->norms_single || !s->approx || !s->group_max || !s->upper || !s->x ||
+        !s->heap || !s->pool || !s->pool_ids || !s->pool_scores || !s->pool_best) {
         rank_sketch_free(s);
         return DS_ENOMEM;
     }
@@ -112,7 +114,9 @@ void rank_sketch_free(rank_sketch *s)
 {
     free(s->blocks);
     free(s->norms);
+    free(s->norms_single);
     free(s->approx);
+    free(s->group_max);
     free(s->upper);
     free(s->x);
     free(s->heap);
@@ -133,6 +137,19 @@ static double norm_up(const double *v, int d)
     return sqrt(sum) * (1.0 + 0x1p-30);
 }
 
+/* v rounded to a single upwards, or downwards. */
+static float single_up(double v)
+{
+    float r = (float)v;
+    return (double)r < v ? nextafterf(r, INFINITY) : r;
+}
+
+static float single_down(double v)
+{
+    float r = (float)v;
+    return (double)r > v ? nextafterf(r, -INFINITY) : r;
+}
+
 void rank_sketch_fill(rank_sketch *s, const double *A)
 {
     int d = s->d;
@@ -146,6 +163,7 @@ void rank_sketch_fill(rank_sketch *s, const double *A)
         else if (norm > s->max_norm)
             s->max_norm = norm;
         s->norms[i] = norm;
+        s->norms_single[i] = single_up(norm);
         uint16_t *block = s->blocks + (size_t)(i / 8) * (size_t)d * 8 + vm_bf16_block_slot(i % 8);
         for (int c = 0; c < d && s->usable; c++)
             block[8 * c] = vm_bf16_of(row[c]);
@@ -217,35 +235,82 @@ static void heap_offer(double *heap, int *len, int k, double lower)
     }
 }
 
-/* Positions whose upper bound u reaches the k-th largest lower bound l*. The
- * heap of the k largest l starts from every stride-th row (at least 4k of them;
- * its least is already close to l*), then a scan of all rows keeps those with u
- * at or above the heap's least (which only rises, so later tests keep a subset),
- * skipping four at a time to the next such row, and offers the heap the l of
- * the rows not offered yet (a row whose l enters it has u >= l above the old
- * least, so none is skipped). A full pool is thinned by the current threshold.
- * Returns the pool size (>= k), or -1 when the pool still holds more than half
- * of cap rows after thinning (scores too close together for the sketch to pay). */
-static int sketch_pool(rank_sketch *s, int k, double scale, double absolute, int cap)
+/* The rows' scan (sketch_pool) forms g_i = f_i + a n_i in singles, a >= scale
+ * and n_i >= |A_i| rounded up, so g_i is f_i + E_i - absolute up to the two
+ * roundings, 2^-22 (|f_i| + a n_i) at most, with |f_i| <= |x| max|A_j| + E_i
+ * (Cauchy-Schwarz) and a n_i <= 2 E_max. The threshold returned sits below
+ * t - absolute by 2^-20 times those magnitudes (and |t|), four times the
+ * roundings of g and more than those of u_i = f_i + E_i in double: so g_i
+ * below it gives u_i < t, and a row the scan passes over cannot reach t. */
+static float scan_threshold(double t, double absolute, double x_norm, double max_norm,
+                            double e_max)
+{
+    double margin =
+        0x1p-20 * (2.0 * x_norm * max_norm + 3.0 * e_max + fabs(t) + absolute) + 0x1p-100;
+    return single_down((t - absolute) - margin);
+}
+
+enum { SEED_GROUP = 32 };
+
+/* A first estimate of l*, at or below it, or -Inf: the k-th largest of
+ * F_g - E_max over the groups g of 32 rows (F_g their largest f; the rows past
+ * the last whole group count one by one). Row i's l = f_i - E_i is at least
+ * f_i - E_max (E_i <= E_max, and rounding is monotone), so each group's value
+ * is at most the l of a row of its own, and the k-th largest of k distinct
+ * rows' l is at most l*. */
+static double seed_threshold(rank_sketch *s, int k, double e_max)
+{
+    const float *f = s->approx;
+    int n = s->n, len = 0, groups = n / SEED_GROUP;
+    vm_float_group_max(s->group_max, f, groups);
+    for (int g = 0; g < groups; g++)
+        if (len < k || (double)s->group_max[g] - e_max > s->heap[0])
+            heap_offer(s->heap, &len, k, (double)s->group_max[g] - e_max);
+    for (int i = groups * SEED_GROUP; i < n; i++)
+        if (len < k || (double)f[i] - e_max > s->heap[0])
+            heap_offer(s->heap, &len, k, (double)f[i] - e_max);
+    return len == k ? s->heap[0] : -INFINITY;
+}
+
+/* Positions whose upper bound u reaches the k-th largest lower bound l*. A
+ * scan of all rows keeps those with u at or above a threshold that is never
+ * above l* (the seed_threshold estimate, then the least of the heap of the k
+ * largest l of the rows kept, once it holds k, where that is higher) and
+ * offers the heap their l: the rows with l >= l* all pass, so the heap ends
+ * with the k largest l and its least is l*. The scan runs over the singles f,
+ * sixteen at a time, against the scan_threshold of the threshold: only the rows
+ * it stops at can have u that high, and u is formed for those alone. A full
+ * pool is thinned by the current threshold. Returns the pool size (>= k), or -1
+ * when the pool still holds more than half of cap rows after thinning (scores
+ * too close together for the sketch to pay). */
+static int sketch_pool(rank_sketch *s, int k, double x_norm, double scale, double absolute,
+                       int cap)
 {
     const float *f = s->approx;
     const double *norms = s->norms;
     int n = s->n, m = 0, len = 0;
-    int stride = n / (4 * k) < 1 ? 1 : n / (4 * k) > 8 ? 8 : n / (4 * k);
-    vm_widen_add_scaled(s->upper, f, scale, norms, absolute, n);
-    for (int i = 0; i < n; i += stride)
-        heap_offer(s->heap, &len, k, (double)f[i] - (scale * norms[i] + absolute));
+    double e_max = scale * s->max_norm + absolute;
+    double least = seed_threshold(s, k, e_max);
+    float a = single_up(scale);
+    float below = scan_threshold(least, absolute, x_norm, s->max_norm, e_max);
     for (int i = 0;; i++) {
-        i = vm_first_not_below(s->upper, i, n, s->heap[0]);
+        i = vm_first_sum_not_below(f, a, s->norms_single, i, n, below);
         if (i >= n)
             break;
-        if (i % stride != 0)
-            heap_offer(s->heap, &len, k, (double)f[i] - (scale * norms[i] + absolute));
-        if (m == cap && (m = pool_keep(s, m, s->heap[0])) > cap / 2)
+        double error = scale * norms[i] + absolute;
+        s->upper[i] = (double)f[i] + error;
+        if (s->upper[i] < least)
+            continue;
+        heap_offer(s->heap, &len, k, (double)f[i] - error);
+        if (len == k && s->heap[0] > least) {
+            least = s->heap[0];
+            below = scan_threshold(least, absolute, x_norm, s->max_norm, e_max);
+        }
+        if (m == cap && (m = pool_keep(s, m, least)) > cap / 2)
             return -1;
         s->pool[m++] = i;
     }
-    return pool_keep(s, m, s->heap[0]);
+    return pool_keep(s, m, least);
 }
 
 int rank_top_k_sketched(rank_sketch *s, const double *A, const double *x,
@@ -262,7 +327,7 @@ int rank_top_k_sketched(rank_sketch *s, const double *A, const double *x,
     for (int c = 0; c < d; c++)
         s->x[c] = (float)x[c];
     vm_bf16_blocks_dot(s->approx, s->blocks, s->x, s->n_blocks, d);
-    int m = sketch_pool(s, k, sketch_relative_error(d) * x_norm,
+    int m = sketch_pool(s, k, x_norm, sketch_relative_error(d) * x_norm,
                         sketch_absolute_error(d, x_norm, s->max_norm), k + s->n / 4);
     if (m < 0)
         return 0;

@@ -35,11 +35,13 @@ typedef struct {
     int n, d, n_blocks;
     uint16_t *blocks;       /* [n_blocks][d][8] vm_bf16_blocks_dot's layout; 0 past n */
     double *norms;          /* [n] Euclidean norm of each row of A, rounded up */
+    float *norms_single;    /* [n] the same rounded up to singles */
     double max_norm;        /* the largest of them */
     int usable;             /* entries finite and rows' norms below 2^50 */
     /* scratch of rank_top_k_sketched */
     float *approx;          /* [n_blocks * 8] approximate scores f */
-    double *upper;          /* [n] u = f + E */
+    float *group_max;       /* [n / 32 + 1] the largest f of each 32 rows */
+    double *upper;          /* [n] u = f + E, formed for the rows scanned */
     float *x;               /* [d] x in single precision */
     double *heap;           /* [n] the k largest l = f - E, least at the root */
     int *pool;              /* [n] positions scored again exactly */

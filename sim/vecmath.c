@@ -635,15 +635,44 @@ static __attribute__((noinline)) void bf16_blocks_dot_base(float *out, const uin
     }
 }
 
-static __attribute__((noinline)) void widen_add_scaled_base(double *y, const float *f, double a,
-                                                            const double *x, double b, int from,
-                                                            int n)
+static __attribute__((noinline)) int first_sum_not_below_base(const float *f, float a,
+                                                              const float *w, int from, int n,
+                                                              float t)
 {
     for (int i = from; i < n; i++)
-        y[i] = (double)f[i] + (a * x[i] + b);
+        if (!(f[i] + a * w[i] < t))
+            return i;
+    return n;
+}
+
+static __attribute__((noinline)) void group_max_base(float *out, const float *x, int from,
+                                                    int n_groups)
+{
+    for (int g = from; g < n_groups; g++) {
+        const float *p = x + (size_t)g * 32;
+        float m = p[0];
+        for (int j = 1; j < 32; j++)
+            m = p[j] > m ? p[j] : m;
+        out[g] = m;
+    }
 }
 
 #ifdef VM_DISPATCH
+/* group_max: four vectors' maxima, then the eight lanes'. */
+static VM_AVX2 int group_max_avx2(float *out, const float *x, int n_groups)
+{
+    for (int g = 0; g < n_groups; g++) {
+        const float *p = x + (size_t)g * 32;
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)),
+                                 _mm256_max_ps(_mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        out[g] = _mm_cvtss_f32(h);
+    }
+    return n_groups;
+}
+
 /* Rows 0-3 (shifted up: the low 16 bits of each 32-bit word) and rows 4-7
  * (masked: the high 16 bits) of one block's columns c and c + 1 (the two halves
  * of a 32-byte load) as singles, times xc, into lo and hi. */
@@ -709,15 +738,21 @@ BF16_BLOCKS_DOT_AVX2(avx2, VM_AVX2)
 BF16_BLOCKS_DOT_AVX2(fma, __attribute__((target("avx2,fma"))))
 #undef BF16_MADD
 
-/* widen_add_scaled four at a time, the same operations; returns where it stopped. */
-static VM_AVX2 int widen_add_scaled_avx2(double *y, const float *f, double a, const double *x,
-                                         double b, int n)
+/* first_sum_not_below sixteen at a time, the same operations (a product, then
+ * a sum); returns where the scan stopped. */
+static VM_AVX2 int first_sum_not_below_avx2(const float *f, float a, const float *w, int from,
+                                            int n, float t)
 {
-    __m256d av = _mm256_set1_pd(a), bv = _mm256_set1_pd(b);
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m256d ax = _mm256_add_pd(_mm256_mul_pd(av, _mm256_loadu_pd(x + i)), bv);
-        _mm256_storeu_pd(y + i, _mm256_add_pd(_mm256_cvtps_pd(_mm_loadu_ps(f + i)), ax));
+    int i = from;
+    __m256 tt = _mm256_set1_ps(t), aa = _mm256_set1_ps(a);
+    for (; i + 16 <= n; i += 16) {
+        __m256 lo = _mm256_add_ps(_mm256_loadu_ps(f + i), _mm256_mul_ps(aa, _mm256_loadu_ps(w + i)));
+        __m256 hi = _mm256_add_ps(_mm256_loadu_ps(f + i + 8),
+                                  _mm256_mul_ps(aa, _mm256_loadu_ps(w + i + 8)));
+        __m256 below = _mm256_and_ps(_mm256_cmp_ps(lo, tt, _CMP_LT_OQ),
+                                     _mm256_cmp_ps(hi, tt, _CMP_LT_OQ));
+        if (_mm256_movemask_ps(below) != 0xFF)
+            break;
     }
     return i;
 }
@@ -735,12 +770,21 @@ void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blo
     bf16_blocks_dot_base(out, B, x, b, n_blocks, d);
 }
 
-void vm_widen_add_scaled(double *y, const float *f, double a, const double *x, double b, int n)
+void vm_float_group_max(float *out, const float *x, int n_groups)
 {
-    int i = 0;
+    int g = 0;
 #ifdef VM_DISPATCH
     if (HAVE_AVX2())
-        i = widen_add_scaled_avx2(y, f, a, x, b, n);
+        g = group_max_avx2(out, x, n_groups);
 #endif
-    widen_add_scaled_base(y, f, a, x, b, i, n);
+    group_max_base(out, x, g, n_groups);
+}
+
+int vm_first_sum_not_below(const float *f, float a, const float *w, int from, int n, float t)
+{
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2())
+        from = first_sum_not_below_avx2(f, a, w, from, n, t);
+#endif
+    return first_sum_not_below_base(f, a, w, from, n, t);
 }

@@ -255,8 +255,20 @@ START_TEST(test_scans)
             ck_assert_int_eq(vm_first_not_below(x, 0, n, 1.0), at);
             ck_assert_int_eq(vm_first_not_below(x, at + 1, n, 1.0), n);
             ck_assert_double_eq(vm_max(x, n, -INFINITY), 5.0);
+            /* the same for f + a w in singles: f = x / 2, w = x, a = 1/2 */
+            float f[MAXN], w[MAXN];
+            for (int i = 0; i < n; i++) {
+                f[i] = (float)x[i] / 2;
+                w[i] = (float)x[i];
+            }
+            ck_assert_int_eq(vm_first_sum_not_below(f, 0.5f, w, 0, n, 1.0f), at);
+            ck_assert_int_eq(vm_first_sum_not_below(f, 0.5f, w, at + 1, n, 1.0f), n);
+            ck_assert_int_eq(vm_first_sum_not_below(f, 0.5f, w, 0, n, 5.0f), at); /* equal stops */
+            ck_assert_int_eq(vm_first_sum_not_below(f, 0.5f, w, 0, n, 5.5f), n);
             x[at] = NAN; /* a NaN stops the scan, and is passed over by max */
             ck_assert_int_eq(vm_first_not_below(x, 0, n, 1.0), at);
+            f[at] = NAN;
+            ck_assert_int_eq(vm_first_sum_not_below(f, 0.5f, w, 0, n, 1.0f), at);
             ck_assert_double_eq(vm_max(x, n, -100.0), at == 0 ? (n > 1 ? -1.0 : -100.0) : 0.0);
             x[at] = keep;
         }
@@ -280,12 +292,23 @@ START_TEST(test_small_kernels)
         vm_add_array(y, v, n);
         for (int i = 0; i < n; i++)
             ck_assert(same_bits(y[i], w[i] + v[i]));
-        float f[MAXN];
+        /* the largest of each whole group of 32 singles, wherever it sits */
+        float f[MAXN], top[MAXN / 32 + 1];
         for (int i = 0; i < n; i++)
             f[i] = (float)(w[i] - 0.5);
-        vm_widen_add_scaled(out, f, 0.7, v, 1e-3, n);
-        for (int i = 0; i < n; i++)
-            ck_assert(same_bits(out[i], (double)f[i] + (0.7 * v[i] + 1e-3)));
+        for (int at = 0; at < n && n >= 32; at++) {
+            float keep = f[at];
+            f[at] = 2.0f;
+            vm_float_group_max(top, f, n / 32);
+            for (int g = 0; g < n / 32; g++) {
+                float want = f[32 * g];
+                for (int j = 1; j < 32; j++)
+                    want = f[32 * g + j] > want ? f[32 * g + j] : want;
+                ck_assert(top[g] == want);
+                ck_assert(top[g] == 2.0f || at >= 32 * (g + 1) || at < 32 * g);
+            }
+            f[at] = keep;
+        }
     }
     gsl_rng_free(r);
 }
