@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TF_PREFIX "tf_"
@@ -166,31 +167,33 @@ int checkpoint_save(const char *path, const transformer_config *cfg, int n_items
 
 /* ---- load ---- */
 
-/* The whole file into *data [*len]; DS_EIO, DS_ENOMEM. */
+/* The largest checkpoint read: far above any model the learners build, and a
+ * guard against a path that names a device or a huge unrelated file. */
+#define CHECKPOINT_MAX_BYTES ((off_t)1 << 32)
+
+/* The whole file into *data [*len]: a regular file of at most
+ * CHECKPOINT_MAX_BYTES (not a directory, device or pipe, which could block or
+ * never end). DS_EINPUT for those, DS_EIO, DS_ENOMEM. */
 static int read_file(const char *path, unsigned char **data, size_t *len, char *err)
 {
+    struct stat st; /* before opening: opening a pipe would wait for a writer */
+    if (stat(path, &st) != 0)
+        return err_set(err, DS_EIO, "cannot read checkpoint '%s': %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode) || st.st_size > CHECKPOINT_MAX_BYTES)
+        return err_set(err, DS_EINPUT, "cannot read checkpoint '%s': not a regular file of at "
+                       "most 4 GiB", path);
     FILE *f = fopen(path, "rb");
     if (!f)
         return err_set(err, DS_EIO, "cannot read checkpoint '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        unsigned char *grown = realloc(buf, 2 * cap);
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf = grown;
-            cap *= 2;
-        }
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (!buf)
+    size_t n = (size_t)st.st_size;
+    unsigned char *buf = malloc(n ? n : 1);
+    if (!buf) {
+        fclose(f);
         return err_set(err, DS_ENOMEM, "out of memory reading checkpoint '%s'", path);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int failed = ferror(f) || got != n;
+    fclose(f);
     if (failed) {
         free(buf);
         return err_set(err, DS_EIO, "cannot read checkpoint '%s'", path);

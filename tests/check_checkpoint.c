@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define N_ITEMS 40
@@ -240,6 +241,19 @@ START_TEST(test_missing_file)
     ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x.ckpt"));
     ck_assert_int_eq(checkpoint_save("/nonexistent/x.ckpt", &cfg, N_ITEMS, &a.layout, a.w,
                                      err), DS_EIO);
+    /* what is not a regular file is refused before it is opened: a directory, a
+     * device that never ends, a pipe that would wait for a writer */
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "/tmp/ckpt_fifo_%ld", (long)getpid());
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    const char *not_files[] = {"/tmp", "/dev/zero", fifo};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(checkpoint_load(not_files[i], &cfg, N_ITEMS, &a.layout, a.w, err),
+                         DS_EINPUT);
+        ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+        ck_assert_int_eq(checkpoint_check(not_files[i], &cfg, N_ITEMS, err), DS_EINPUT);
+    }
+    unlink(fifo);
     free(a.w);
 }
 END_TEST
