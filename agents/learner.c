@@ -71,15 +71,25 @@ static int has_init(const learner_config *cfg)
     return strcmp(cfg->init, "none") != 0;
 }
 
-int learner_validate(const void *config, char *err)
+/* The cross-field checks, without reading any file: what learner_create needs
+ * before it builds (it reads the checkpoint once, when it loads it). */
+static int check_keys(const learner_config *cfg, char *err)
 {
-    const learner_config *cfg = config;
     if (cfg->tf_width % cfg->tf_heads != 0)
         return err_set(err, DS_EINPUT, "'tf_heads' %d must divide 'tf_width' %d",
                        cfg->tf_heads, cfg->tf_width);
     if (has_init(cfg) && cfg->encoder != LEARNER_ENCODER_TRANSFORMER)
         return err_set(err, DS_EINPUT, "'init' loads a transformer checkpoint: it needs "
                        "encoder = transformer");
+    return DS_OK;
+}
+
+int learner_validate(const void *config, char *err)
+{
+    const learner_config *cfg = config;
+    int rc = check_keys(cfg, err);
+    if (rc != DS_OK)
+        return rc;
     if (has_init(cfg) && !strstr(cfg->init, "{seed}")) { /* per-seed files: at creation */
         transformer_config tc = learner_transformer_config(cfg);
         char why[ERR_LEN];
@@ -130,8 +140,9 @@ static int state_load(learner *l, uint64_t seed, char *err)
         return DS_OK; /* learner_validate refused init without the transformer */
     char path[PARAM_STRING_LEN + 32];
     int rc = path_for_seed(l->cfg.init, seed, path, sizeof path, err);
-    return rc != DS_OK ? rc : checkpoint_load(path, &l->tf.cfg, l->tf.n_items, &l->layout,
-                                              l->params.w, err);
+    if (rc == DS_OK)
+        rc = checkpoint_load(path, &l->tf.cfg, l->tf.n_items, &l->layout, l->params.w, err);
+    return rc == DS_ENOMEM ? rc : rc != DS_OK ? DS_EINPUT : DS_OK; /* its file is bad input */
 }
 
 /* Bytes of a step's extra. */
@@ -219,7 +230,7 @@ int learner_create(size_t size, const learner_config *cfg, int with_value,
     if (spec->slate < 1 || spec->n_users < 1)
         return err_set(err, DS_EINPUT, "learning agents need a slate and users (%d, %d)",
                        spec->slate, spec->n_users);
-    int rc = learner_validate(cfg, err);
+    int rc = check_keys(cfg, err);
     if (rc != DS_OK)
         return rc;
     learner *l = calloc(1, size);

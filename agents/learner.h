@@ -144,8 +144,9 @@ typedef enum { LEARNER_SERVE_DOUBLE = 0, LEARNER_SERVE_INT8 = 1 } learner_serve;
              "them (per-row scales) taken when the eval phase starts")
 
 /* xValidate of the learning agents (their config begins with learner_config):
- * tf_heads divides tf_width, and init is only given with encoder = transformer.
- * The engine checks tf_context against the run's history. */
+ * tf_heads divides tf_width, init is only given with encoder = transformer, and
+ * its file (unless the path holds {seed}) passes checkpoint_check. The engine
+ * checks tf_context against the run's history. */
 int learner_validate(const void *config, char *err);
 
 /* The transformer_config of cfg's tf_* keys. */
