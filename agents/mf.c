@@ -610,8 +610,9 @@ int mf_agent_rank(mf_agent *a, const observation *obs, int depth)
 
 void mf_agent_explore(mf_agent *a, const observation *obs, int *slate)
 {
-    a->base.slate_logp = sample_explore(a->sampling, obs->candidates, obs->n_candidates, slate,
-                                        a->base.spec->slate, a->cfg.epsilon);
+    a->base.slate_logp = sample_explore(a->sampling, &a->explore_memo, obs->candidates,
+                                        obs->n_candidates, slate, a->base.spec->slate,
+                                        a->cfg.epsilon);
 }
 
 int mf_agent_observe(agent *base, const feedback *fb)

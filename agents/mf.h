@@ -20,6 +20,7 @@
 
 #include "../sim/common.h"
 #include "agent.h"
+#include "sample.h"
 
 /* The hyperparameters every matrix-factorisation agent has. An agent with more
  * keys embeds this struct as its first member and starts its parameter table
@@ -97,6 +98,7 @@ typedef struct {
     mf_config cfg;
     mf_model *model;
     gsl_rng *sampling;       /* borrowed from the engine */
+    sample_explore_memo explore_memo;
     double *scores;          /* [n_items] score of each candidate position (see mf_agent_rank) */
     int *heap;               /* [depth] top-k scratch */
     int *ranked;             /* [depth] candidate positions, best first */

@@ -42,6 +42,7 @@ typedef struct {
     agent base;
     popularity_config cfg;
     gsl_rng *sampling;  /* exploration draws, borrowed from the engine */
+    sample_explore_memo explore_memo;
     double *count;      /* [n_items] decayed counts, scaled by 2^{(t_ref - now)/half_life} */
     double t_ref;       /* reference time of the scaling */
     double *score;      /* [n_items] scratch: scores of the current candidates */
@@ -126,7 +127,8 @@ static int popularity_act(agent *a, const observation *obs, int *slate)
     rank_top_k(obs->candidates, p->score, n, depth, p->heap, p->best);
     for (int j = 0; j < k; j++)
         slate[j] = obs->candidates[p->best[page * k + j]];
-    a->slate_logp = sample_explore(p->sampling, obs->candidates, n, slate, k, p->cfg.epsilon);
+    a->slate_logp = sample_explore(p->sampling, &p->explore_memo, obs->candidates, n, slate, k,
+                                   p->cfg.epsilon);
     return DS_OK;
 }
 

@@ -129,8 +129,24 @@ static double explore_logprob(int n, int k, int differ, double epsilon)
     return max + log(sum);
 }
 
-double sample_explore(gsl_rng *r, const int *candidates, int n, int *slate, int k,
-                      double epsilon)
+/* explore_logprob through the memo, if there is one. */
+static double explore_logprob_memo(sample_explore_memo *memo, int n, int k, int differ,
+                                   double epsilon)
+{
+    if (!memo || differ >= 64)
+        return explore_logprob(n, k, differ, epsilon);
+    if (memo->n != n || memo->k != k || memo->epsilon != epsilon)
+        *memo = (sample_explore_memo){.n = n, .k = k, .epsilon = epsilon};
+    uint64_t bit = (uint64_t)1 << differ;
+    if (!(memo->known & bit)) {
+        memo->logp[differ] = explore_logprob(n, k, differ, epsilon);
+        memo->known |= bit;
+    }
+    return memo->logp[differ];
+}
+
+double sample_explore(gsl_rng *r, sample_explore_memo *memo, const int *candidates, int n,
+                      int *slate, int k, double epsilon)
 {
     if (epsilon <= 0)
         return 0.0;
@@ -156,5 +172,5 @@ double sample_explore(gsl_rng *r, const int *candidates, int n, int *slate, int 
         slate[s] = item;
         differ += item != chosen;
     }
-    return explore_logprob(n, k, differ, epsilon);
+    return explore_logprob_memo(memo, n, k, differ, epsilon);
 }

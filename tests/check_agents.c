@@ -263,7 +263,7 @@ START_TEST(sampling_draws_what_gsl_draws)
         }
         /* explore with epsilon 1: every slot given up (one uniform each), refilled */
         int slate[K_MAX];
-        sample_explore(mine, candidates, n, slate, K_MAX, 1.0);
+        sample_explore(mine, NULL, candidates, n, slate, K_MAX, 1.0);
         for (int j = 0; j < K_MAX; j++)
             ck_assert_double_lt(gsl_rng_uniform(ref), 1.0);
         int want[K_MAX];

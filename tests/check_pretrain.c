@@ -290,7 +290,7 @@ START_TEST(test_explore_logprob)
     gsl_rng_set(r, 11);
     for (int i = 0; i < DRAWS; i++) {
         int slate[K] = {12, 10, 15};
-        double lp = sample_explore(r, candidates, N, slate, K, 0.4);
+        double lp = sample_explore(r, NULL, candidates, N, slate, K, 0.4);
         int key = ((slate[0] - 10) * N + slate[1] - 10) * N + slate[2] - 10;
         if (count[key]++ == 0)
             prob[key] = exp(lp);
@@ -313,8 +313,48 @@ START_TEST(test_explore_logprob)
     ck_assert_double_eq_tol(total, 1.0, 1e-9);
     /* epsilon 0 keeps the slate: probability 1 */
     int slate[K] = {12, 10, 15};
-    ck_assert(sample_explore(r, candidates, N, slate, K, 0.0) == 0.0);
+    ck_assert(sample_explore(r, NULL, candidates, N, slate, K, 0.0) == 0.0);
     gsl_rng_free(r);
+}
+END_TEST
+
+/* The memo gives the bits the direct computation gives, and starts over when n,
+ * k or epsilon change: twin generators, one explorer with a memo and one
+ * without, through changes of all three (and 70 changed slots, past what the
+ * memo keeps). */
+START_TEST(test_explore_memo)
+{
+    enum { N = 200, K_MAX = 80 };
+    int candidates[N];
+    for (int i = 0; i < N; i++)
+        candidates[i] = i;
+    const struct { int n, k; double epsilon; } settings[] = {
+        {N, 10, 0.4}, {N, 10, 0.1}, {N - 50, 10, 0.1}, {N, 3, 0.1}, {N, K_MAX, 0.9}, {N, 10, 0.4}};
+    gsl_rng *with = gsl_rng_alloc(gsl_rng_mt19937), *without = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(with, 5);
+    gsl_rng_set(without, 5);
+    sample_explore_memo memo = {0};
+    int beyond_memo = 0;
+    for (size_t s = 0; s < sizeof settings / sizeof settings[0]; s++) {
+        for (int draw = 0; draw < 2000; draw++) {
+            int a[K_MAX], b[K_MAX], k = settings[s].k;
+            for (int j = 0; j < k; j++)
+                a[j] = b[j] = j;
+            double lp_memo = sample_explore(with, &memo, candidates, settings[s].n, a, k,
+                                            settings[s].epsilon);
+            double lp = sample_explore(without, NULL, candidates, settings[s].n, b, k,
+                                       settings[s].epsilon);
+            ck_assert(memcmp(&lp_memo, &lp, sizeof lp) == 0);
+            ck_assert(memcmp(a, b, (size_t)k * sizeof *a) == 0);
+            int changed = 0;
+            for (int j = 0; j < k; j++)
+                changed += a[j] != j;
+            beyond_memo |= changed >= 64;
+        }
+    }
+    ck_assert(beyond_memo);
+    gsl_rng_free(with);
+    gsl_rng_free(without);
 }
 END_TEST
 
@@ -534,6 +574,7 @@ static Suite *pretrain_suite(void)
     tcase_add_test(tc, test_log_rebuilds_histories);
     tcase_add_test(tc, test_behaviour_logp);
     tcase_add_test(tc, test_explore_logprob);
+    tcase_add_test(tc, test_explore_memo);
     tcase_add_test(tc, test_export);
     suite_add_tcase(s, tc);
     TCase *train = tcase_create("train");
