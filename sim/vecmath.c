@@ -674,13 +674,13 @@ static VM_AVX2 int group_max_avx2(float *out, const float *x, int n_groups)
 }
 
 /* Rows 0-3 (shifted up: the low 16 bits of each 32-bit word) and rows 4-7
- * (masked: the high 16 bits) of one block's columns c and c + 1 (the two halves
- * of a 32-byte load) as singles, times xc, into lo and hi. */
+ * (masked: the high 16 bits) of one block's column pair j (columns 2j and 2j + 1,
+ * the two halves of a 32-byte load) as singles, times xj, into lo and hi. */
 #define BF16_BLOCK_STEP(p, lo, hi)                                                       \
     do {                                                                                 \
-        __m256i u_ = _mm256_loadu_si256((const __m256i *)(const void *)((p) + 8 * c));    \
-        lo = BF16_MADD(lo, _mm256_castsi256_ps(_mm256_slli_epi32(u_, 16)), xc);           \
-        hi = BF16_MADD(hi, _mm256_castsi256_ps(_mm256_and_si256(u_, mask)), xc);          \
+        __m256i u_ = _mm256_loadu_si256((const __m256i *)(const void *)((p) + 16 * j));   \
+        lo = BF16_MADD(lo, _mm256_castsi256_ps(_mm256_slli_epi32(u_, 16)), xj);           \
+        hi = BF16_MADD(hi, _mm256_castsi256_ps(_mm256_and_si256(u_, mask)), xj);          \
     } while (0)
 
 /* The lower half of each accumulator sums the even columns, the upper half the
@@ -690,14 +690,25 @@ static VM_AVX2 int group_max_avx2(float *out, const float *x, int n_groups)
         _mm_add_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1)),            \
         _mm_add_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1))))
 
+/* Column pairs vm_bf16_blocks_dot's vector kernels take; wider rows go to the
+ * plain loop. */
+enum { BF16_MAX_PAIRS = 128 };
+
 /* Four blocks per pass over the columns (eight independent chains of additions),
- * two columns per step; d is even. Returns the blocks done. With FMA the product
- * and the sum round once (within the same bound). */
+ * two columns per step, each column pair of x broadcast once into xv; d is
+ * even. Returns the blocks done. With FMA the product and the sum round once
+ * (within the same bound). */
 #define BF16_BLOCKS_DOT_AVX2(suffix, attr)                                                \
     static attr int bf16_blocks_dot_##suffix(float *out, const uint16_t *B, const float *x, \
                                              int n_blocks, int d)                         \
     {                                                                                     \
         const __m256i mask = _mm256_set1_epi32((int)0xffff0000u);                         \
+        __m256 xv[BF16_MAX_PAIRS];                                                        \
+        if (d > 2 * BF16_MAX_PAIRS)                                                       \
+            return 0;                                                                     \
+        for (int j = 0; j < d / 2; j++)                                                   \
+            xv[j] = _mm256_set_m128(_mm_broadcast_ss(x + 2 * j + 1),                      \
+                                    _mm_broadcast_ss(x + 2 * j));                         \
         size_t step = (size_t)d * 8;                                                      \
         int b = 0;                                                                        \
         for (; b + 4 <= n_blocks; b += 4) {                                               \
@@ -705,9 +716,8 @@ static VM_AVX2 int group_max_avx2(float *out, const float *x, int n_groups)
                            *p3 = p2 + step;                                               \
             __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, \
                    hi2 = lo0, lo3 = lo0, hi3 = lo0;                                       \
-            for (int c = 0; c < d; c += 2) {                                              \
-                __m256 xc = _mm256_set_m128(_mm_broadcast_ss(x + c + 1),                  \
-                                            _mm_broadcast_ss(x + c));                     \
+            for (int j = 0; j < d / 2; j++) {                                             \
+                __m256 xj = xv[j];                                                        \
                 BF16_BLOCK_STEP(p0, lo0, hi0);                                            \
                 BF16_BLOCK_STEP(p1, lo1, hi1);                                            \
                 BF16_BLOCK_STEP(p2, lo2, hi2);                                            \
@@ -721,9 +731,8 @@ static VM_AVX2 int group_max_avx2(float *out, const float *x, int n_groups)
         for (; b < n_blocks; b++) {                                                       \
             const uint16_t *p0 = B + (size_t)b * step;                                    \
             __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0;                                  \
-            for (int c = 0; c < d; c += 2) {                                              \
-                __m256 xc = _mm256_set_m128(_mm_broadcast_ss(x + c + 1),                  \
-                                            _mm_broadcast_ss(x + c));                     \
+            for (int j = 0; j < d / 2; j++) {                                             \
+                __m256 xj = xv[j];                                                        \
                 BF16_BLOCK_STEP(p0, lo0, hi0);                                            \
             }                                                                             \
             BF16_BLOCK_STORE(out + 8 * b, lo0, hi0);                                      \
