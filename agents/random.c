@@ -14,6 +14,10 @@ typedef struct {
 typedef struct {
     agent base;
     gsl_rng *sampling;
+    /* The slate's log-probability depends only on the number of candidates:
+     * kept for the last number seen (it costs k logarithms). */
+    int logp_candidates; /* -1 until the first act */
+    double logp;
 } random_agent_state;
 
 static int random_create(const void *config, const env_spec *spec, const agent_context *ctx,
@@ -25,6 +29,7 @@ static int random_create(const void *config, const env_spec *spec, const agent_c
         return err_set(err, DS_ENOMEM, "out of memory");
     r->base.spec = spec;
     r->sampling = ctx->sampling;
+    r->logp_candidates = -1;
     *out = &r->base;
     return DS_OK;
 }
@@ -32,7 +37,11 @@ static int random_create(const void *config, const env_spec *spec, const agent_c
 static int random_act(agent *a, const observation *obs, int *slate)
 {
     random_agent_state *r = (random_agent_state *)a;
-    a->slate_logp = sample_distinct_logprob(obs->n_candidates, a->spec->slate);
+    if (r->logp_candidates != obs->n_candidates) {
+        r->logp_candidates = obs->n_candidates;
+        r->logp = sample_distinct_logprob(obs->n_candidates, a->spec->slate);
+    }
+    a->slate_logp = r->logp;
     return sample_distinct(r->sampling, obs->candidates, obs->n_candidates, slate,
                            a->spec->slate);
 }

@@ -216,6 +216,15 @@ START_TEST(random_is_uniform_and_distinct)
     for (int i = 0; i < N; i++)
         chi2 += (count[i] - expected) * (count[i] - expected) / expected;
     ck_assert_double_gt(gsl_cdf_chisq_Q(chi2, N - 1), 1e-4);
+    /* the slate's log-probability follows the number of candidates as it
+     * changes (it is kept between acts): -ln(n (n-1) (n-2)) */
+    const int counts[] = {N, N - 2, N - 2, N, K};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        int n = counts[c], slate[K];
+        observation obs = {.candidates = all_items, .n_candidates = n};
+        ck_assert_int_eq(a->type->xAct(a, &obs, slate), DS_OK);
+        ck_assert_double_eq_tol(a->slate_logp, -log((double)n * (n - 1) * (n - 2)), 1e-12);
+    }
     a->type->xDestroy(a);
     gsl_rng_free(r);
 }
