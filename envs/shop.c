@@ -583,9 +583,7 @@ static int choose(shop_state *s, double *inclusive)
     for (int j = 1; j < k; j++)
         if (s->v[j] > vmax)
             vmax = s->v[j];
-    for (int j = 0; j < k; j++)
-        s->prob[j] = s->v[j] - vmax;
-    vm_exp_array(s->prob, s->prob, k);
+    vm_exp_shifted(s->prob, s->v, vmax, k);
     double sum = 0;
     for (int j = 0; j < k; j++)
         sum += s->prob[j];
@@ -593,16 +591,16 @@ static int choose(shop_state *s, double *inclusive)
     /* log(e^lse + e^v0), computed without overflow */
     double total = fmax(lse, v0) + log1p(vm_exp(-fabs(lse - v0)));
     double norm = vm_exp(vmax - total);
-    for (int j = 0; j < k; j++)
-        s->prob[j] *= norm;
     *inclusive = lse;
     double r = gsl_rng_uniform(s->ctx.choices), acc = 0;
+    int chosen = -1;
     for (int j = 0; j < k; j++) {
+        s->prob[j] *= norm;
         acc += s->prob[j];
-        if (r < acc)
-            return j;
+        if (chosen < 0 && r < acc)
+            chosen = j;
     }
-    return -1;
+    return chosen;
 }
 
 /* -------------------------------------------------------- catalogue churn */
