@@ -5,7 +5,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* Position a ranks above position b: higher score, then lower item id. */
 static int ranks_above(const int *candidates, const double *scores, int a, int b)
@@ -83,27 +82,20 @@ void rank_top_k(const int *candidates, const double *scores, int n, int k, int *
 
 /* ---- the sketched first pass (see rank.h for the bound and the argument) ---- */
 
-enum { SKETCH_MAX_DIM = 4096 };
-#define SKETCH_MAX_NORM 0x1p50
-
 int rank_sketch_init(rank_sketch *s, int n, int d)
 {
-    *s = (rank_sketch){.n = n, .d = d, .n_blocks = (n + 7) / 8};
-    size_t padded = (size_t)s->n_blocks * 8;
-    s->blocks = calloc(padded * (size_t)d, sizeof *s->blocks);
-    s->norms = malloc((size_t)n * sizeof *s->norms);
-    s->norms_single = malloc((size_t)n * sizeof *s->norms_single);
-    s->approx = malloc(padded * sizeof *s->approx);
+    *s = (rank_sketch){0};
+    if (sketch_init(&s->sk, n, d) != DS_OK)
+        return DS_ENOMEM;
     s->group_max = malloc(((size_t)n / 32 + 1) * sizeof *s->group_max);
     s->upper = malloc((size_t)n * sizeof *s->upper);
-    s->x = malloc((size_t)d * sizeof *s->x);
     s->heap = malloc((size_t)n * sizeof *s->heap);
     s->pool = malloc((size_t)n * sizeof *s->pool);
     s->pool_ids = malloc((size_t)n * sizeof *s->pool_ids);
     s->pool_scores = malloc((size_t)n * sizeof *s->pool_scores);
     s->pool_best = malloc((size_t)n * sizeof *s->pool_best);
-    if (!s->blocks || !s->norms || !s->norms_single || !s->approx || !s->group_max || !s->upper || !s->x ||
-        !s->heap || !s->pool || !s->pool_ids || !s->pool_scores || !s->pool_best) {
+    if (!s->group_max || !s->upper || !s->heap || !s->pool || !s->pool_ids ||
+        !s->pool_scores || !s->pool_best) {
         rank_sketch_free(s);
         return DS_ENOMEM;
     }
@@ -112,13 +104,9 @@ int rank_sketch_init(rank_sketch *s, int n, int d)
 
 void rank_sketch_free(rank_sketch *s)
 {
-    free(s->blocks);
-    free(s->norms);
-    free(s->norms_single);
-    free(s->approx);
+    sketch_free(&s->sk);
     free(s->group_max);
     free(s->upper);
-    free(s->x);
     free(s->heap);
     free(s->pool);
     free(s->pool_ids);
@@ -127,59 +115,7 @@ void rank_sketch_free(rank_sketch *s)
     *s = (rank_sketch){0};
 }
 
-/* The Euclidean norm of v [d], rounded up past its rounding error ((d + 2) 2^-53
- * relative for d <= 4096), or NaN/Inf for entries that are not finite. */
-static double norm_up(const double *v, int d)
-{
-    double sum = 0.0;
-    for (int c = 0; c < d; c++)
-        sum += v[c] * v[c];
-    return sqrt(sum) * (1.0 + 0x1p-30);
-}
-
-/* v rounded to a single upwards, or downwards. */
-static float single_up(double v)
-{
-    float r = (float)v;
-    return (double)r < v ? nextafterf(r, INFINITY) : r;
-}
-
-static float single_down(double v)
-{
-    float r = (float)v;
-    return (double)r > v ? nextafterf(r, -INFINITY) : r;
-}
-
-void rank_sketch_fill(rank_sketch *s, const double *A)
-{
-    int d = s->d;
-    s->max_norm = 0.0;
-    s->usable = d <= SKETCH_MAX_DIM;
-    for (int i = 0; i < s->n && s->usable; i++) {
-        const double *row = A + (size_t)i * (size_t)d;
-        double norm = norm_up(row, d);
-        if (!(norm < SKETCH_MAX_NORM))
-            s->usable = 0;
-        else if (norm > s->max_norm)
-            s->max_norm = norm;
-        s->norms[i] = norm;
-        s->norms_single[i] = single_up(norm);
-        uint16_t *block = s->blocks + (size_t)(i / 8) * (size_t)d * 8 + vm_bf16_block_slot(i % 8);
-        for (int c = 0; c < d && s->usable; c++)
-            block[8 * c] = vm_bf16_of(row[c]);
-    }
-}
-
-/* The relative coefficient of E_i (rank.h): E_i = relative |x| |A_i| + absolute. */
-static double sketch_relative_error(int d)
-{
-    return (0x1p-8 + (d + 4) * 0x1p-24) * (1.0 + 0x1p-6);
-}
-
-static double sketch_absolute_error(int d, double x_norm, double max_norm)
-{
-    return d * 0x1p-130 * (1.0 + x_norm + max_norm);
-}
+void rank_sketch_fill(rank_sketch *s, const double *A) { sketch_fill(&s->sk, A); }
 
 /* Restores the min-heap below slot 0. */
 static void heap_sift_down(double *h, int len)
@@ -247,7 +183,7 @@ static float scan_threshold(double t, double absolute, double x_norm, double max
 {
     double margin =
         0x1p-20 * (2.0 * x_norm * max_norm + 3.0 * e_max + fabs(t) + absolute) + 0x1p-100;
-    return single_down((t - absolute) - margin);
+    return sketch_single_down((t - absolute) - margin);
 }
 
 enum { SEED_GROUP = 32 };
@@ -260,8 +196,8 @@ enum { SEED_GROUP = 32 };
  * rows' l is at most l*. */
 static double seed_threshold(rank_sketch *s, int k, double e_max)
 {
-    const float *f = s->approx;
-    int n = s->n, len = 0, groups = n / SEED_GROUP;
+    const float *f = s->sk.approx;
+    int n = s->sk.n, len = 0, groups = n / SEED_GROUP;
     vm_float_group_max(s->group_max, f, groups);
     for (int g = 0; g < groups; g++)
         if (len < k || (double)s->group_max[g] - e_max > s->heap[0])
@@ -286,15 +222,15 @@ static double seed_threshold(rank_sketch *s, int k, double e_max)
 static int sketch_pool(rank_sketch *s, int k, double x_norm, double scale, double absolute,
                        int cap)
 {
-    const float *f = s->approx;
-    const double *norms = s->norms;
-    int n = s->n, m = 0, len = 0;
-    double e_max = scale * s->max_norm + absolute;
+    const float *f = s->sk.approx;
+    const double *norms = s->sk.norms;
+    int n = s->sk.n, m = 0, len = 0;
+    double max_norm = s->sk.max_norm, e_max = scale * max_norm + absolute;
     double least = seed_threshold(s, k, e_max);
-    float a = single_up(scale);
-    float below = scan_threshold(least, absolute, x_norm, s->max_norm, e_max);
+    float a = sketch_single_up(scale);
+    float below = scan_threshold(least, absolute, x_norm, max_norm, e_max);
     for (int i = 0;; i++) {
-        i = vm_first_sum_not_below(f, a, s->norms_single, i, n, below);
+        i = vm_first_sum_not_below(f, a, s->sk.norms_single, i, n, below);
         if (i >= n)
             break;
         double error = scale * norms[i] + absolute;
@@ -304,7 +240,7 @@ static int sketch_pool(rank_sketch *s, int k, double x_norm, double scale, doubl
         heap_offer(s->heap, &len, k, (double)f[i] - error);
         if (len == k && s->heap[0] > least) {
             least = s->heap[0];
-            below = scan_threshold(least, absolute, x_norm, s->max_norm, e_max);
+            below = scan_threshold(least, absolute, x_norm, max_norm, e_max);
         }
         if (m == cap && (m = pool_keep(s, m, least)) > cap / 2)
             return -1;
@@ -316,19 +252,13 @@ static int sketch_pool(rank_sketch *s, int k, double x_norm, double scale, doubl
 int rank_top_k_sketched(rank_sketch *s, const double *A, const double *x,
                         const int *candidates, int k, double *scores, int *heap, int *best)
 {
-    int d = s->d;
-    if (k > s->n)
-        k = s->n;
-    if (!s->usable || k <= 0)
+    int n = s->sk.n, d = s->sk.d;
+    if (k > n)
+        k = n;
+    sketch_error e;
+    if (k <= 0 || !sketch_scores(&s->sk, x, &e))
         return 0;
-    double x_norm = norm_up(x, d);
-    if (!(x_norm < SKETCH_MAX_NORM))
-        return 0;
-    for (int c = 0; c < d; c++)
-        s->x[c] = (float)x[c];
-    vm_bf16_blocks_dot(s->approx, s->blocks, s->x, s->n_blocks, d);
-    int m = sketch_pool(s, k, x_norm, sketch_relative_error(d) * x_norm,
-                        sketch_absolute_error(d, x_norm, s->max_norm), k + s->n / 4);
+    int m = sketch_pool(s, k, e.x_norm, e.scale, e.absolute, k + n / 4);
     if (m < 0)
         return 0;
     for (int j = 0; j < m; j++)
