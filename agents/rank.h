@@ -21,12 +21,18 @@ void rank_top_k(const int *candidates, const double *score, int n, int k, int *h
  * of the largest l have s >= l*, so the k-th best s is >= l*, and every row of
  * the exact top k has u >= s >= l*: the rows with u_i >= l* are scored again
  * exactly (vm_dot) and ranked by rank_top_k, whose top k of a superset of the
- * true top k is the true top k. */
+ * true top k is the true top k.
+ *
+ * The sketch holds A's rows in decreasing norm and is scored a few blocks at a
+ * time: a row's exact score is at most |x| |A_i|, so once |x| times the largest
+ * norm left is below the k-th largest l of the rows scored, the rows left are
+ * out of the top k and are not scored at all (with trained factors, a few
+ * percent of the catalogue can reach it). */
 typedef struct {
     sketch sk;              /* A in bfloat16, its row norms and the scores f */
+    int *order;             /* [n] the row of A at each position of the sketch */
+    double *tail_norm;      /* [n + 1] the largest sketch norm from each position on */
     /* scratch of rank_top_k_sketched */
-    float *group_max;       /* [n / 32 + 1] the largest f of each 32 rows */
-    double *upper;          /* [n] u = f + E, formed for the rows scanned */
     double *heap;           /* [n] the k largest l = f - E, least at the root */
     int *pool;              /* [n] positions scored again exactly */
     int *pool_ids;          /* [n] their candidates */

@@ -74,12 +74,14 @@ static int put_row(sketch *s, int i, const double *row)
     return 1;
 }
 
-void sketch_fill(sketch *s, const double *A)
+void sketch_fill(sketch *s, const double *A) { sketch_fill_ordered(s, A, NULL); }
+
+void sketch_fill_ordered(sketch *s, const double *A, const int *order)
 {
     s->max_norm = 0.0;
     s->usable = s->d <= SKETCH_MAX_DIM;
     for (int i = 0; i < s->n && s->usable; i++)
-        s->usable = put_row(s, i, A + (size_t)i * (size_t)s->d);
+        s->usable = put_row(s, i, A + (size_t)(order ? order[i] : i) * (size_t)s->d);
 }
 
 void sketch_fill_row(sketch *s, int i, const double *row)
@@ -99,7 +101,7 @@ static double sketch_absolute_error(int d, double x_norm, double max_norm)
     return d * 0x1p-130 * (1.0 + x_norm + max_norm);
 }
 
-int sketch_scores(sketch *s, const double *x, sketch_error *err)
+int sketch_start(sketch *s, const double *x, sketch_error *err)
 {
     int d = s->d;
     if (!s->usable || s->n <= 0)
@@ -109,9 +111,23 @@ int sketch_scores(sketch *s, const double *x, sketch_error *err)
         return 0;
     for (int c = 0; c < d; c++)
         s->x[c] = (float)x[c];
-    vm_bf16_blocks_dot(s->approx, s->blocks, s->x, s->n_blocks, d);
     *err = (sketch_error){.scale = sketch_relative_error(d) * x_norm,
                           .absolute = sketch_absolute_error(d, x_norm, s->max_norm),
                           .x_norm = x_norm};
+    return 1;
+}
+
+void sketch_score_blocks(sketch *s, int from, int to)
+{
+    size_t block = (size_t)s->d * 8;
+    vm_bf16_blocks_dot(s->approx + (size_t)from * 8, s->blocks + (size_t)from * block, s->x,
+                       to - from, s->d);
+}
+
+int sketch_scores(sketch *s, const double *x, sketch_error *err)
+{
+    if (!sketch_start(s, x, err))
+        return 0;
+    sketch_score_blocks(s, 0, s->n_blocks);
     return 1;
 }

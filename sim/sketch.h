@@ -50,6 +50,10 @@ void sketch_fill(sketch *s, const double *A);
  * and usable only falls (a full sketch_fill recomputes both). */
 void sketch_fill_row(sketch *s, int i, const double *row);
 
+/* sketch_fill with row j of the sketch = row order[j] of A (order a
+ * permutation of 0 .. n-1). */
+void sketch_fill_ordered(sketch *s, const double *A, const int *order);
+
 void sketch_free(sketch *s);
 
 /* s->approx[i] = f_i for every row (the same rows as A, in order), and *err
@@ -57,6 +61,13 @@ void sketch_free(sketch *s);
  * Returns 1, or 0 (nothing written) when the sketch cannot bound its error:
  * not usable, x not finite or too long, d > 4096. */
 int sketch_scores(sketch *s, const double *x, sketch_error *err);
+
+/* sketch_scores in two steps, for a pass that may stop early: sketch_start
+ * checks x, keeps it in single precision and gives the bound (1, or 0 as
+ * sketch_scores declines); sketch_score_blocks then writes f_i for the rows of
+ * blocks from .. to-1 (rows 8 from .. 8 to - 1). */
+int sketch_start(sketch *s, const double *x, sketch_error *err);
+void sketch_score_blocks(sketch *s, int from, int to);
 
 /* v rounded to a single upwards, or downwards. */
 float sketch_single_up(double v);
