@@ -5,7 +5,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* Position a ranks above position b: higher score, then lower item id. */
 static int ranks_above(const int *candidates, const double *scores, int a, int b)
@@ -83,42 +82,33 @@ void rank_top_k(const int *candidates, const double *scores, int n, int k, int *
 
 /* ---- the sketched first pass (see rank.h for the bound and the argument) ---- */
 
-enum { SKETCH_MAX_DIM = 4096 };
-#define SKETCH_MAX_NORM 0x1p50
-
 int rank_sketch_init(rank_sketch *s, int n, int d)
 {
-    *s = (rank_sketch){.n = n, .d = d, .n_blocks = (n + 7) / 8};
-    size_t padded = (size_t)s->n_blocks * 8;
-    s->blocks = calloc(padded * (size_t)d, sizeof *s->blocks);
-    s->norms = malloc((size_t)n * sizeof *s->norms);
-    s->norms_single = malloc((size_t)n * sizeof *s->norms_single);
-    s->approx = malloc(padded * sizeof *s->approx);
-    s->group_max = malloc(((size_t)n / 32 + 1) * sizeof *s->group_max);
-    s->upper = malloc((size_t)n * sizeof *s->upper);
-    s->x = malloc((size_t)d * sizeof *s->x);
+    *s = (rank_sketch){0};
+    if (sketch_init(&s->sk, n, d) != DS_OK)
+        return DS_ENOMEM;
+    s->order = malloc((size_t)n * sizeof *s->order);
+    s->tail_norm = calloc((size_t)n + 1, sizeof *s->tail_norm);
     s->heap = malloc((size_t)n * sizeof *s->heap);
     s->pool = malloc((size_t)n * sizeof *s->pool);
     s->pool_ids = malloc((size_t)n * sizeof *s->pool_ids);
     s->pool_scores = malloc((size_t)n * sizeof *s->pool_scores);
     s->pool_best = malloc((size_t)n * sizeof *s->pool_best);
-    if (!s->blocks || !s->norms || !s->norms_single || !s->approx || !s->group_max || !s->upper || !s->x ||
-        !s->heap || !s->pool || !s->pool_ids || !s->pool_scores || !s->pool_best) {
+    if (!s->order || !s->tail_norm || !s->heap || !s->pool || !s->pool_ids || !s->pool_scores ||
+        !s->pool_best) {
         rank_sketch_free(s);
         return DS_ENOMEM;
     }
+    for (int i = 0; i < n; i++)
+        s->order[i] = i;
     return DS_OK;
 }
 
 void rank_sketch_free(rank_sketch *s)
 {
-    free(s->blocks);
-    free(s->norms);
-    free(s->norms_single);
-    free(s->approx);
-    free(s->group_max);
-    free(s->upper);
-    free(s->x);
+    sketch_free(&s->sk);
+    free(s->order);
+    free(s->tail_norm);
     free(s->heap);
     free(s->pool);
     free(s->pool_ids);
@@ -127,58 +117,53 @@ void rank_sketch_free(rank_sketch *s)
     *s = (rank_sketch){0};
 }
 
-/* The Euclidean norm of v [d], rounded up past its rounding error ((d + 2) 2^-53
- * relative for d <= 4096), or NaN/Inf for entries that are not finite. */
-static double norm_up(const double *v, int d)
+typedef struct {
+    double norm;
+    int row;
+} row_norm;
+
+/* Decreasing norm, then increasing row; NaN norms last. */
+static int by_decreasing_norm(const void *pa, const void *pb)
 {
-    double sum = 0.0;
-    for (int c = 0; c < d; c++)
-        sum += v[c] * v[c];
-    return sqrt(sum) * (1.0 + 0x1p-30);
+    const row_norm *a = pa, *b = pb;
+    int a_nan = isnan(a->norm), b_nan = isnan(b->norm);
+    if (a_nan != b_nan)
+        return a_nan - b_nan;
+    if (!a_nan && a->norm != b->norm)
+        return a->norm > b->norm ? -1 : 1;
+    return (a->row > b->row) - (a->row < b->row);
 }
 
-/* v rounded to a single upwards, or downwards. */
-static float single_up(double v)
+/* s->order = A's rows by decreasing norm. Any order would be correct (the early
+ * stop reads tail_norm, the sketch's own norms); this one stops soonest. */
+static int order_rows(rank_sketch *s, const double *A)
 {
-    float r = (float)v;
-    return (double)r < v ? nextafterf(r, INFINITY) : r;
-}
-
-static float single_down(double v)
-{
-    float r = (float)v;
-    return (double)r > v ? nextafterf(r, -INFINITY) : r;
+    int n = s->sk.n, d = s->sk.d;
+    row_norm *rows = malloc((size_t)n * sizeof *rows);
+    if (!rows)
+        return DS_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        const double *row = A + (size_t)i * (size_t)d;
+        rows[i] = (row_norm){sqrt(vm_dot(row, row, d)), i};
+    }
+    qsort(rows, (size_t)n, sizeof *rows, by_decreasing_norm);
+    for (int i = 0; i < n; i++)
+        s->order[i] = rows[i].row;
+    free(rows);
+    return DS_OK;
 }
 
 void rank_sketch_fill(rank_sketch *s, const double *A)
 {
-    int d = s->d;
-    s->max_norm = 0.0;
-    s->usable = d <= SKETCH_MAX_DIM;
-    for (int i = 0; i < s->n && s->usable; i++) {
-        const double *row = A + (size_t)i * (size_t)d;
-        double norm = norm_up(row, d);
-        if (!(norm < SKETCH_MAX_NORM))
-            s->usable = 0;
-        else if (norm > s->max_norm)
-            s->max_norm = norm;
-        s->norms[i] = norm;
-        s->norms_single[i] = single_up(norm);
-        uint16_t *block = s->blocks + (size_t)(i / 8) * (size_t)d * 8 + vm_bf16_block_slot(i % 8);
-        for (int c = 0; c < d && s->usable; c++)
-            block[8 * c] = vm_bf16_of(row[c]);
+    int n = s->sk.n;
+    if (order_rows(s, A) != DS_OK) {
+        s->sk.usable = 0; /* the exact pass takes over */
+        return;
     }
-}
-
-/* The relative coefficient of E_i (rank.h): E_i = relative |x| |A_i| + absolute. */
-static double sketch_relative_error(int d)
-{
-    return (0x1p-8 + (d + 4) * 0x1p-24) * (1.0 + 0x1p-6);
-}
-
-static double sketch_absolute_error(int d, double x_norm, double max_norm)
-{
-    return d * 0x1p-130 * (1.0 + x_norm + max_norm);
+    sketch_fill_ordered(&s->sk, A, s->order);
+    s->tail_norm[n] = 0.0;
+    for (int i = n - 1; i >= 0; i--)
+        s->tail_norm[i] = fmax(s->sk.norms[i], s->tail_norm[i + 1]);
 }
 
 /* Restores the min-heap below slot 0. */
@@ -213,16 +198,6 @@ static void heap_sift_up(double *h, int i)
     }
 }
 
-/* Keeps the pooled positions with u >= t; returns how many. */
-static int pool_keep(rank_sketch *s, int m, double t)
-{
-    int kept = 0;
-    for (int j = 0; j < m; j++)
-        if (s->upper[s->pool[j]] >= t)
-            s->pool[kept++] = s->pool[j];
-    return kept;
-}
-
 /* Puts lower into the min-heap of the k largest lower bounds (len so far). */
 static void heap_offer(double *heap, int *len, int k, double lower)
 {
@@ -247,92 +222,80 @@ static float scan_threshold(double t, double absolute, double x_norm, double max
 {
     double margin =
         0x1p-20 * (2.0 * x_norm * max_norm + 3.0 * e_max + fabs(t) + absolute) + 0x1p-100;
-    return single_down((t - absolute) - margin);
+    return sketch_single_down((t - absolute) - margin);
 }
 
-enum { SEED_GROUP = 32 };
-
-/* A first estimate of l*, at or below it, or -Inf: the k-th largest of
- * F_g - E_max over the groups g of 32 rows (F_g their largest f; the rows past
- * the last whole group count one by one). Row i's l = f_i - E_i is at least
- * f_i - E_max (E_i <= E_max, and rounding is monotone), so each group's value
- * is at most the l of a row of its own, and the k-th largest of k distinct
- * rows' l is at most l*. */
-static double seed_threshold(rank_sketch *s, int k, double e_max)
+/* Positions among the first n whose upper bound u = f + E reaches t, the k-th
+ * largest lower bound l* of those rows (so at least the k rows of the largest l
+ * are there, and every row of the exact top k). The scan runs over the singles
+ * f, sixteen at a time, against scan_threshold(t): only the rows it stops at
+ * can have u that high, and u is formed for those alone. Returns the pool size,
+ * or -1 past cap rows (scores too close together for the sketch to pay). */
+static int sketch_pool(rank_sketch *s, int n, double t, const sketch_error *e, int cap)
 {
-    const float *f = s->approx;
-    int n = s->n, len = 0, groups = n / SEED_GROUP;
-    vm_float_group_max(s->group_max, f, groups);
-    for (int g = 0; g < groups; g++)
-        if (len < k || (double)s->group_max[g] - e_max > s->heap[0])
-            heap_offer(s->heap, &len, k, (double)s->group_max[g] - e_max);
-    for (int i = groups * SEED_GROUP; i < n; i++)
-        if (len < k || (double)f[i] - e_max > s->heap[0])
-            heap_offer(s->heap, &len, k, (double)f[i] - e_max);
-    return len == k ? s->heap[0] : -INFINITY;
-}
-
-/* Positions whose upper bound u reaches the k-th largest lower bound l*. A
- * scan of all rows keeps those with u at or above a threshold that is never
- * above l* (the seed_threshold estimate, then the least of the heap of the k
- * largest l of the rows kept, once it holds k, where that is higher) and
- * offers the heap their l: the rows with l >= l* all pass, so the heap ends
- * with the k largest l and its least is l*. The scan runs over the singles f,
- * sixteen at a time, against the scan_threshold of the threshold: only the rows
- * it stops at can have u that high, and u is formed for those alone. A full
- * pool is thinned by the current threshold. Returns the pool size (>= k), or -1
- * when the pool still holds more than half of cap rows after thinning (scores
- * too close together for the sketch to pay). */
-static int sketch_pool(rank_sketch *s, int k, double x_norm, double scale, double absolute,
-                       int cap)
-{
-    const float *f = s->approx;
-    const double *norms = s->norms;
-    int n = s->n, m = 0, len = 0;
-    double e_max = scale * s->max_norm + absolute;
-    double least = seed_threshold(s, k, e_max);
-    float a = single_up(scale);
-    float below = scan_threshold(least, absolute, x_norm, s->max_norm, e_max);
+    const float *f = s->sk.approx;
+    double max_norm = s->sk.max_norm, e_max = e->scale * max_norm + e->absolute;
+    float a = sketch_single_up(e->scale);
+    float below = scan_threshold(t, e->absolute, e->x_norm, max_norm, e_max);
+    int m = 0;
     for (int i = 0;; i++) {
-        i = vm_first_sum_not_below(f, a, s->norms_single, i, n, below);
+        i = vm_first_sum_not_below(f, a, s->sk.norms_single, i, n, below);
         if (i >= n)
-            break;
-        double error = scale * norms[i] + absolute;
-        s->upper[i] = (double)f[i] + error;
-        if (s->upper[i] < least)
+            return m;
+        if ((double)f[i] + (e->scale * s->sk.norms[i] + e->absolute) < t)
             continue;
-        heap_offer(s->heap, &len, k, (double)f[i] - error);
-        if (len == k && s->heap[0] > least) {
-            least = s->heap[0];
-            below = scan_threshold(least, absolute, x_norm, s->max_norm, e_max);
-        }
-        if (m == cap && (m = pool_keep(s, m, least)) > cap / 2)
+        if (m == cap)
             return -1;
         s->pool[m++] = i;
     }
-    return pool_keep(s, m, least);
+}
+
+enum { CHUNK_BLOCKS = 8 };
+
+/* Scores the sketch CHUNK_BLOCKS blocks at a time, offering each row's lower
+ * bound l to the heap of the k largest, until the rows left cannot reach the
+ * top k; returns how many rows were scored (the top k is among them), with
+ * s->heap[0] the k-th largest l of those rows. A row's vm_dot is at most
+ * |x| |A_i| (1 + d 2^-53) in magnitude, below x_norm times its norm, each
+ * rounded up by 2^-30 (2^-31 net of their rounding; d <= 4096), and the
+ * rounding of their product, plus the absolute term for underflow: when that is
+ * below the k-th largest l so far, which is at most the k-th best score, every
+ * row left scores strictly less than the k-th best. */
+static int scored_prefix(rank_sketch *s, int k, const sketch_error *e)
+{
+    const float *f = s->sk.approx;
+    const double *norms = s->sk.norms;
+    int n = s->sk.n, n_blocks = s->sk.n_blocks, len = 0;
+    for (int block = 0; block < n_blocks;) {
+        int to = n_blocks - block > CHUNK_BLOCKS ? block + CHUNK_BLOCKS : n_blocks;
+        int end = 8 * to < n ? 8 * to : n;
+        sketch_score_blocks(&s->sk, block, to);
+        for (int i = 8 * block; i < end; i++)
+            heap_offer(s->heap, &len, k, (double)f[i] - (e->scale * norms[i] + e->absolute));
+        if (len == k && e->x_norm * s->tail_norm[end] + e->absolute < s->heap[0])
+            return end;
+        block = to;
+    }
+    return n;
 }
 
 int rank_top_k_sketched(rank_sketch *s, const double *A, const double *x,
                         const int *candidates, int k, double *scores, int *heap, int *best)
 {
-    int d = s->d;
-    if (k > s->n)
-        k = s->n;
-    if (!s->usable || k <= 0)
+    int n = s->sk.n, d = s->sk.d;
+    if (k > n)
+        k = n;
+    sketch_error e;
+    if (k <= 0 || !sketch_start(&s->sk, x, &e))
         return 0;
-    double x_norm = norm_up(x, d);
-    if (!(x_norm < SKETCH_MAX_NORM))
-        return 0;
-    for (int c = 0; c < d; c++)
-        s->x[c] = (float)x[c];
-    vm_bf16_blocks_dot(s->approx, s->blocks, s->x, s->n_blocks, d);
-    int m = sketch_pool(s, k, x_norm, sketch_relative_error(d) * x_norm,
-                        sketch_absolute_error(d, x_norm, s->max_norm), k + s->n / 4);
+    int scored = scored_prefix(s, k, &e);
+    int m = sketch_pool(s, scored, s->heap[0], &e, k + n / 4);
     if (m < 0)
         return 0;
-    for (int j = 0; j < m; j++)
+    for (int j = 0; j < m; j++) {
+        s->pool[j] = s->order[s->pool[j]]; /* sketch position -> row of A */
         s->pool_ids[j] = candidates[s->pool[j]];
+    }
     vm_rows_dot_gather(s->pool_scores, A, s->pool, x, m, d);
     rank_top_k(s->pool_ids, s->pool_scores, m, k, heap, s->pool_best);
     for (int j = 0; j < m; j++)

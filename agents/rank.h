@@ -2,7 +2,7 @@
 #ifndef DIVSIM_RANK_H
 #define DIVSIM_RANK_H
 
-#include <stdint.h>
+#include "../sim/sketch.h"
 
 /* Puts into best[0..k-1] the positions (indices into candidates) of the k
  * highest scores, best first; score[j] belongs to candidates[j]; ties go to the
@@ -15,34 +15,24 @@ void rank_top_k(const int *candidates, const double *score, int n, int k, int *h
  * A[i].x (vm_dot) of the n rows of a matrix A [n][d], with exactly the result
  * of vm_rows_dot followed by rank_top_k: the same positions in the same order.
  *
- * The copy holds A's entries as bfloat16 (sim/vecmath.h), a quarter of the
- * doubles' bytes, so that a 5,000 x 32 catalogue (320 KB) stays in a 512 KiB L2
- * cache where the doubles (1.28 MB) stream from L3. The approximate score f_i of
- * row i (x rounded to single, products and sums in single) is within
- *     E_i = (2^-8 + (d + 4) 2^-24)(1 + 2^-6) |x| |A_i| + d 2^-130 (1 + |x| + max_j |A_j|)
- * of its double score s_i: rounding to bfloat16 is 2^-8 relative, to single
- * 2^-24; a sum of d single products is within (d - 1) 2^-24 (1 + 2^-11) of exact
- * (Higham, Accuracy and Stability, eq. 3.5), s_i within d 2^-53 sum|x||A_i| of
- * exact; sum |x||A_i| <= |x||A_i| (Cauchy-Schwarz); the absolute term bounds
- * underflow; the factor (1 + 2^-6) takes the second-order terms for d <= 4096,
- * the norms' rounding and the rounding of f_i -+ E_i in double.
- * So s_i lies in [l_i, u_i] = [f_i - E_i, f_i + E_i]. With l* the k-th largest
- * l_i, the k rows of the largest l have s >= l*, so the k-th best s is >= l*,
- * and every row of the exact top k has u >= s >= l*: the rows with u_i >= l*
- * are scored again exactly (vm_dot) and ranked by rank_top_k, whose top k of a
- * superset of the true top k is the true top k. */
+ * The copy is a bfloat16 sketch of A (sim/sketch.h), whose approximate score f_i
+ * of row i is within a proven E_i of the double score s_i: s_i lies in
+ * [l_i, u_i] = [f_i - E_i, f_i + E_i]. With l* the k-th largest l_i, the k rows
+ * of the largest l have s >= l*, so the k-th best s is >= l*, and every row of
+ * the exact top k has u >= s >= l*: the rows with u_i >= l* are scored again
+ * exactly (vm_dot) and ranked by rank_top_k, whose top k of a superset of the
+ * true top k is the true top k.
+ *
+ * The sketch holds A's rows in decreasing norm and is scored a few blocks at a
+ * time: a row's exact score is at most |x| |A_i|, so once |x| times the largest
+ * norm left is below the k-th largest l of the rows scored, the rows left are
+ * out of the top k and are not scored at all (with trained factors, a few
+ * percent of the catalogue can reach it). */
 typedef struct {
-    int n, d, n_blocks;
-    uint16_t *blocks;       /* [n_blocks][d][8] vm_bf16_blocks_dot's layout; 0 past n */
-    double *norms;          /* [n] Euclidean norm of each row of A, rounded up */
-    float *norms_single;    /* [n] the same rounded up to singles */
-    double max_norm;        /* the largest of them */
-    int usable;             /* entries finite and rows' norms below 2^50 */
+    sketch sk;              /* A in bfloat16, its row norms and the scores f */
+    int *order;             /* [n] the row of A at each position of the sketch */
+    double *tail_norm;      /* [n + 1] the largest sketch norm from each position on */
     /* scratch of rank_top_k_sketched */
-    float *approx;          /* [n_blocks * 8] approximate scores f */
-    float *group_max;       /* [n / 32 + 1] the largest f of each 32 rows */
-    double *upper;          /* [n] u = f + E, formed for the rows scanned */
-    float *x;               /* [d] x in single precision */
     double *heap;           /* [n] the k largest l = f - E, least at the root */
     int *pool;              /* [n] positions scored again exactly */
     int *pool_ids;          /* [n] their candidates */

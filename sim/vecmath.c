@@ -645,34 +645,7 @@ static __attribute__((noinline)) int first_sum_not_below_base(const float *f, fl
     return n;
 }
 
-static __attribute__((noinline)) void group_max_base(float *out, const float *x, int from,
-                                                    int n_groups)
-{
-    for (int g = from; g < n_groups; g++) {
-        const float *p = x + (size_t)g * 32;
-        float m = p[0];
-        for (int j = 1; j < 32; j++)
-            m = p[j] > m ? p[j] : m;
-        out[g] = m;
-    }
-}
-
 #ifdef VM_DISPATCH
-/* group_max: four vectors' maxima, then the eight lanes'. */
-static VM_AVX2 int group_max_avx2(float *out, const float *x, int n_groups)
-{
-    for (int g = 0; g < n_groups; g++) {
-        const float *p = x + (size_t)g * 32;
-        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)),
-                                 _mm256_max_ps(_mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24)));
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-        out[g] = _mm_cvtss_f32(h);
-    }
-    return n_groups;
-}
-
 /* Rows 0-3 (shifted up: the low 16 bits of each 32-bit word) and rows 4-7
  * (masked: the high 16 bits) of one block's column pair j (columns 2j and 2j + 1,
  * the two halves of a 32-byte load) as singles, times xj, into lo and hi. */
@@ -777,16 +750,6 @@ void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blo
                                           : bf16_blocks_dot_avx2(out, B, x, n_blocks, d);
 #endif
     bf16_blocks_dot_base(out, B, x, b, n_blocks, d);
-}
-
-void vm_float_group_max(float *out, const float *x, int n_groups)
-{
-    int g = 0;
-#ifdef VM_DISPATCH
-    if (HAVE_AVX2())
-        g = group_max_avx2(out, x, n_groups);
-#endif
-    group_max_base(out, x, g, n_groups);
 }
 
 int vm_first_sum_not_below(const float *f, float a, const float *w, int from, int n, float t)

@@ -95,9 +95,6 @@ double vm_bf16_value(uint16_t h);
  * not a reproducible value (agents/rank.h makes exact use of it). */
 void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blocks, int d);
 
-/* out[g] = the largest of x[32 g .. 32 g + 31] for g < n_groups (x without NaNs). */
-void vm_float_group_max(float *out, const float *x, int n_groups);
-
 /* The first i in [from, n) with !(f[i] + a w[i] < t) in single precision (the
  * product rounded, then the sum: the same on every CPU), or n. */
 int vm_first_sum_not_below(const float *f, float a, const float *w, int from, int n, float t);

@@ -935,6 +935,43 @@ START_TEST(test_sketch_gives_the_exact_top_k)
 }
 END_TEST
 
+/* The early stop (rows by decreasing norm, stopped where |x| times the norms
+ * left falls below the k-th lower bound) where Cauchy-Schwarz is nearly tight:
+ * the longest 64 rows (a whole first chunk, norm 1.1) score up to |x| at
+ * cosines from 1/1.1 down, and shorter rows parallel to x score 1.003 |x| (then
+ * less, in runs of five equal rows: ties to the lower id), which the bound only
+ * just lets through (the sketch's error is 2^-8 |x| |A_i|). A stop 1% early
+ * misses them. */
+START_TEST(test_sketch_early_stop_is_tight)
+{
+    enum { N = 203, D = 3, LONG = 64 };
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 8);
+    double A[N * D], x[D] = {0.6, -1.2, 0.4}, u[D], w[D];
+    double x_norm = sqrt(vm_dot(x, x, D));
+    for (int c = 0; c < D; c++)
+        u[c] = x[c] / x_norm;
+    for (int i = 0; i < N; i++) {
+        /* w: a random unit vector orthogonal to u */
+        for (int c = 0; c < D; c++)
+            w[c] = gsl_ran_gaussian(r, 1.0);
+        double along = vm_dot(w, u, D), len = 0.0;
+        for (int c = 0; c < D; c++)
+            w[c] -= along * u[c];
+        len = sqrt(vm_dot(w, w, D));
+        for (int c = 0; c < D; c++) {
+            double cosine = (1.0 - 0.002 * i) / 1.1;
+            double row = i < LONG ? 1.1 * (cosine * u[c] + sqrt(1 - cosine * cosine) * w[c] / len)
+                                  : (1.003 - 0.01 * ((i - LONG) / 5)) * u[c];
+            A[i * D + c] = row;
+        }
+    }
+    for (int k = 1; k <= 12; k++)
+        assert_sketch_exact(A, N, D, x, k);
+    gsl_rng_free(r);
+}
+END_TEST
+
 /* The sketch declines, writing nothing, where it cannot bound its error (a
  * catalogue entry not finite, a user vector too long or not finite) or would not
  * pay (every row alike: all 16 to be scored again, against at most 3 + 16 / 4). */
@@ -985,6 +1022,7 @@ static Suite *cf_suite(void)
     tcase_add_test(cf, test_epsilon_replaces_some_slots);
     tcase_add_test(cf, test_learning_off_changes_nothing);
     tcase_add_test(cf, test_sketch_gives_the_exact_top_k);
+    tcase_add_test(cf, test_sketch_early_stop_is_tight);
     tcase_add_test(cf, test_sketch_declines);
     suite_add_tcase(s, cf);
     TCase *mmr = tcase_create("mmr");

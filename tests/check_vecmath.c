@@ -292,23 +292,6 @@ START_TEST(test_small_kernels)
         vm_add_array(y, v, n);
         for (int i = 0; i < n; i++)
             ck_assert(same_bits(y[i], w[i] + v[i]));
-        /* the largest of each whole group of 32 singles, wherever it sits */
-        float f[MAXN], top[MAXN / 32 + 1];
-        for (int i = 0; i < n; i++)
-            f[i] = (float)(w[i] - 0.5);
-        for (int at = 0; at < n && n >= 32; at++) {
-            float keep = f[at];
-            f[at] = 2.0f;
-            vm_float_group_max(top, f, n / 32);
-            for (int g = 0; g < n / 32; g++) {
-                float want = f[32 * g];
-                for (int j = 1; j < 32; j++)
-                    want = f[32 * g + j] > want ? f[32 * g + j] : want;
-                ck_assert(top[g] == want);
-                ck_assert(top[g] == 2.0f || at >= 32 * (g + 1) || at < 32 * g);
-            }
-            f[at] = keep;
-        }
     }
     gsl_rng_free(r);
 }
