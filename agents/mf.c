@@ -664,7 +664,8 @@ double mf_agent_memory_estimate(size_t size, const mf_config *cfg, const env_spe
     double ranked = fmin(fmax(depth, spec->slate), items);
     double model = sizeof(mf_model) + items * (d + 1) * sizeof(double) /* Y, popularity */ +
                    (items + 1) * sizeof(int) + (2 * d * d + d) * sizeof(double) +
-                   users * (d * sizeof(double) + sizeof(mf_row) + 3 * sizeof(int));
+                   users * (d * sizeof(double) + sizeof(mf_row) + 3 * sizeof(int)) +
+                   rank_sketch_memory(spec->n_items, cfg->factors);
     return (double)size + model + items * (sizeof(double) + 1) /* scores, mark */ +
            2 * ranked * sizeof(int);
 }

@@ -117,6 +117,17 @@ void rank_sketch_free(rank_sketch *s)
     *s = (rank_sketch){0};
 }
 
+double rank_sketch_memory(int n, int d)
+{
+    double rows = n, padded = 8.0 * ((n + 7) / 8);
+    double copy = padded * d * sizeof(uint16_t) + padded * sizeof(float) /* approx */ +
+                  rows * (sizeof(double) + sizeof(float)) /* norms */ + d * sizeof(float);
+    double scratch = rows * (sizeof(int) + 2 * sizeof(double) + 3 * sizeof(int) +
+                             sizeof(double)) /* order, tail, heap, pool, ids, best, scores */ +
+                     sizeof(double);
+    return copy + scratch;
+}
+
 typedef struct {
     double norm;
     int row;

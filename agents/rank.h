@@ -50,6 +50,9 @@ void rank_sketch_fill(rank_sketch *s, const double *A);
 
 void rank_sketch_free(rank_sketch *s);
 
+/* The bytes rank_sketch_init allocates for n rows of d columns. */
+double rank_sketch_memory(int n, int d);
+
 /* rank_top_k over the scores A[i].x of all n rows (candidates[i] the id of row
  * i, for ties) through the sketch of A: best[0..min(k, n)-1] as rank_top_k gives
  * them, scores[i] = vm_dot(A_i, x) for every position in best (and other
