@@ -122,7 +122,7 @@ void quant_matrix_free(quant_matrix *m)
     if (!m)
         return;
     free(m->scale); /* the block starts at the scales */
-    memset(m, 0, sizeof *m);
+    *m = (quant_matrix){0};
 }
 
 void quant_matrix_row(const quant_matrix *m, int r, double *out)
