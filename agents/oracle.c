@@ -49,11 +49,13 @@ typedef struct {
     int unused; /* the oracle has no hyperparameters */
 } oracle_config;
 
-/* What screen needs of best_assortment's rounds: the least positive k-th best
- * score, and over the rounds whose k-th best is not positive the least lambda
- * and the largest -(k-th best) / lambda. */
+/* What screen needs of best_assortment's rounds: over the rounds whose k-th
+ * best score theta is positive the least theta and the least
+ * theta / (value_cap - lambda), over the others the least lambda and the
+ * largest -theta / lambda. */
 typedef struct {
-    double least_positive, least_lambda, worst_ratio;
+    double value_cap;   /* set before the rounds: at least every r_i outside the set */
+    double least_positive, least_per_room, least_lambda, worst_ratio;
     int unusable; /* a round that leaves no test */
 } round_record;
 
@@ -180,8 +182,11 @@ static void note_round(oracle *o, double lambda, double kth)
 {
     round_record *r = &o->rounds;
     if (kth > 0) {
+        double room = r->value_cap - lambda, per_room = room > 0 ? kth / room : INFINITY;
         if (kth < r->least_positive)
             r->least_positive = kth;
+        if (per_room < r->least_per_room)
+            r->least_per_room = per_room;
     } else if (kth <= 0 && lambda > 0) {
         if (lambda < r->least_lambda)
             r->least_lambda = lambda;
@@ -258,7 +263,8 @@ static int round_on_shortlist(oracle *o, int m, int k, double omega, double lamb
 static void best_assortment(oracle *o, int n, int k, const int *candidates, double w0)
 {
     int m = o->shortlist < n ? o->shortlist : n;
-    o->rounds = (round_record){.least_positive = INFINITY, .least_lambda = INFINITY};
+    o->rounds = (round_record){.value_cap = o->rounds.value_cap, .least_positive = INFINITY,
+                               .least_per_room = INFINITY, .least_lambda = INFINITY};
     int state = 0; /* 0: no shortlist yet, 1: a shortlist, -1: none to be had */
     double lambda = 0.0, omega = -INFINITY;
     full_round(o, n, k, candidates, lambda);
@@ -326,7 +332,11 @@ static int exact_act(oracle *o, const observation *obs, int k, int *slate)
  *    the subtraction's rounding at most 2^-43 in the exponent where the weight
  *    is not 0, the product one rounding; the absolute term for subnormal
  *    weights); so L_i < top + log theta - 2^-30 (1 + |top| + |log theta|), for
- *    theta >= 2^-900, puts it below theta;
+ *    theta >= 2^-900, puts it below theta; so does, with c at least every r_i
+ *    (e^{max R} raised past the exponential's error) and w_i (r_i - lambda) <=
+ *    w_i (c - lambda), V_i < top + log(theta / (c - lambda)) with the same
+ *    margin (where r_i is close to lambda for every item, as for clicks, that
+ *    is the sharper test);
  *  - a round at lambda > 0 whose k-th best score on C is theta <= 0 (fewer than
  *    k items worth more than lambda: the rest of the slate are the items that
  *    cost least, the least attractive): an item with r_i <= lambda / 2 and
@@ -350,17 +360,25 @@ static int add_to_set(oracle *o, int j, int *m)
     return 1;
 }
 
-/* Adds the positions j < n with bound[j] >= t (or NaN); returns how many. */
-static int widen_above(oracle *o, const double *bound, int n, double t, int *m)
+/* Adds the positions j < n with bound[j] >= t and also[j] >= t_also (or NaN;
+ * also may be NULL); returns how many. */
+static int widen_both(oracle *o, const double *bound, double t, const double *also,
+                      double t_also, int n, int *m)
 {
     int added = 0;
     for (int j = 0;; j++) {
         j = vm_first_not_below(bound, j, n, t);
         if (j >= n)
             break;
-        added += add_to_set(o, j, m);
+        if (!also || !(also[j] < t_also))
+            added += add_to_set(o, j, m);
     }
     return added;
+}
+
+static int widen_above(oracle *o, const double *bound, int n, double t, int *m)
+{
+    return widen_both(o, bound, t, NULL, 0, n, m);
 }
 
 /* Exact values of the set's positions from done to m (their items first);
@@ -393,8 +411,9 @@ static int widen_by_rounds(oracle *o, int n, double top, int *m)
         if (!(r->least_positive >= 0x1p-900))
             return -1;
         double log_theta = log(r->least_positive);
-        added += widen_above(o, o->log_value_hi, n,
-                             (top + log_theta) - margin(top, log_theta), m);
+        double log_room = r->least_per_room >= 0x1p-900 ? log(r->least_per_room) : -INFINITY;
+        added += widen_both(o, o->log_value_hi, (top + log_theta) - margin(top, log_theta),
+                            o->utility_hi, (top + log_room) - margin(top, log_room), n, m);
     }
     if (r->least_lambda < INFINITY) {
         if (!(r->least_lambda >= 0x1p-100))
@@ -406,6 +425,15 @@ static int widen_by_rounds(oracle *o, int n, double top, int *m)
                              -(top + log_ratio) - margin(top, log_ratio), m);
     }
     return added;
+}
+
+/* At least every r_i <= e^{R_i}: e^{max R_i} raised past the exponential's
+ * error, or +Inf where an R_i is NaN or +Inf. */
+static double value_cap(const double *log_ratio_hi, int n)
+{
+    if (vm_first_not_below(log_ratio_hi, 0, n, INFINITY) < n)
+        return INFINITY;
+    return exp(vm_max(log_ratio_hi, n, -INFINITY)) * (1 + 0x1p-40);
 }
 
 /* Adds about the first best positions of bound [n], and at least k of them:
@@ -445,6 +473,7 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
     int first = SCREEN_PER_SLOT * k < n ? SCREEN_PER_SLOT * k : n;
     add_best(o, obs, o->log_value_hi, first, k, &m);
     add_best(o, obs, o->neg_utility_hi, first, k, &m);
+    o->rounds.value_cap = value_cap(o->log_ratio_hi, n);
     for (int widening = 0; widening <= MAX_WIDENINGS; widening++) {
         double v0;
         int rc = set_values(o, obs, done, m, &v0);

@@ -1099,7 +1099,6 @@ static int shop_privileged(env *e, int u, const int *items, int n, double *utili
 #endif
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
 
 /* The user's terms as singles, and the margins. */
@@ -1167,10 +1166,10 @@ BOUND_INLINE void bound_block(const bound_terms *c, v8f f, v8f norm, v8f appeal,
 BOUND_INLINE void store_doubles(double *to, v8f v, int count)
 {
     if (count == 8) {
-        v4f low = __builtin_shufflevector(v, v, 0, 1, 2, 3);
-        v4f high = __builtin_shufflevector(v, v, 4, 5, 6, 7);
-        v4d wide[2] = {__builtin_convertvector(low, v4d), __builtin_convertvector(high, v4d)};
-        memcpy(to, wide, sizeof wide);
+        v4d low = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d);
+        v4d high = __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
+        memcpy(to, &low, sizeof low);
+        memcpy(to + 4, &high, sizeof high);
         return;
     }
     for (int l = 0; l < count; l++)
