@@ -87,25 +87,32 @@ static long compare_slates(agent *fast, agent *exact, counted_view *fast_view,
 
 enum { N_STREAMS = 7 };
 
+/* A shop and the random streams it draws from. */
 typedef struct {
-    gsl_rng *r[N_STREAMS];
-    env_context ctx;
-} streams;
+    gsl_rng *stream[N_STREAMS];
+    env *e;
+} shop_fixture;
 
-static void streams_init(streams *s, uint64_t seed, reward_kind reward)
-{
-    for (int i = 0; i < N_STREAMS; i++) {
-        s->r[i] = rng_stream_new(seed, (rng_stream)(RNG_CATALOGUE + i));
-        ck_assert_ptr_nonnull(s->r[i]);
-    }
-    s->ctx = (env_context){s->r[0], s->r[1], s->r[2], s->r[3], s->r[4], s->r[5], s->r[6],
-                           reward};
-}
-
-static void streams_free(streams *s)
+static void shop_open(shop_fixture *f, const shop_config *c, reward_kind reward,
+                      uint64_t seed)
 {
     for (int i = 0; i < N_STREAMS; i++)
-        gsl_rng_free(s->r[i]);
+        REQUIRE((f->stream[i] = rng_stream_new(seed, (rng_stream)(RNG_CATALOGUE + i))),
+                "no stream %d", i);
+    gsl_rng **r = f->stream;
+    env_context ctx = {.catalogue = r[0], .users = r[1], .arrivals = r[2], .drift = r[3],
+                       .choices = r[4], .purchases = r[5], .item_churn = r[6],
+                       .reward = reward};
+    char err[ERR_LEN] = "";
+    f->e = NULL;
+    REQUIRE(shop_env.xCreate(c, &ctx, &f->e, err) == DS_OK, "xCreate: %s", err);
+}
+
+static void shop_close(shop_fixture *f)
+{
+    shop_env.xDestroy(f->e);
+    for (int i = 0; i < N_STREAMS; i++)
+        gsl_rng_free(f->stream[i]);
 }
 
 static shop_config base_config(void)
@@ -120,14 +127,6 @@ static shop_config base_config(void)
     c.slate = 10;
     c.churn_patience = 0;
     return c;
-}
-
-static env *make_shop(const shop_config *c, streams *s)
-{
-    env *e = NULL;
-    char err[ERR_LEN] = "";
-    REQUIRE(shop_env.xCreate(c, &s->ctx, &e, err) == DS_OK, "xCreate: %s", err);
-    return e;
 }
 
 static int shop_utilities(void *ctx, int user, const int *items, int n, double *utility,
@@ -150,9 +149,9 @@ static int shop_bounds(void *ctx, int user, const int *items, int n, double *uti
  * screened oracle asked for at most a quarter of the candidates. */
 static double run_shop(const shop_config *c, reward_kind reward, uint64_t seed, int steps)
 {
-    streams s;
-    streams_init(&s, seed, reward);
-    env *e = make_shop(c, &s);
+    shop_fixture f;
+    shop_open(&f, c, reward, seed);
+    env *e = f.e;
     counted_view fast_view = {shop_utilities, shop_bounds, e, 0};
     counted_view exact_view = {shop_utilities, shop_bounds, e, 0};
     agent *fast = make_oracle(&e->spec, &fast_view, 1, reward);
@@ -183,8 +182,7 @@ static double run_shop(const shop_config *c, reward_kind reward, uint64_t seed, 
     gsl_rng_free(visits);
     oracle_agent.xDestroy(fast);
     oracle_agent.xDestroy(exact);
-    shop_env.xDestroy(e);
-    streams_free(&s);
+    shop_close(&f);
     return (double)screened / steps;
 }
 
@@ -249,9 +247,10 @@ START_TEST(test_shop_bounds_hold)
     static const reward_kind rewards[] = {REWARD_PURCHASES, REWARD_REVENUE, REWARD_CLICKS};
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) {
-            streams s;
-            streams_init(&s, 40 + (uint64_t)(3 * i + j), rewards[j]);
-            env *e = make_shop(&configs[i], &s);
+            shop_fixture f;
+            shop_open(&f, &configs[i], rewards[j], 40 + (uint64_t)(3 * i + j));
+            env *e = f.e;
+            gsl_rng *visits = rng_stream_new(3 * (uint64_t)i + (uint64_t)j, RNG_AGENT_SAMPLING);
             int cap = e->spec.n_items, slate[64];
             double *v = malloc(sizeof(double) * (size_t)cap * 6); /* [6][cap] */
             double *r = v + cap, *hi = r + cap, *neg = hi + cap, *ratio = neg + cap,
@@ -262,7 +261,7 @@ START_TEST(test_shop_bounds_hold)
             for (int step = 0; step < 300; step++) {
                 while (shop_env.xNextEvent(e) <= t)
                     CALL_OK(shop_env.xAdvance(e, shop_env.xNextEvent(e)));
-                int user = (int)gsl_rng_uniform_int(s.r[1], (unsigned long)configs[i].users);
+                int user = (int)gsl_rng_uniform_int(visits, (unsigned long)configs[i].users);
                 CALL_OK(shop_env.xStartSession(e, user, t));
                 const int *items;
                 int n;
@@ -289,8 +288,8 @@ START_TEST(test_shop_bounds_hold)
                     worst_gap);
             oracle_agent.xDestroy(a);
             free(v);
-            shop_env.xDestroy(e);
-            streams_free(&s);
+            gsl_rng_free(visits);
+            shop_close(&f);
         }
 }
 END_TEST
