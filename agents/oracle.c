@@ -411,9 +411,13 @@ static int widen_by_rounds(oracle *o, int n, double top, int *m)
         if (!(r->least_positive >= 0x1p-900))
             return -1;
         double log_theta = log(r->least_positive);
-        double log_room = r->least_per_room >= 0x1p-900 ? log(r->least_per_room) : -INFINITY;
+        /* no room (c <= lambda): no outside item scores above 0 */
+        double per_room = r->least_per_room, log_room = log(per_room);
+        double t_room = per_room == INFINITY ? INFINITY
+                        : per_room >= 0x1p-900 ? (top + log_room) - margin(top, log_room)
+                                               : -INFINITY;
         added += widen_both(o, o->log_value_hi, (top + log_theta) - margin(top, log_theta),
-                            o->utility_hi, (top + log_room) - margin(top, log_room), n, m);
+                            o->utility_hi, t_room, n, m);
     }
     if (r->least_lambda < INFINITY) {
         if (!(r->least_lambda >= 0x1p-100))
