@@ -399,9 +399,26 @@ static int set_values(oracle *o, const observation *obs, int done, int m, double
 
 static double margin(double a, double b) { return 0x1p-30 * (1.0 + fabs(a) + fabs(b)); }
 
+/* The thresholds of the scans made so far for a step (NaN: none yet). A scan
+ * at thresholds no lower than the last one's adds nothing: every position it
+ * would add, that one added. (The shift only rises as the set grows, so the
+ * scan of V_i runs once or twice a step.) */
+typedef struct {
+    double top, value, room, ratio, neg;
+} scan_marks;
+
+/* 1 if a scan at t is needed after one at *last (which then becomes t). */
+static int scan_needed(double *last, double t)
+{
+    if (t >= *last)
+        return 0;
+    *last = t;
+    return 1;
+}
+
 /* Adds the positions that may score at or above a round's k-th best on C (see
  * above): how many, or -1 when the rounds leave no test. */
-static int widen_by_rounds(oracle *o, int n, double top, int *m)
+static int widen_by_rounds(oracle *o, int n, double top, scan_marks *seen, int *m)
 {
     const round_record *r = &o->rounds;
     if (r->unusable)
@@ -416,17 +433,24 @@ static int widen_by_rounds(oracle *o, int n, double top, int *m)
         double t_room = per_room == INFINITY ? INFINITY
                         : per_room >= 0x1p-900 ? (top + log_room) - margin(top, log_room)
                                                : -INFINITY;
-        added += widen_both(o, o->log_value_hi, (top + log_theta) - margin(top, log_theta),
-                            o->utility_hi, t_room, n, m);
+        double t_value = (top + log_theta) - margin(top, log_theta);
+        if (!(t_value >= seen->value && t_room >= seen->room)) {
+            seen->value = t_value;
+            seen->room = t_room;
+            added += widen_both(o, o->log_value_hi, t_value, o->utility_hi, t_room, n, m);
+        }
     }
     if (r->least_lambda < INFINITY) {
         if (!(r->least_lambda >= 0x1p-100))
             return -1;
         double log_half = log(0.5 * r->least_lambda);
         double log_ratio = log(2.0 * (r->worst_ratio > 0x1p-900 ? r->worst_ratio : 0x1p-900));
-        added += widen_above(o, o->log_ratio_hi, n, log_half - margin(log_half, 0), m);
-        added += widen_above(o, o->neg_utility_hi, n,
-                             -(top + log_ratio) - margin(top, log_ratio), m);
+        double t_ratio = log_half - margin(log_half, 0);
+        double t_neg = -(top + log_ratio) - margin(top, log_ratio);
+        if (scan_needed(&seen->ratio, t_ratio))
+            added += widen_above(o, o->log_ratio_hi, n, t_ratio, m);
+        if (scan_needed(&seen->neg, t_neg))
+            added += widen_above(o, o->neg_utility_hi, n, t_neg, m);
     }
     return added;
 }
@@ -478,6 +502,7 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
     add_best(o, obs, o->log_value_hi, first, k, &m);
     add_best(o, obs, o->neg_utility_hi, first, k, &m);
     o->rounds.value_cap = value_cap(o->log_ratio_hi, n);
+    scan_marks seen = {NAN, NAN, NAN, NAN, NAN};
     for (int widening = 0; widening <= MAX_WIDENINGS; widening++) {
         double v0;
         int rc = set_values(o, obs, done, m, &v0);
@@ -485,11 +510,11 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
             return rc;
         done = m;
         double top = vm_max(o->set_utility, m, v0);
-        if (widen_above(o, o->utility_hi, n, top, &m) > 0)
+        if (scan_needed(&seen.top, top) && widen_above(o, o->utility_hi, n, top, &m) > 0)
             continue;
         vm_exp_shifted(o->weight, o->set_utility, top, m);
         best_assortment(o, m, k, o->set_ids, vm_exp(v0 - top));
-        int added = widen_by_rounds(o, n, top, &m);
+        int added = widen_by_rounds(o, n, top, &seen, &m);
         if (added < 0)
             return SCREEN_DECLINED;
         if (added == 0) {
