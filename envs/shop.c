@@ -75,6 +75,7 @@
 #include "shop.h"
 
 #include "../sim/common.h"
+#include "../sim/sketch.h"
 #include "../sim/vecmath.h"
 
 #include <gsl/gsl_randist.h>
@@ -184,6 +185,13 @@ typedef struct {
     double *log_price;     /* [capacity] */
     double *appeal;        /* [capacity] */
     double *latent;        /* [capacity][dim] unit norm */
+    /* what the oracle's screening bounds read (shop_privileged_bounds), kept with
+     * the catalogue: the latents in bfloat16, appeal and log-price as singles,
+     * and at least the largest magnitudes of the two */
+    sketch latent_sketch;
+    float *appeal_single;  /* [capacity] */
+    float *log_price_single; /* [capacity] */
+    double max_appeal, max_log_price;
     int *active;           /* [capacity] the n_active active ids (the candidates) */
     int *active_pos;       /* [capacity] position of each id in active, -1 if inactive */
     int n_active;
@@ -252,7 +260,12 @@ static double shop_memory_bytes(const shop_config *c)
     double per_user = 2 * d * sizeof(double) + sizeof(shop_user) + t * sizeof(float);
     double per_item = d * sizeof(double) + 3 * sizeof(double) + 4 * sizeof(int) + 1;
     double per_topic = d * sizeof(double) + 3 * sizeof(double);
-    return (double)c->users * per_user + cap * per_item + t * per_topic +
+    /* the screening bounds' copies: the latents' sketch (bfloat16 entries, rows
+     * padded to a multiple of 8, a norm in double and single, an approximate
+     * score; x in single), appeal and log-price in single */
+    double bf16 = (cap + 7) * (d * sizeof(uint16_t) + sizeof(double) + 2 * sizeof(float)) +
+                  d * sizeof(float) + cap * 2 * sizeof(float);
+    return (double)c->users * per_user + cap * per_item + t * per_topic + bf16 +
            (double)c->slate * 4 * sizeof(double) + t * sizeof(double) +
            (double)c->user_topics * 3 * sizeof(double) + sizeof(shop_state);
 }
@@ -336,10 +349,15 @@ static void draw_item(shop_state *s, int i, const gsl_rng *r)
         q[k] = centroid[k] + noise * gsl_ran_gaussian_ziggurat(r, 1.0);
     if (!normalize(q, s->dim))
         memcpy(q, centroid, sizeof(double) * (size_t)s->dim);
+    sketch_fill_row(&s->latent_sketch, i, q);
     s->item_topic[i] = t;
     s->log_price[i] = s->topic_price[t] + gsl_ran_gaussian_ziggurat(r, c->price_sd);
     s->item_price[i] = exp(s->log_price[i]);
     s->appeal[i] = gsl_ran_gaussian_ziggurat(r, c->appeal_sd);
+    s->appeal_single[i] = (float)s->appeal[i];
+    s->log_price_single[i] = (float)s->log_price[i];
+    s->max_appeal = fmax(s->max_appeal, fabs(s->appeal[i]));
+    s->max_log_price = fmax(s->max_log_price, fabs(s->log_price[i]));
 }
 
 static int build_catalogue(shop_state *s, char *err)
@@ -676,6 +694,9 @@ static void shop_destroy(env *e)
     free(s->log_price);
     free(s->appeal);
     free(s->latent);
+    sketch_free(&s->latent_sketch);
+    free(s->appeal_single);
+    free(s->log_price_single);
     free(s->active);
     free(s->active_pos);
     free(s->free_ids);
@@ -730,6 +751,11 @@ static int shop_allocate(shop_state *s)
     s->aff = malloc(sizeof(double) * k);
     s->position_cost = malloc(sizeof(double) * k);
     s->topic_cost = malloc(sizeof(double) * t);
+    s->appeal_single = malloc(sizeof(float) * cap);
+    s->log_price_single = malloc(sizeof(float) * cap);
+    if (!s->appeal_single || !s->log_price_single ||
+        sketch_init(&s->latent_sketch, s->capacity, s->dim) != DS_OK)
+        return DS_ENOMEM;
     return s->centroid && s->topic_price && s->item_topic && s->item_price &&
                    s->log_price && s->appeal && s->latent && s->active && s->active_pos &&
                    s->free_ids && s->mark && s->users &&
@@ -947,37 +973,52 @@ static int shop_advance(env *e, double t)
     return DS_OK;
 }
 
-/* z[j] = purchase_log_odds of items[j] given its affinity aff[j], for j < n (the
- * same sums in the same order, with the per-user factors taken out). */
-static void purchase_log_odds_of(const shop_state *s, int u, const int *items,
-                                 const double *aff, int n, double *z)
+/* The factors of the privileged values that depend on the user, not the item. */
+typedef struct {
+    double g, wa, b;                   /* utility: affinity, appeal, price weights */
+    double bias, pa, pp, price, mean;  /* purchase log-odds */
+} user_terms;
+
+/* The user's terms; s->topic_cost gets the satiation as of the user's last update. */
+static user_terms user_terms_of(shop_state *s, int u)
 {
     const shop_config *c = &s->cfg;
-    const double *appeal = s->appeal, *log_price = s->log_price;
-    double bias = c->purchase_bias, pa = c->purchase_affinity, pp = c->purchase_appeal;
-    double price = c->purchase_price * user_of(s, u)->price_mult, mean = c->price_mean;
-    for (int j = 0; j < n; j++) {
-        int i = items[j];
-        z[j] = bias + pa * aff[j] + pp * appeal[i] - price * (log_price[i] - mean);
-    }
+    double mult = user_of(s, u)->price_mult;
+    topic_costs(s, u, satiation_scale(s, u, user_of(s, u)->last));
+    return (user_terms){.g = c->affinity, .wa = c->appeal_weight, .b = c->price_weight * mult,
+                        .bias = c->purchase_bias, .pa = c->purchase_affinity,
+                        .pp = c->purchase_appeal, .price = c->purchase_price * mult,
+                        .mean = c->price_mean};
 }
 
-/* v[j] = the utility of items[j] as in slate_utilities without the position
- * cost, given its affinity aff[j] (v may be aff), with the satiation as of the
- * user's last update. */
-static void utilities_of(shop_state *s, int u, const int *items, const double *aff, int n,
-                         double *v)
+/* Item i's utility as in slate_utilities without the position cost, and its
+ * purchase log-odds (purchase_log_odds: the same sums in the same order, with
+ * the per-user factors taken out), given its affinity aff. */
+static double utility_at(const shop_state *s, const user_terms *t, int i, double aff)
 {
-    const shop_config *c = &s->cfg;
-    topic_costs(s, u, satiation_scale(s, u, user_of(s, u)->last));
-    const double *appeal = s->appeal, *log_price = s->log_price, *cost = s->topic_cost;
-    const int *topic = s->item_topic;
-    double g = c->affinity, wa = c->appeal_weight;
-    double b = c->price_weight * user_of(s, u)->price_mult;
-    for (int j = 0; j < n; j++) {
-        int i = items[j];
-        v[j] = g * aff[j] + wa * appeal[i] - b * log_price[i] - cost[topic[i]];
-    }
+    return t->g * aff + t->wa * s->appeal[i] - t->b * s->log_price[i] -
+           s->topic_cost[s->item_topic[i]];
+}
+
+static double log_odds_at(const shop_state *s, const user_terms *t, int i, double aff)
+{
+    return t->bias + t->pa * aff + t->pp * s->appeal[i] - t->price * (s->log_price[i] - t->mean);
+}
+
+/* z[j] = purchase_log_odds of items[j] given its affinity aff[j], for j < n. */
+static void purchase_log_odds_of(const shop_state *s, const user_terms *t, const int *items,
+                                 const double *aff, int n, double *z)
+{
+    for (int j = 0; j < n; j++)
+        z[j] = log_odds_at(s, t, items[j], aff[j]);
+}
+
+/* v[j] = the utility of items[j] given its affinity aff[j] (v may be aff). */
+static void utilities_of(const shop_state *s, const user_terms *t, const int *items,
+                         const double *aff, int n, double *v)
+{
+    for (int j = 0; j < n; j++)
+        v[j] = utility_at(s, t, items[j], aff[j]);
 }
 
 static int shop_privileged(env *e, int u, const int *items, int n, double *utility,
@@ -1005,19 +1046,195 @@ static int shop_privileged(env *e, int u, const int *items, int n, double *utili
         vm_rows_dot(aff, s->latent, user_x(s, u), n, s->dim);
     else
         vm_rows_dot_gather(aff, s->latent, items, user_x(s, u), n, s->dim);
+    user_terms terms = user_terms_of(s, u);
     if (value_if_clicked && reward == REWARD_CLICKS) {
         for (int j = 0; j < n; j++)
             value_if_clicked[j] = 1;
     } else if (value_if_clicked) {
-        purchase_log_odds_of(s, u, items, aff, n, value_if_clicked);
+        purchase_log_odds_of(s, &terms, items, aff, n, value_if_clicked);
         vm_sigmoid_array(value_if_clicked, value_if_clicked, n);
         if (reward == REWARD_REVENUE)
             for (int j = 0; j < n; j++)
                 value_if_clicked[j] *= s->item_price[items[j]];
     }
     if (utility)
-        utilities_of(s, u, items, utility, n, utility);
+        utilities_of(s, &terms, items, utility, n, utility);
     return DS_OK;
+}
+
+/* ---- xPrivilegedBounds: screening bounds for the oracle ----
+ * For each item, bounds on the utility and value that shop_privileged gives,
+ * from the sketch of the latents (sim/sketch.h) and single-precision copies of
+ * appeal and log-price, eight items at a time in single precision.
+ *
+ * The affinity x.q_i that shop_privileged computes (vm_dot) lies in
+ * [f_i - E_i, f_i + E_i] (sim/sketch.h). The utility v = g a + w_a appeal -
+ * b log p - cost(topic) and the purchase log-odds z are affine in the affinity
+ * a: at the end of the interval on the side of the coefficient's sign they
+ * bound the exact real values. Formed in single precision from singles, each
+ * of their at most six terms goes through at most three roundings (input,
+ * coefficient, product) and the sum through five more, 2^-24 relative each:
+ * within 2^-20 S of the real value, S the sum of the terms' largest magnitudes
+ * (|A| <= |x| max|q| + 2 E_max, the catalogue's largest |appeal| and |log p|,
+ * the user's largest satiation cost); the doubles shop_privileged forms are
+ * within 2^-50 S of it too. The margin 2^-19 S, rounded up, covers both and
+ * the rounding of adding it. A purchase probability, vm_sigmoid(z), is
+ * e / (1 + e) <= e = vm_exp(z) for z < 0 and at most 1 otherwise, so
+ * log r <= min(z, 0) up to the exponential's error of a few ulps (for
+ * z >= -700, where e is a normal number; below, the bound of z = -700
+ * serves); revenue adds log p_i (the price is exp of it, to within an ulp); a
+ * click's value is 1: log r = 0. Sums of those get the same kind of margin. */
+
+/* GCC vector extensions, lowered to whatever the target has; the helpers are
+ * always inlined, so no vector crosses a call (GCC's ABI note does not apply). */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define BOUND_INLINE static inline __attribute__((always_inline))
+/* The loop is compiled for AVX2 too and picked at run time (GCC on x86-64). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define BOUND_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define BOUND_CLONES
+#endif
+typedef float v8f __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+
+/* The user's terms as singles, and the margins. */
+typedef struct {
+    float a, absolute;       /* E_i = a |q_i| + absolute */
+    float g, wa, b;          /* utility */
+    float bias, pa, pp, price, mean; /* purchase log-odds */
+    float utility_margin, odds_margin, ratio_margin, value_margin;
+    int v_up, z_up;          /* the coefficient of the affinity is >= 0 */
+    reward_kind reward;
+} bound_terms;
+
+static float margin_of(double magnitude) { return sketch_single_up(0x1p-19 * magnitude); }
+
+static bound_terms bound_terms_of(const shop_state *s, const user_terms *t,
+                                  const sketch_error *err, double max_cost)
+{
+    double max_norm = s->latent_sketch.max_norm;
+    double e_max = err->scale * max_norm + err->absolute;
+    double aff = err->x_norm * max_norm + 2 * e_max;
+    double sv = fabs(t->g) * aff + fabs(t->wa) * s->max_appeal + fabs(t->b) * s->max_log_price +
+                max_cost;
+    double sz = fabs(t->bias) + fabs(t->pa) * aff + fabs(t->pp) * s->max_appeal +
+                fabs(t->price) * (s->max_log_price + fabs(t->mean));
+    double ratio = 700 + s->max_log_price + 0x1p-11;
+    return (bound_terms){
+        .a = sketch_single_up(err->scale), .absolute = sketch_single_up(err->absolute),
+        .g = (float)t->g, .wa = (float)t->wa, .b = (float)t->b,
+        .bias = (float)t->bias, .pa = (float)t->pa, .pp = (float)t->pp,
+        .price = (float)t->price, .mean = (float)t->mean,
+        .utility_margin = margin_of(sv), .odds_margin = margin_of(sz),
+        .ratio_margin = margin_of(ratio), .value_margin = margin_of(sv + ratio),
+        .v_up = t->g >= 0, .z_up = t->pa >= 0, .reward = s->ctx.reward};
+}
+
+BOUND_INLINE v8f select8(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
+
+/* The four bounds of eight items from their f, |q|, appeal, log-price and
+ * satiation cost. */
+BOUND_INLINE void bound_block(const bound_terms *c, v8f f, v8f norm, v8f appeal, v8f log_price,
+                        v8f cost, v8f out[4])
+{
+    v8f error = c->a * norm + c->absolute;
+    v8f hi = f + error, lo = f - error;
+    v8f rest = c->wa * appeal - c->b * log_price - cost;
+    v8f v_hi = c->g * (c->v_up ? hi : lo) + rest + c->utility_margin;
+    out[0] = v_hi;
+    out[1] = c->utility_margin - (c->g * (c->v_up ? lo : hi) + rest);
+    if (c->reward == REWARD_CLICKS) {
+        out[2] = (v8f){0};
+        out[3] = v_hi;
+        return;
+    }
+    v8f z = c->bias + c->pa * (c->z_up ? hi : lo) + c->pp * appeal -
+            c->price * (log_price - c->mean) + c->odds_margin;
+    v8f zero = {0}, floor = zero - 700.0f;
+    v8f log_r = select8(z > zero, zero, select8(z < floor, floor, z)); /* NaN stays */
+    if (c->reward == REWARD_REVENUE)
+        log_r = log_r + log_price;
+    out[2] = log_r + c->ratio_margin;
+    out[3] = v_hi + log_r + c->value_margin;
+}
+
+/* Stores lanes [0, count) of v as doubles. */
+BOUND_INLINE void store_doubles(double *to, v8f v, int count)
+{
+    if (count == 8) {
+        v4d low = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d);
+        v4d high = __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
+        memcpy(to, &low, sizeof low);
+        memcpy(to + 4, &high, sizeof high);
+        return;
+    }
+    for (int l = 0; l < count; l++)
+        to[l] = (double)v[l];
+}
+
+/* The bounds of items [n] into outs (utility_hi, neg_utility_hi, log_ratio_hi,
+ * log_value_hi), eight at a time; direct: items[j] = j. */
+static BOUND_CLONES void bound_all(const shop_state *s, const bound_terms *c, const int *items,
+                                   int n, int direct, double *const outs[4])
+{
+    const float *f = s->latent_sketch.approx, *norm = s->latent_sketch.norms_single;
+    const float *appeal = s->appeal_single, *log_price = s->log_price_single;
+    const double *cost = s->topic_cost;
+    const int *topic = s->item_topic;
+    for (int j = 0; j < n; j += 8) {
+        int count = n - j < 8 ? n - j : 8;
+        v8f lanes[5], out[4];
+        if (direct && count == 8) {
+            memcpy(&lanes[0], f + j, sizeof lanes[0]);
+            memcpy(&lanes[1], norm + j, sizeof lanes[1]);
+            memcpy(&lanes[2], appeal + j, sizeof lanes[2]);
+            memcpy(&lanes[3], log_price + j, sizeof lanes[3]);
+            for (int l = 0; l < 8; l++)
+                lanes[4][l] = (float)cost[topic[j + l]];
+        } else {
+            int id[8];
+            for (int l = 0; l < 8; l++)
+                id[l] = items[j + (l < count ? l : count - 1)];
+            for (int l = 0; l < 8; l++) {
+                lanes[0][l] = f[id[l]];
+                lanes[1][l] = norm[id[l]];
+                lanes[2][l] = appeal[id[l]];
+                lanes[3][l] = log_price[id[l]];
+                lanes[4][l] = (float)cost[topic[id[l]]];
+            }
+        }
+        bound_block(c, lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], out);
+        for (int o = 0; o < 4; o++)
+            store_doubles(outs[o] + j, out[o], count);
+    }
+}
+
+static int shop_privileged_bounds(env *e, int u, const int *items, int n, double *utility_hi,
+                                  double *neg_utility_hi, double *log_ratio_hi,
+                                  double *log_value_hi)
+{
+    shop_state *s = as_shop(e);
+    reward_kind reward = s->ctx.reward;
+    if (!user_ok(s, u) ||
+        (reward != REWARD_PURCHASES && reward != REWARD_REVENUE && reward != REWARD_CLICKS))
+        return DS_EINPUT;
+    int own = items == s->active && n <= s->n_active;
+    for (int j = 0; j < n && !own; j++)
+        if (items[j] < 0 || items[j] >= s->capacity)
+            return DS_EINPUT;
+    sketch_error err;
+    if (!sketch_scores(&s->latent_sketch, user_x(s, u), &err))
+        return 0;
+    user_terms t = user_terms_of(s, u);
+    double max_cost = 0;
+    for (int k = 0; k < s->topics; k++)
+        max_cost = fmax(max_cost, fabs(s->topic_cost[k]));
+    bound_terms c = bound_terms_of(s, &t, &err, max_cost);
+    double *outs[4] = {utility_hi, neg_utility_hi, log_ratio_hi, log_value_hi};
+    bound_all(s, &c, items, n, own && !s->churn, outs);
+    return 1;
 }
 
 static const double *shop_latents(const env *e, int *dim)
@@ -1107,6 +1324,7 @@ const env_type shop_env = {
     .xNextEvent = shop_next_event,
     .xAdvance = shop_advance,
     .xPrivileged = shop_privileged,
+    .xPrivilegedBounds = shop_privileged_bounds,
     .xLatents = shop_latents,
     .xDestroy = shop_destroy,
     .xMemoryEstimate = shop_memory_estimate,

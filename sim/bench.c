@@ -383,6 +383,14 @@ static int privileged_utilities(void *ctx, int user, const int *items, int n, do
     return e->type->xPrivileged(e, user, items, n, utility, value, no_click_utility);
 }
 
+static int privileged_bounds(void *ctx, int user, const int *items, int n, double *utility_hi,
+                             double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi)
+{
+    env *e = ctx;
+    return e->type->xPrivilegedBounds(e, user, items, n, utility_hi, neg_utility_hi, log_ratio_hi,
+                                      log_value_hi);
+}
+
 static void driver_free(driver *d)
 {
     if (d->a)
@@ -423,7 +431,8 @@ static int driver_create(driver *d, const run_spec *r, char *err)
         .log_update = driver_log_update, .log_ctx = d,
     };
     if (r->agent->needs_privileged && r->env->xPrivileged)
-        ac.privileged = (privileged_view){d->e, privileged_utilities};
+        ac.privileged = (privileged_view){d->e, privileged_utilities,
+                                          r->env->xPrivilegedBounds ? privileged_bounds : NULL};
     rc = r->agent->xCreate(r->agent_config, d->es, &ac, &d->a, err);
     if (rc != DS_OK)
         return rc;

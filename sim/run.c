@@ -199,6 +199,14 @@ static int oracle_utilities(void *ctx, int user, const int *items, int n, double
     return e->type->xPrivileged(e, user, items, n, utility, value, no_click_utility);
 }
 
+static int oracle_bounds(void *ctx, int user, const int *items, int n, double *utility_hi,
+                         double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi)
+{
+    env *e = ctx;
+    return e->type->xPrivilegedBounds(e, user, items, n, utility_hi, neg_utility_hi, log_ratio_hi,
+                                      log_value_hi);
+}
+
 static int log_update(void *ctx, const update_row *row)
 {
     run_result *res = ctx;
@@ -238,7 +246,8 @@ static int engine_create_modules(engine *g)
         .log_update = log_update, .log_ctx = g->res,
     };
     if (r->agent->needs_privileged && r->env->xPrivileged)
-        ac.privileged = (privileged_view){g->env, oracle_utilities};
+        ac.privileged = (privileged_view){g->env, oracle_utilities,
+                                          r->env->xPrivilegedBounds ? oracle_bounds : NULL};
     rc = r->agent->xCreate(r->agent_config, g->es, &ac, &g->agent, g->err);
     if (rc != DS_OK)
         return rc;

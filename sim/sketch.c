@@ -11,7 +11,8 @@ enum { SKETCH_MAX_DIM = 4096 };
 
 int sketch_init(sketch *s, int n, int d)
 {
-    *s = (sketch){.n = n, .d = d, .n_blocks = (n + 7) / 8};
+    /* all rows zero until filled: a usable sketch (of a zero matrix) */
+    *s = (sketch){.n = n, .d = d, .n_blocks = (n + 7) / 8, .usable = d <= SKETCH_MAX_DIM};
     size_t padded = (size_t)s->n_blocks * 8;
     s->blocks = calloc(padded * (size_t)d, sizeof *s->blocks);
     s->norms = calloc((size_t)n, sizeof *s->norms);

@@ -38,8 +38,8 @@ typedef struct {
     double x_norm;          /* |x|, rounded up */
 } sketch_error;
 
-/* Allocates a sketch of n rows of d columns (not usable until filled):
- * DS_OK or DS_ENOMEM. */
+/* Allocates a sketch of n rows of d columns, all zero (filled row by row or at
+ * once later): DS_OK or DS_ENOMEM. */
 int sketch_init(sketch *s, int n, int d);
 
 /* Copies A [n][d] into the sketch; it is usable if every entry is finite and

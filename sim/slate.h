@@ -65,11 +65,24 @@ typedef struct {
 /* Access to an environment's true model, handed only to agents that declare
  * needs_privileged (the oracle). For each item: its current MNL utility for the
  * user (without position bias) and its expected reward if clicked; and the
- * utility of not clicking. Any output may be NULL. */
+ * utility of not clicking. Any output may be NULL.
+ *
+ * bounds, NULL where the environment offers none: for each item, cheap upper
+ * bounds (every output one)
+ *     v_i <= utility_hi,  -v_i <= neg_utility_hi,  log r_i <= log_ratio_hi,
+ *     v_i + log r_i <= log_value_hi    (log 0 = -Inf)
+ * proven for the very doubles utilities would give now (v_i the utility,
+ * r_i >= 0 the value_if_clicked), NaN where none can be given. An item's
+ * values from utilities do not depend on which other items are asked with it,
+ * so a caller may screen with the bounds and ask for the few items that can
+ * matter. Returns 1 when the bounds are written, 0 when the environment cannot
+ * bound now (nothing written; ask utilities for all), or an error code. */
 typedef struct {
     void *ctx;
     int (*utilities)(void *ctx, int user, const int *items, int n, double *utility,
                      double *value_if_clicked, double *no_click_utility);
+    int (*bounds)(void *ctx, int user, const int *items, int n, double *utility_hi,
+                  double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi);
 } privileged_view;
 
 #endif

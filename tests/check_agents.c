@@ -67,7 +67,7 @@ static agent *make(const agent_type *type, const void *config, truth *t, gsl_rng
 {
     agent_context ctx = {.init = r, .sampling = r, .minibatch = r, .reward = REWARD_PURCHASES};
     if (t)
-        ctx.privileged = (privileged_view){t, true_model};
+        ctx.privileged = (privileged_view){t, true_model, NULL};
     agent *a;
     char err[ERR_LEN];
     ck_assert_msg(type->xCreate(config, &spec, &ctx, &a, err) == DS_OK, "%s", err);

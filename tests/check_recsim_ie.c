@@ -250,7 +250,7 @@ START_TEST(oracle_view_is_the_proportional_model)
     char err[ERR_LEN];
     agent_context ac = {.init = f.agent, .sampling = f.agent, .minibatch = f.agent,
                         .reward = REWARD_REVENUE,
-                        .privileged = {f.e, view_utilities}};
+                        .privileged = {f.e, view_utilities, NULL}};
     agent *oracle;
     ck_assert_int_eq(oracle_agent.xCreate(NULL, &f.e->spec, &ac, &oracle, err), DS_OK);
     oracle->type = &oracle_agent;
