@@ -17,14 +17,6 @@
 
 extern const agent_type oracle_agent;
 
-/* When tests fork, Check reports every passing ck_assert to the parent, which
- * dominates hot loops; these speak only on failure. */
-#define REQUIRE(cond, ...)                                                           \
-    do {                                                                             \
-        if (!(cond))                                                                 \
-            ck_abort_msg(__VA_ARGS__);                                               \
-    } while (0)
-#define CALL_OK(expr) REQUIRE((expr) == DS_OK, "line %d: %s failed", __LINE__, #expr)
 
 /* ---- a view that counts the items asked for exact values ---- */
 

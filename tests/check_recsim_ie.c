@@ -21,14 +21,6 @@
 
 #define NC RECSIM_IE_CLUSTERS
 
-/* Check reports every passing ck_assert to the parent process, which dominates
- * hot loops; these speak only on failure. */
-#define REQUIRE(cond, ...)                                                           \
-    do {                                                                             \
-        if (!(cond))                                                                 \
-            ck_abort_msg(__VA_ARGS__);                                               \
-    } while (0)
-#define CALL_OK(expr) REQUIRE((expr) == DS_OK, "line %d: %s failed", __LINE__, #expr)
 
 extern const agent_type oracle_agent, random_agent;
 

@@ -5,6 +5,7 @@
 #include "../envs/shop.h"
 #include "../sim/common.h"
 #include "../sim/rng.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <gsl/gsl_cdf.h>
@@ -17,14 +18,6 @@
 
 #define N_STREAMS 7
 
-/* When tests fork, Check reports every passing ck_assert to the parent, which
- * dominates hot loops; these speak only on failure. */
-#define REQUIRE(cond, ...)                                                           \
-    do {                                                                             \
-        if (!(cond))                                                                 \
-            ck_abort_msg(__VA_ARGS__);                                               \
-    } while (0)
-#define CALL_OK(expr) REQUIRE((expr) == DS_OK, "line %d: %s failed", __LINE__, #expr)
 
 typedef struct {
     gsl_rng *r[N_STREAMS];

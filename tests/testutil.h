@@ -1,4 +1,5 @@
-/* Shared by the Check suites: a main() that runs one suite and reports. */
+/* Shared by the Check suites: a main() that runs one suite and reports, and
+ * assertions for hot loops. */
 #ifndef DIVSIM_TESTUTIL_H
 #define DIVSIM_TESTUTIL_H
 
@@ -14,5 +15,14 @@
         srunner_free(runner);                                   \
         return failed ? EXIT_FAILURE : EXIT_SUCCESS;            \
     }
+
+/* ck_assert reports every pass to the parent process when tests fork, which
+ * dominates hot loops; these speak only on failure. CALL_OK expects DS_OK. */
+#define REQUIRE(cond, ...)                                                           \
+    do {                                                                             \
+        if (!(cond))                                                                 \
+            ck_abort_msg(__VA_ARGS__);                                               \
+    } while (0)
+#define CALL_OK(expr) REQUIRE((expr) == DS_OK, "line %d: %s failed", __LINE__, #expr)
 
 #endif
