@@ -243,6 +243,16 @@ struct learner {
     encoder_cache cache;        /* the current step's encoder data: history ... */
     transformer_input tokens;   /* ... or transformer */
 
+    /* the update's chunks of steps (learner_minibatch) */
+    policy_batch chunk;         /* the networks over up to chunk.cap steps */
+    double *chunk_x;            /* [chunk.cap][n_features] their features */
+    double *chunk_dx;           /* [chunk.cap][n_features] their gradient */
+    double *chunk_dvalue;       /* [chunk.cap] dL/dV */
+    double *chunk_coef;         /* [NN_PL_COEFS(k)] one step's stages */
+    size_t *chunk_step;         /* [chunk.cap] batch indices of the chunk's steps */
+    const int **chunk_cand;     /* [chunk.cap] their candidates (NULL: identity) */
+    int *chunk_n;               /* [chunk.cap] and counts */
+
     /* bookkeeping */
     long updates;               /* updates completed; the next one has this number */
     double now;                 /* latest simulated time seen (hours) */
@@ -327,6 +337,42 @@ void learner_backward(learner *l, size_t i, double g_logp, double g_entropy,
 /* The same with the logits' gradient given directly: dlogits [n] (may be
  * l->work.dlogits; NULL for none) and dvalue. */
 void learner_backward_logits(learner *l, size_t i, const double *dlogits, double dvalue);
+
+/* ---- a minibatch at once ----
+ * learner_forward and learner_backward step by step cost a matrix-vector product
+ * per layer and per step; learner_minibatch runs the same loss over a list of
+ * steps in chunks of up to chunk.cap steps (policy_forward_batch, one dgemm per
+ * layer and for the item scores). The algorithm gives the per-step part of its
+ * loss as a function of the step's log-probability, entropy and value, which
+ * returns the step's gradient coefficients (what it would pass to
+ * learner_backward); anything it sums over the minibatch it sums in that
+ * function, in the order learner_minibatch calls it: the steps whose candidates
+ * are the identity catalogue first, then the others, each in list order. */
+
+typedef struct {
+    double logp;    /* log pi(slate | s) at the current weights */
+    double entropy; /* first-position entropy */
+    double value;   /* V(s), NAN without a value trunk or want_value */
+} learner_eval;
+
+typedef struct {
+    double g_logp, g_entropy, g_value; /* dL/dlogp, dL/dentropy, dL/dV */
+} learner_grad;
+
+/* Step i's share of the loss: reads ev, writes g (zeroed before the call). */
+typedef void (*learner_step_loss)(void *ctx, size_t i, const learner_eval *ev,
+                                  learner_grad *g);
+
+/* For each batch step i = steps[j] (j < n): the forward pass at the current weights
+ * (with the value trunk if want_value), loss(ctx, i, ...), and with want_grad the
+ * backward pass of its coefficients into params.grad (accumulating), through the
+ * policy, the value trunk (g_value is ignored without want_value) and the
+ * encoder: the same gradient as learner_forward and
+ * learner_backward step by step, up to the order of summation. Does not allocate.
+ * With the transformer, the encoder's part stays per step (its forward is
+ * recomputed before each step's backward). */
+void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value,
+                       int want_grad, learner_step_loss loss, void *ctx);
 
 /* ---- returns and advantages over one episode (terminal at its end) ---- */
 

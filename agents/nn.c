@@ -183,8 +183,7 @@ void nn_dense_backward(double *din, double *dW, double *db, const double *dout,
                     dW, I);
     if (db)
         for (int r = 0; r < B; r++)
-            for (int o = 0; o < O; o++)
-                db[o] += dout[(size_t)r * O + o];
+            vm_add_array(db, dout + (size_t)r * O, O);
     if (din)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, O, 1.0, dout, O, W, I, 1.0,
                     din, I);
@@ -668,6 +667,86 @@ static void pl_logprob_backward_stages(pl_stages *pp, double *ds, double g, cons
     pl_settle(ds, g * c, p.e, n);
 }
 
+/* ---- a learning step's head ---- */
+
+double nn_softmax_pl_logprob_coefs(nn_softmax *w, double *work, const int *slate, int k,
+                                   double *coef)
+{
+    pl_stages p = {.e = w->e, .s = w->s, .slate = slate, .n = w->n, .m = w->m};
+    p.z = p.z_fresh = sum_of(w->e, w->n);
+    double logp = 0.0, c = 0.0;
+    int j = 0;
+    for (; j < k; j++) {
+        int a = slate[j];
+        double e_a = p.e[a], z = p.z, m = p.m;
+        work[j] = e_a; /* pl_advance zeroes it */
+        int reweigh = pl_advance(&p);
+        logp += pl_log_prob(e_a, z, p.z, w->s[a], m);
+        coef[j] = p.z / z - e_a * c;
+        c += 1.0 / z;
+        if (reweigh && j + 1 < k) {
+            j++;
+            break;
+        }
+    }
+    for (int t = 0; t < j; t++)
+        w->e[slate[t]] = work[t];
+    coef[k] = c;
+    coef[k + 1] = j < k;
+    return j < k ? nn_softmax_pl_logprob(w, work, slate, k) : logp;
+}
+
+/* The general path of nn_softmax_head_backward, through the functions it fuses. */
+static void head_backward_general(double *ds, double *work, double g_logp, double g_entropy,
+                                  nn_softmax *w, const int *slate, int k)
+{
+    int n = w->n;
+    nn_softmax v = *w;
+    if (ds == w->s) { /* the logits are about to be overwritten: read a copy */
+        memcpy(work + n, w->s, (size_t)n * sizeof *work);
+        v.s = work + n;
+    }
+    memset(ds, 0, (size_t)n * sizeof *ds);
+    if (g_logp != 0.0)
+        nn_softmax_pl_logprob_backward(ds, work, g_logp, &v, slate, k);
+    if (g_entropy != 0.0)
+        nn_softmax_entropy_backward(ds, g_entropy, &v);
+    w->have_entropy = v.have_entropy;
+    w->ent_z = v.ent_z;
+    w->ent_log_z = v.ent_log_z;
+    w->ent_h = v.ent_h;
+}
+
+void nn_softmax_head_backward(double *ds, double *work, double g_logp, double g_entropy,
+                              nn_softmax *w, const int *slate, int k, const double *coef)
+{
+    int n = w->n;
+    if (coef[k + 1] != 0.0) {
+        head_backward_general(ds, work, g_logp, g_entropy, w, slate, k);
+        return;
+    }
+    const double *s = w->s, *e = w->e;
+    double gc = g_logp * coef[k];
+    if (g_entropy == 0.0) {
+        for (int j = 0; j < k; j++)
+            work[j] = g_logp * coef[j];
+        for (int i = 0; i < n; i++)
+            ds[i] = -gc * e[i];
+    } else {
+        /* the entropy term of nn_softmax_entropy_backward, dH/ds_i = -p_i (log p_i + H) */
+        softmax_entropy r = softmax_parts(w);
+        double scale = g_entropy / r.z;
+        for (int j = 0; j < k; j++) {
+            int a = slate[j];
+            work[j] = g_logp * coef[j] - scale * e[a] * (((s[a] - r.m) - r.log_z) + r.h);
+        }
+        for (int i = 0; i < n; i++)
+            ds[i] = -e[i] * (gc + scale * (((s[i] - r.m) - r.log_z) + r.h));
+    }
+    for (int j = 0; j < k; j++)
+        ds[slate[j]] = work[j];
+}
+
 /* ---- Plackett-Luce sampling ----
  * Stage j draws u ~ U[0, 1) and takes the first item in play whose running sum of
  * weights exceeds u z_j: block sums (NN_PL_BLOCK weights each) are scanned first,
@@ -810,11 +889,20 @@ void nn_adam_step(nn_params *p, const nn_adam_config *cfg, double lr)
 
 double nn_grad_norm(const nn_params *p)
 {
-    /* A plain sum of squares, not dnrm2: a NaN must come out as NaN. */
-    double sum = 0.0;
-    for (size_t i = 0; i < p->n; i++)
-        sum += p->grad[i] * p->grad[i];
-    return sqrt(sum);
+    /* A plain sum of squares, not dnrm2: a NaN must come out as NaN. Four
+     * interleaved partial sums, as sum_of. */
+    const double *g = p->grad;
+    double a = 0.0, b = 0.0, c = 0.0, d = 0.0;
+    size_t i = 0;
+    for (; i + 4 <= p->n; i += 4) {
+        a += g[i] * g[i];
+        b += g[i + 1] * g[i + 1];
+        c += g[i + 2] * g[i + 2];
+        d += g[i + 3] * g[i + 3];
+    }
+    for (; i < p->n; i++)
+        a += g[i] * g[i];
+    return sqrt((a + b) + (c + d));
 }
 
 double nn_clip_grad_norm(nn_params *p, double max_norm)
@@ -830,7 +918,21 @@ double nn_clip_grad_norm(nn_params *p, double max_norm)
 
 int nn_all_finite(const double *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    /* x * 0 is 0 for a finite x and NaN for NaN or Inf: blocks of 64 without a
+     * branch per element, in four partial sums */
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        double a = 0.0, b = 0.0, c = 0.0, d = 0.0;
+        for (size_t j = i; j < i + 64; j += 4) {
+            a += x[j] * 0.0;
+            b += x[j + 1] * 0.0;
+            c += x[j + 2] * 0.0;
+            d += x[j + 3] * 0.0;
+        }
+        if (isnan((a + b) + (c + d)))
+            return 0;
+    }
+    for (; i < n; i++)
         if (!isfinite(x[i]))
             return 0;
     return 1;

@@ -146,6 +146,30 @@ static int reinforce_prepare(learner *l, update_row *row)
     return DS_OK;
 }
 
+/* What L sums over the batch, and its constants. */
+typedef struct {
+    const reinforce *r;
+    double n; /* steps in the batch */
+    int learned;
+    double policy_loss, value_loss, entropy;
+} reinforce_sums;
+
+/* One step's share of L and its gradient coefficients (learner_step_loss). */
+static void reinforce_step_loss(void *ctx, size_t i, const learner_eval *ev, learner_grad *g)
+{
+    reinforce_sums *t = ctx;
+    const learner_batch *b = &t->r->l.batch;
+    double N = t->n, c_e = t->r->cfg.entropy_coef, c_v = t->r->cfg.value_coef;
+    double a = b->weight[i] * b->adv[i];
+    t->policy_loss -= a * ev->logp / N;
+    t->entropy += ev->entropy / N;
+    if (t->learned)
+        t->value_loss += (ev->value - b->ret[i]) * (ev->value - b->ret[i]) / N;
+    g->g_logp = -a / N;
+    g->g_entropy = -c_e / N;
+    g->g_value = t->learned ? c_v * 2.0 * (ev->value - b->ret[i]) / N : 0.0;
+}
+
 /* L above at the current weights, its gradient added to params.grad if
  * want_grad; the batch's constants come from reinforce_prepare. */
 static int reinforce_loss(learner *l, int want_grad, double *loss, update_row *row)
@@ -153,31 +177,19 @@ static int reinforce_loss(learner *l, int want_grad, double *loss, update_row *r
     reinforce *r = (reinforce *)l;
     const learner_batch *b = &l->batch;
     int learned = r->cfg.baseline == BASELINE_LEARNED;
-    double N = (double)b->n_steps, c_e = r->cfg.entropy_coef, c_v = r->cfg.value_coef;
-    double policy_loss = 0.0, value_loss = 0.0, entropy = 0.0;
-    for (size_t i = 0; i < b->n_steps; i++) {
-        double v = NAN;
-        double logp = learner_forward(l, i, learned ? &v : NULL);
-        double H = learner_entropy(l, i);
-        double a = b->weight[i] * b->adv[i];
-        policy_loss -= a * logp / N;
-        entropy += H / N;
-        if (learned)
-            value_loss += (v - b->ret[i]) * (v - b->ret[i]) / N;
-        if (want_grad)
-            learner_backward(l, i, -a / N, -c_e / N,
-                             learned ? c_v * 2.0 * (v - b->ret[i]) / N : 0.0);
-    }
-    *loss = policy_loss - c_e * entropy + (learned ? c_v * value_loss : 0.0);
+    reinforce_sums t = {.r = r, .n = (double)b->n_steps, .learned = learned};
+    learner_minibatch(l, b->order, b->n_steps, learned, want_grad, reinforce_step_loss, &t);
+    double c_e = r->cfg.entropy_coef, c_v = r->cfg.value_coef;
+    *loss = t.policy_loss - c_e * t.entropy + (learned ? c_v * t.value_loss : 0.0);
     if (row) {
-        row->policy_loss = policy_loss;
-        row->value_loss = learned ? value_loss : NAN;
-        row->entropy = entropy;
+        row->policy_loss = t.policy_loss;
+        row->value_loss = learned ? t.value_loss : NAN;
+        row->entropy = t.entropy;
     }
-    int rc = learner_check_finite(l, "policy loss", policy_loss);
+    int rc = learner_check_finite(l, "policy loss", t.policy_loss);
     if (rc == DS_OK && learned)
-        rc = learner_check_finite(l, "value loss", value_loss);
-    return rc == DS_OK ? learner_check_finite(l, "entropy", entropy) : rc;
+        rc = learner_check_finite(l, "value loss", t.value_loss);
+    return rc == DS_OK ? learner_check_finite(l, "entropy", t.entropy) : rc;
 }
 
 /* ---- the agent ---- */
@@ -238,7 +250,7 @@ static double reinforce_memory_estimate(const void *config, const env_spec *spec
 
 const agent_type reinforce_agent = {
     .name = "reinforce",
-    .version = 1,
+    .version = 2, /* 2: the batch in chunks of matrix products */
     .summary = "REINFORCE over Plackett-Luce slates: reward-to-go, moving-average or "
                "learned baseline, optional top-K correction",
     .params = PARAM_TABLE(reinforce_config, reinforce_params),
