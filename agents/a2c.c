@@ -140,7 +140,7 @@ static double a2c_memory_estimate(const void *config, const env_spec *spec)
 
 const agent_type a2c_agent = {
     .name = "a2c",
-    .version = 2, /* 2: the batch in chunks of matrix products */
+    .version = 2, /* 2: the batch in chunks of matrix products; tanh vectorised */
     .summary = "synchronous advantage actor-critic over Plackett-Luce slates with GAE",
     .params = PARAM_TABLE(a2c_config, a2c_params),
     .xValidate = learner_validate,

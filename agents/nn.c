@@ -191,10 +191,24 @@ void nn_dense_backward(double *din, double *dW, double *db, const double *dout,
 
 /* ---- activations ---- */
 
+/* tanh(x) = sign(x) (1 - e) / (1 + e), e = e^{-2|x|} from the vector exponential of
+ * sim/vecmath.h, in blocks of TANH_BLOCK: within a few 1e-16 of tanh (absolute; the
+ * rounding of a pre-activation W x + b is at least as large), several times faster
+ * than the C library's, the same bits on every CPU, and the same as the int8
+ * snapshot's (agents/quant.c). */
+#define TANH_BLOCK 64
+
 void nn_tanh_forward(double *out, const double *in, int n)
 {
-    for (int i = 0; i < n; i++)
-        out[i] = tanh(in[i]);
+    double e[TANH_BLOCK];
+    for (int i = 0; i < n; i += TANH_BLOCK) {
+        int m = n - i < TANH_BLOCK ? n - i : TANH_BLOCK;
+        for (int j = 0; j < m; j++)
+            e[j] = -2.0 * fabs(in[i + j]);
+        vm_exp_array(e, e, m);
+        for (int j = 0; j < m; j++)
+            out[i + j] = copysign((1.0 - e[j]) / (1.0 + e[j]), in[i + j]);
+    }
 }
 
 void nn_tanh_backward(double *din, const double *dout, const double *out, int n)

@@ -352,7 +352,7 @@ static double ppo_memory_estimate(const void *config, const env_spec *spec)
 
 const agent_type ppo_agent = {
     .name = "ppo",
-    .version = 2, /* 2: the minibatches in chunks of matrix products */
+    .version = 2, /* 2: minibatches in chunks of matrix products; tanh vectorised */
     .summary = "proximal policy optimisation (clipped surrogate, GAE, minibatch epochs) "
                "over Plackett-Luce slates",
     .params = PARAM_TABLE(ppo_config, ppo_params),

@@ -250,7 +250,7 @@ static double reinforce_memory_estimate(const void *config, const env_spec *spec
 
 const agent_type reinforce_agent = {
     .name = "reinforce",
-    .version = 2, /* 2: the batch in chunks of matrix products */
+    .version = 2, /* 2: the batch in chunks of matrix products; tanh vectorised */
     .summary = "REINFORCE over Plackett-Luce slates: reward-to-go, moving-average or "
                "learned baseline, optional top-K correction",
     .params = PARAM_TABLE(reinforce_config, reinforce_params),
