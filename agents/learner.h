@@ -33,9 +33,11 @@
  *   l->prepare(l, &row)                   constants of the loss: returns,
  *                                         advantages, baselines (no gradient)
  *   nn_params_zero_grad(&l->params)
- *   l->loss(l, 1, &loss, &row)            for each step i: learner_forward,
- *                                         then learner_backward with dL/dlogp,
- *                                         dL/dentropy and dL/dV
+ *   l->loss(l, 1, &loss, &row)            learner_minibatch over the steps with
+ *                                         the algorithm's per-step loss, which
+ *                                         gives dL/dlogp, dL/dentropy and dL/dV
+ *                                         (the same as learner_forward, then
+ *                                         learner_backward, step by step)
  *   learner_apply_gradient(l, lr, &row.grad_norm)   clip, check, Adam, check
  *   learner_log_update(l, &row)
  *   learner_release_batch(l)
@@ -44,10 +46,11 @@
  * pieces itself: after learner_take_batch and its prepare (e.g.
  * learner_batch_gae on the stored values that take_batch put in batch.value),
  * per epoch learner_shuffle, then per minibatch of batch.order: zero the
- * gradient; for each step i, logp = learner_forward(l, i, &v), the behaviour
- * log-probability and value in learner_step_at(l, i).logp / .value, then
- * learner_backward(l, i, dL/dlogp, dL/dH, dL/dV); learner_apply_gradient with
- * its (annealed) rate; finally one learner_log_update for the batch.
+ * gradient; learner_minibatch over the minibatch's steps, whose per-step loss
+ * reads the step's logp and value and the behaviour log-probability and value
+ * in learner_step_at(l, i).logp / .value, and returns dL/dlogp, dL/dH, dL/dV;
+ * learner_apply_gradient with its (annealed) rate; finally one
+ * learner_log_update for the batch.
  *
  * prepare/loss are the algorithm's two hooks: prepare computes from the batch
  * and the current weights everything the loss treats as a constant (stop-
