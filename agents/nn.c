@@ -198,6 +198,22 @@ void nn_dense_backward(double *din, double *dW, double *db, const double *dout,
  * snapshot's (agents/quant.c). */
 #define TANH_BLOCK 64
 
+/* out[j] = sign(in[j]) (1 - e[j]) / (1 + e[j]) for j < m; out may be in. Four at a
+ * time, written out so that the compiler pairs them into vector operations. */
+static void tanh_finish(double *out, const double *in, const double *e, int m)
+{
+    int j = 0;
+    for (; j + 4 <= m; j += 4) {
+        double x0 = in[j], x1 = in[j + 1], x2 = in[j + 2], x3 = in[j + 3];
+        out[j] = copysign((1.0 - e[j]) / (1.0 + e[j]), x0);
+        out[j + 1] = copysign((1.0 - e[j + 1]) / (1.0 + e[j + 1]), x1);
+        out[j + 2] = copysign((1.0 - e[j + 2]) / (1.0 + e[j + 2]), x2);
+        out[j + 3] = copysign((1.0 - e[j + 3]) / (1.0 + e[j + 3]), x3);
+    }
+    for (; j < m; j++)
+        out[j] = copysign((1.0 - e[j]) / (1.0 + e[j]), in[j]);
+}
+
 void nn_tanh_forward(double *out, const double *in, int n)
 {
     double e[TANH_BLOCK];
@@ -206,8 +222,7 @@ void nn_tanh_forward(double *out, const double *in, int n)
         for (int j = 0; j < m; j++)
             e[j] = -2.0 * fabs(in[i + j]);
         vm_exp_array(e, e, m);
-        for (int j = 0; j < m; j++)
-            out[i + j] = copysign((1.0 - e[j]) / (1.0 + e[j]), in[i + j]);
+        tanh_finish(out + i, in + i, e, m);
     }
 }
 
@@ -731,6 +746,26 @@ static void head_backward_general(double *ds, double *work, double g_logp, doubl
     w->ent_h = v.ent_h;
 }
 
+/* ds[i] = -e_i (gc + scale (log p_i + H)), log p_i = (s_i - m) - log Z, for i < n; ds
+ * may be s. Four at a time, written out so that the compiler pairs them into vector
+ * operations (each element's operations and their order are the same). */
+static void head_terms(double *ds, const double *s, const double *e, int n,
+                       const softmax_entropy *r, double gc, double scale)
+{
+    double m = r->m, log_z = r->log_z, h = r->h;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        double s0 = s[i], s1 = s[i + 1], s2 = s[i + 2], s3 = s[i + 3];
+        double e0 = e[i], e1 = e[i + 1], e2 = e[i + 2], e3 = e[i + 3];
+        ds[i] = -e0 * (gc + scale * (((s0 - m) - log_z) + h));
+        ds[i + 1] = -e1 * (gc + scale * (((s1 - m) - log_z) + h));
+        ds[i + 2] = -e2 * (gc + scale * (((s2 - m) - log_z) + h));
+        ds[i + 3] = -e3 * (gc + scale * (((s3 - m) - log_z) + h));
+    }
+    for (; i < n; i++)
+        ds[i] = -e[i] * (gc + scale * (((s[i] - m) - log_z) + h));
+}
+
 void nn_softmax_head_backward(double *ds, double *work, double g_logp, double g_entropy,
                               nn_softmax *w, const int *slate, int k, const double *coef)
 {
@@ -754,8 +789,7 @@ void nn_softmax_head_backward(double *ds, double *work, double g_logp, double g_
             int a = slate[j];
             work[j] = g_logp * coef[j] - scale * e[a] * (((s[a] - r.m) - r.log_z) + r.h);
         }
-        for (int i = 0; i < n; i++)
-            ds[i] = -e[i] * (gc + scale * (((s[i] - r.m) - r.log_z) + r.h));
+        head_terms(ds, s, e, n, &r, gc, scale);
     }
     for (int j = 0; j < k; j++)
         ds[slate[j]] = work[j];
@@ -923,9 +957,16 @@ double nn_clip_grad_norm(nn_params *p, double max_norm)
 {
     double norm = nn_grad_norm(p);
     if (max_norm > 0.0 && isfinite(norm) && norm > max_norm) {
-        double scale = max_norm / norm;
-        for (size_t i = 0; i < p->n; i++)
-            p->grad[i] *= scale;
+        double scale = max_norm / norm, *g = p->grad;
+        size_t i = 0;
+        for (; i + 4 <= p->n; i += 4) { /* written out so that it vectorises */
+            g[i] *= scale;
+            g[i + 1] *= scale;
+            g[i + 2] *= scale;
+            g[i + 3] *= scale;
+        }
+        for (; i < p->n; i++)
+            g[i] *= scale;
     }
     return norm;
 }
