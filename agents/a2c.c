@@ -66,36 +66,15 @@ static int a2c_prepare(learner *l, update_row *row)
     return DS_OK;
 }
 
-/* What L sums over the batch, and its constants. */
-typedef struct {
-    const a2c *c;
-    double n; /* steps in the batch */
-    double policy_loss, value_loss, entropy;
-} a2c_sums;
-
-/* One step's share of L and its gradient coefficients (learner_step_loss). */
-static void a2c_step_loss(void *ctx, size_t i, const learner_eval *ev, learner_grad *g)
-{
-    a2c_sums *t = ctx;
-    const learner_batch *b = &t->c->l.batch;
-    double N = t->n, c_v = t->c->cfg.value_coef, c_e = t->c->cfg.entropy_coef;
-    double err = ev->value - b->ret[i];
-    t->policy_loss -= b->adv[i] * ev->logp / N;
-    t->value_loss += err * err / N;
-    t->entropy += ev->entropy / N;
-    g->g_logp = -b->adv[i] / N;
-    g->g_entropy = -c_e / N;
-    g->g_value = c_v * 2.0 * err / N;
-}
-
 /* Step 3: L at the current weights, its gradient added to params.grad if
  * want_grad. */
 static int a2c_loss(learner *l, int want_grad, double *loss, update_row *row)
 {
     a2c *c = (a2c *)l;
     const learner_batch *b = &l->batch;
-    a2c_sums t = {.c = c, .n = (double)b->n_steps};
-    learner_minibatch(l, b->order, b->n_steps, 1, want_grad, a2c_step_loss, &t);
+    learner_pg_loss t = {.adv = b->adv, .ret = b->ret, .n = (double)b->n_steps,
+                         .value_coef = c->cfg.value_coef, .entropy_coef = c->cfg.entropy_coef};
+    learner_minibatch(l, b->order, b->n_steps, 1, want_grad, learner_pg_step_loss, &t);
     *loss = t.policy_loss + c->cfg.value_coef * t.value_loss - c->cfg.entropy_coef * t.entropy;
     if (row) {
         row->policy_loss = t.policy_loss;

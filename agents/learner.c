@@ -731,6 +731,21 @@ void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value
     }
 }
 
+void learner_pg_step_loss(void *ctx, size_t i, const learner_eval *ev, learner_grad *g)
+{
+    learner_pg_loss *t = ctx;
+    double N = t->n, a = t->weight ? t->weight[i] * t->adv[i] : t->adv[i];
+    t->policy_loss -= a * ev->logp / N;
+    t->entropy += ev->entropy / N;
+    g->g_logp = -a / N;
+    g->g_entropy = -t->entropy_coef / N;
+    if (!t->ret)
+        return;
+    double err = ev->value - t->ret[i];
+    t->value_loss += err * err / N;
+    g->g_value = t->value_coef * 2.0 * err / N;
+}
+
 /* ---- returns and advantages ---- */
 
 void learner_reward_to_go(double *G, const double *reward, int n, double gamma)

@@ -377,6 +377,23 @@ typedef void (*learner_step_loss)(void *ctx, size_t i, const learner_eval *ev,
 void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value,
                        int want_grad, learner_step_loss loss, void *ctx);
 
+/* The per-step loss of the plain policy gradient with a value loss (a2c, and
+ * reinforce): over N steps,
+ *   L = -(1/N) sum_t w_t A_t log pi_t + value_coef (1/N) sum_t (V_t - R_t)^2
+ *       - entropy_coef (1/N) sum_t H_t,
+ * its three sums kept apart in policy_loss, value_loss and entropy (zero them
+ * first). weight may be NULL (w = 1), ret NULL (no value loss). */
+typedef struct {
+    const double *adv;    /* [n_steps] A_t */
+    const double *weight; /* [n_steps] w_t, or NULL */
+    const double *ret;    /* [n_steps] R_t, or NULL */
+    double n, value_coef, entropy_coef;
+    double policy_loss, value_loss, entropy;
+} learner_pg_loss;
+
+/* learner_step_loss of a learner_pg_loss (ctx). */
+void learner_pg_step_loss(void *ctx, size_t i, const learner_eval *ev, learner_grad *g);
+
 /* ---- returns and advantages over one episode (terminal at its end) ---- */
 
 /* G[t] = reward[t] + gamma G[t+1], G[n] = 0; G [n], reward [n]. */

@@ -146,30 +146,6 @@ static int reinforce_prepare(learner *l, update_row *row)
     return DS_OK;
 }
 
-/* What L sums over the batch, and its constants. */
-typedef struct {
-    const reinforce *r;
-    double n; /* steps in the batch */
-    int learned;
-    double policy_loss, value_loss, entropy;
-} reinforce_sums;
-
-/* One step's share of L and its gradient coefficients (learner_step_loss). */
-static void reinforce_step_loss(void *ctx, size_t i, const learner_eval *ev, learner_grad *g)
-{
-    reinforce_sums *t = ctx;
-    const learner_batch *b = &t->r->l.batch;
-    double N = t->n, c_e = t->r->cfg.entropy_coef, c_v = t->r->cfg.value_coef;
-    double a = b->weight[i] * b->adv[i];
-    t->policy_loss -= a * ev->logp / N;
-    t->entropy += ev->entropy / N;
-    if (t->learned)
-        t->value_loss += (ev->value - b->ret[i]) * (ev->value - b->ret[i]) / N;
-    g->g_logp = -a / N;
-    g->g_entropy = -c_e / N;
-    g->g_value = t->learned ? c_v * 2.0 * (ev->value - b->ret[i]) / N : 0.0;
-}
-
 /* L above at the current weights, its gradient added to params.grad if
  * want_grad; the batch's constants come from reinforce_prepare. */
 static int reinforce_loss(learner *l, int want_grad, double *loss, update_row *row)
@@ -177,9 +153,10 @@ static int reinforce_loss(learner *l, int want_grad, double *loss, update_row *r
     reinforce *r = (reinforce *)l;
     const learner_batch *b = &l->batch;
     int learned = r->cfg.baseline == BASELINE_LEARNED;
-    reinforce_sums t = {.r = r, .n = (double)b->n_steps, .learned = learned};
-    learner_minibatch(l, b->order, b->n_steps, learned, want_grad, reinforce_step_loss, &t);
     double c_e = r->cfg.entropy_coef, c_v = r->cfg.value_coef;
+    learner_pg_loss t = {.adv = b->adv, .weight = b->weight, .ret = learned ? b->ret : NULL,
+                         .n = (double)b->n_steps, .value_coef = c_v, .entropy_coef = c_e};
+    learner_minibatch(l, b->order, b->n_steps, learned, want_grad, learner_pg_step_loss, &t);
     *loss = t.policy_loss - c_e * t.entropy + (learned ? c_v * t.value_loss : 0.0);
     if (row) {
         row->policy_loss = t.policy_loss;
