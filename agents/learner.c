@@ -229,19 +229,25 @@ static int build_model(learner *l, int with_value, const env_spec *spec,
 }
 
 /* Steps in an update's chunk: 64, fewer for a large catalogue so that the chunk's
- * logits [rows][n_items] stay within 2^18 doubles (2 MiB); at least 1. */
+ * logits [rows][n_items] stay within 2^18 doubles (2 MiB); at least 1. With the
+ * transformer, 1: its backward needs the activations of its own forward, which a
+ * chunk of several steps would have to recompute (the transformer's forward costs
+ * more than batching the policy saves). */
 #define CHUNK_ROWS 64
 #define CHUNK_DOUBLES (1 << 18)
 
-static int chunk_rows(int n_items)
+static int chunk_rows(const learner_config *cfg, int n_items)
 {
+    if (cfg->encoder == LEARNER_ENCODER_TRANSFORMER)
+        return 1;
     int rows = CHUNK_DOUBLES / (n_items > 0 ? n_items : 1);
     return rows < 1 ? 1 : rows > CHUNK_ROWS ? CHUNK_ROWS : rows;
 }
 
 static int chunk_alloc(learner *l, char *err)
 {
-    int rc = policy_batch_alloc(&l->chunk, &l->net, chunk_rows(l->net.n_items), err);
+    int rc = policy_batch_alloc(&l->chunk, &l->net, chunk_rows(&l->cfg, l->net.n_items),
+                                err);
     if (rc != DS_OK)
         return rc;
     size_t C = (size_t)l->chunk.cap, F = (size_t)l->n_features;
@@ -701,7 +707,7 @@ static void chunk_run(learner *l, int B, int want_value, int want_grad,
                           &l->chunk);
     for (int b = 0; b < B; b++) {
         learner_step s = learner_step_at(l, l->chunk_step[b]);
-        if (is_transformer(l)) /* its activations are those of the last step refreshed */
+        if (is_transformer(l) && B > 1) /* its activations: the last step refreshed */
             state_refresh(l, &s);
         state_backward(l, &s, l->chunk_dx + (size_t)b * F);
     }
@@ -926,7 +932,7 @@ double learner_memory_estimate(size_t size, const learner_config *cfg, int with_
                      N * d + N /* E_out, b_out */ + (with_value ? trunk + H + 1 : 0);
     double work = 7 * H + 2 * d + 3 * N + (double)nn_pl_sample_work(spec->n_items) + enc_work;
     /* the update's chunks: policy_batch, features and their gradient, dL/dV */
-    work += chunk_rows(spec->n_items) * (6 * H + 2 * d + 2 + N + 2 * F);
+    work += chunk_rows(cfg, spec->n_items) * (6 * H + 2 * d + 2 + N + 2 * F);
     /* serve = int8: the snapshot's tables, a byte a weight stored twice (quant.h) */
     double served = cfg->serve == LEARNER_SERVE_INT8 ? 2 * weights : 0;
     /* A step held in the store, and its scratch in the batch (learner_batch). */

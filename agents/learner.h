@@ -372,8 +372,8 @@ typedef void (*learner_step_loss)(void *ctx, size_t i, const learner_eval *ev,
  * policy, the value trunk (g_value is ignored without want_value) and the
  * encoder: the same gradient as learner_forward and
  * learner_backward step by step, up to the order of summation. Does not allocate.
- * With the transformer, the encoder's part stays per step (its forward is
- * recomputed before each step's backward). */
+ * With the transformer the chunks are of one step: its backward needs the
+ * activations of its own forward, which are recomputed only for longer chunks. */
 void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value,
                        int want_grad, learner_step_loss loss, void *ctx);
 

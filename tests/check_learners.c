@@ -509,7 +509,8 @@ static void check_minibatch(const agent_type *t, const char *const *kv, int n_kv
             ck_assert(isnan(f.value[i]));
         learner_backward(l, i, f.g[3 * i], f.g[3 * i + 1], want_value ? f.g[3 * i + 2] : 0.0);
     }
-    ck_assert(identity > 64 && M - (size_t)identity > 0); /* two chunks, and a list */
+    /* two chunks (with the transformer, chunks of one step), and candidate lists */
+    ck_assert(identity > 64 && M - (size_t)identity > 0);
     double worst_rel = 0.0;
     for (int k = 0; k < l->layout.n_tensors; k++) {
         const nn_tensor *T = &l->layout.tensors[k];
