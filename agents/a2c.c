@@ -72,29 +72,19 @@ static int a2c_loss(learner *l, int want_grad, double *loss, update_row *row)
 {
     a2c *c = (a2c *)l;
     const learner_batch *b = &l->batch;
-    double N = (double)b->n_steps, c_v = c->cfg.value_coef, c_e = c->cfg.entropy_coef;
-    double policy_loss = 0.0, value_loss = 0.0, entropy = 0.0;
-    for (size_t i = 0; i < b->n_steps; i++) {
-        double v;
-        double logp = learner_forward(l, i, &v);
-        double H = learner_entropy(l, i);
-        double err = v - b->ret[i];
-        policy_loss -= b->adv[i] * logp / N;
-        value_loss += err * err / N;
-        entropy += H / N;
-        if (want_grad)
-            learner_backward(l, i, -b->adv[i] / N, -c_e / N, c_v * 2.0 * err / N);
-    }
-    *loss = policy_loss + c_v * value_loss - c_e * entropy;
+    learner_pg_loss t = {.adv = b->adv, .ret = b->ret, .n = (double)b->n_steps,
+                         .value_coef = c->cfg.value_coef, .entropy_coef = c->cfg.entropy_coef};
+    learner_minibatch(l, b->order, b->n_steps, 1, want_grad, learner_pg_step_loss, &t);
+    *loss = t.policy_loss + c->cfg.value_coef * t.value_loss - c->cfg.entropy_coef * t.entropy;
     if (row) {
-        row->policy_loss = policy_loss;
-        row->value_loss = value_loss;
-        row->entropy = entropy;
+        row->policy_loss = t.policy_loss;
+        row->value_loss = t.value_loss;
+        row->entropy = t.entropy;
     }
-    int rc = learner_check_finite(l, "policy loss", policy_loss);
+    int rc = learner_check_finite(l, "policy loss", t.policy_loss);
     if (rc == DS_OK)
-        rc = learner_check_finite(l, "value loss", value_loss);
-    return rc == DS_OK ? learner_check_finite(l, "entropy", entropy) : rc;
+        rc = learner_check_finite(l, "value loss", t.value_loss);
+    return rc == DS_OK ? learner_check_finite(l, "entropy", t.entropy) : rc;
 }
 
 static int a2c_create(const void *config, const env_spec *spec, const agent_context *ctx,
@@ -129,7 +119,7 @@ static double a2c_memory_estimate(const void *config, const env_spec *spec)
 
 const agent_type a2c_agent = {
     .name = "a2c",
-    .version = 1,
+    .version = 2, /* 2: the batch in chunks of matrix products; tanh vectorised */
     .summary = "synchronous advantage actor-critic over Plackett-Luce slates with GAE",
     .params = PARAM_TABLE(a2c_config, a2c_params),
     .xValidate = learner_validate,

@@ -49,6 +49,14 @@ void learner_destroy(agent *a)
     free(l->x);
     free(l->dx);
     free(l->positions);
+    free(l->chunk_x);
+    free(l->chunk_dx);
+    free(l->chunk_dvalue);
+    free(l->chunk_coef);
+    free(l->chunk_step);
+    free(l->chunk_cand);
+    free(l->chunk_n);
+    policy_batch_free(&l->chunk);
     policy_work_free(&l->work);
     quant_policy_free(&l->served_policy);
     quant_transformer_free(&l->served_tf);
@@ -180,15 +188,15 @@ static void state_refresh(learner *l, const learner_step *s)
         encoder_refresh(&l->enc, l->params.w, s->extra, l->x);
 }
 
-/* params.grad += the encoder's part of the gradient l->dx of step s's features
- * (after state_refresh of s). */
-static void state_backward(learner *l, const learner_step *s)
+/* params.grad += the encoder's part of the gradient dx [n_features] of step s's
+ * features (after state_refresh of s). */
+static void state_backward(learner *l, const learner_step *s, const double *dx)
 {
     if (is_transformer(l)) {
-        transformer_state_grad(&l->tf, l->dx, &l->tf_work);
+        transformer_state_grad(&l->tf, dx, &l->tf_work);
         transformer_backward(&l->tf, l->params.w, l->params.grad, s->extra, &l->tf_work);
     } else {
-        encoder_backward(&l->enc, l->params.grad, l->dx, s->extra);
+        encoder_backward(&l->enc, l->params.grad, dx, s->extra);
     }
 }
 
@@ -217,6 +225,42 @@ static int build_model(learner *l, int with_value, const env_spec *spec,
     if (rc != DS_OK)
         return rc;
     l->adam = (nn_adam_config){.beta1 = 0.9, .beta2 = 0.999, .eps = c->adam_eps};
+    return DS_OK;
+}
+
+/* Steps in an update's chunk: 64, fewer for a large catalogue so that the chunk's
+ * logits [rows][n_items] stay within 2^18 doubles (2 MiB); at least 1. With the
+ * transformer, 1: its backward needs the activations of its own forward, which a
+ * chunk of several steps would have to recompute (the transformer's forward costs
+ * more than batching the policy saves). */
+#define CHUNK_ROWS 64
+#define CHUNK_DOUBLES (1 << 18)
+
+static int chunk_rows(const learner_config *cfg, int n_items)
+{
+    if (cfg->encoder == LEARNER_ENCODER_TRANSFORMER)
+        return 1;
+    int rows = CHUNK_DOUBLES / (n_items > 0 ? n_items : 1);
+    return rows < 1 ? 1 : rows > CHUNK_ROWS ? CHUNK_ROWS : rows;
+}
+
+static int chunk_alloc(learner *l, char *err)
+{
+    int rc = policy_batch_alloc(&l->chunk, &l->net, chunk_rows(&l->cfg, l->net.n_items),
+                                err);
+    if (rc != DS_OK)
+        return rc;
+    size_t C = (size_t)l->chunk.cap, F = (size_t)l->n_features;
+    l->chunk_x = calloc(C * F, sizeof *l->chunk_x);
+    l->chunk_dx = calloc(C * F, sizeof *l->chunk_dx);
+    l->chunk_dvalue = calloc(C, sizeof *l->chunk_dvalue);
+    l->chunk_coef = calloc(NN_PL_COEFS(l->k), sizeof *l->chunk_coef);
+    l->chunk_step = calloc(C, sizeof *l->chunk_step);
+    l->chunk_cand = calloc(C, sizeof *l->chunk_cand);
+    l->chunk_n = calloc(C, sizeof *l->chunk_n);
+    if (!l->chunk_x || !l->chunk_dx || !l->chunk_dvalue || !l->chunk_coef || !l->chunk_step ||
+        !l->chunk_cand || !l->chunk_n)
+        return err_set(err, DS_ENOMEM, "out of memory for a learning agent's chunks");
     return DS_OK;
 }
 
@@ -256,6 +300,8 @@ int learner_create(size_t size, const learner_config *cfg, int with_value,
         if (!l->x || !l->dx || !l->positions || !l->log_of_user)
             rc = err_set(err, DS_ENOMEM, "out of memory for a learning agent");
     }
+    if (rc == DS_OK)
+        rc = chunk_alloc(l, err);
     if (rc != DS_OK) {
         learner_destroy(&l->base);
         return rc;
@@ -424,13 +470,16 @@ int learner_act(agent *a, const observation *obs, int *slate)
         return err_set(a->err, rc, "cannot sample a slate of %d from %d candidates", k, n);
     for (int j = 0; j < k; j++)
         slate[j] = obs->candidates[l->positions[j]];
-    a->slate_logp = greedy ? 0.0 : nn_softmax_pl_logprob(&l->soft, l->work.work, l->positions, k);
+    /* nn_softmax_pl_logprob's value, on the weights in place (no copy of them) */
+    double logp = greedy && !record ? 0.0
+                                    : nn_softmax_pl_logprob_coefs(&l->soft, l->work.work,
+                                                                  l->positions, k, l->chunk_coef);
+    a->slate_logp = greedy ? 0.0 : logp;
     l->steps++;
     if (obs->time > l->now)
         l->now = obs->time;
     if (!record)
         return DS_OK;
-    double logp = nn_softmax_pl_logprob(&l->soft, l->work.work, l->positions, k);
     return traj_record_step(&l->store, obs, l->x, l->positions, logp, value, state_extra(l),
                             a->err);
 }
@@ -591,7 +640,7 @@ void learner_backward_logits(learner *l, size_t i, const double *dlogits, double
     memset(l->dx, 0, (size_t)l->n_features * sizeof *l->dx);
     policy_backward(&l->net, l->params.w, l->params.grad, l->x, s.candidates, s.n, dlogits,
                     dvalue, l->dx, &l->work);
-    state_backward(l, &s);
+    state_backward(l, &s, l->dx);
 }
 
 void learner_backward(learner *l, size_t i, double g_logp, double g_entropy,
@@ -605,6 +654,102 @@ void learner_backward(learner *l, size_t i, double g_logp, double g_entropy,
     if (g_entropy != 0.0)
         nn_softmax_entropy_backward(ds, g_entropy, &l->soft);
     learner_backward_logits(l, i, g_logp != 0.0 || g_entropy != 0.0 ? ds : NULL, g_value);
+}
+
+/* ---- a minibatch at once ---- */
+
+/* The head of chunk row b (step i, after policy_forward_batch): its log-probability
+ * and entropy, the loss's coefficients, and with want_grad its logits replaced by
+ * their gradient and its dL/dV noted. */
+static void chunk_head(learner *l, int b, size_t i, int want_value, int want_grad,
+                       learner_step_loss loss, void *ctx)
+{
+    learner_step s = learner_step_at(l, i);
+    double *logits = l->chunk.logits + (size_t)b * (size_t)l->net.n_items;
+    double *coef = l->chunk_coef;
+    nn_softmax_weigh(&l->soft, l->work.weights, logits, s.n);
+    learner_eval ev = {
+        .logp = nn_softmax_pl_logprob_coefs(&l->soft, l->work.work, s.slate, l->k, coef),
+        .entropy = nn_softmax_entropy(&l->soft),
+        .value = want_value && l->net.with_value ? l->chunk.value[b] : NAN};
+    learner_grad g = {0};
+    loss(ctx, i, &ev, &g);
+    if (!want_grad)
+        return;
+    l->chunk_dvalue[b] = g.g_value;
+    if (g.g_logp == 0.0 && g.g_entropy == 0.0)
+        memset(logits, 0, (size_t)s.n * sizeof *logits);
+    else
+        nn_softmax_head_backward(logits, l->work.work, g.g_logp, g.g_entropy, &l->soft,
+                                 s.slate, l->k, coef);
+}
+
+/* The steps chunk_step [B]: features, forward, loss, and with want_grad backward. */
+static void chunk_run(learner *l, int B, int want_value, int want_grad,
+                      learner_step_loss loss, void *ctx)
+{
+    size_t F = (size_t)l->n_features;
+    for (int b = 0; b < B; b++) {
+        learner_step s = learner_step_at(l, l->chunk_step[b]);
+        state_refresh(l, &s);
+        memcpy(l->chunk_x + (size_t)b * F, l->x, F * sizeof *l->x);
+    }
+    const int *const *cand = l->chunk_cand;
+    policy_forward_batch(&l->net, l->params.w, l->chunk_x, B, cand, l->chunk_n, want_value,
+                         &l->chunk);
+    for (int b = 0; b < B; b++)
+        chunk_head(l, b, l->chunk_step[b], want_value, want_grad, loss, ctx);
+    if (!want_grad)
+        return;
+    memset(l->chunk_dx, 0, (size_t)B * F * sizeof *l->chunk_dx);
+    policy_backward_batch(&l->net, l->params.w, l->params.grad, l->chunk_x, B, cand,
+                          l->chunk_n, want_value ? l->chunk_dvalue : NULL, l->chunk_dx,
+                          &l->chunk);
+    for (int b = 0; b < B; b++) {
+        learner_step s = learner_step_at(l, l->chunk_step[b]);
+        if (is_transformer(l) && B > 1) /* its activations: the last step refreshed */
+            state_refresh(l, &s);
+        state_backward(l, &s, l->chunk_dx + (size_t)b * F);
+    }
+}
+
+void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value,
+                       int want_grad, learner_step_loss loss, void *ctx)
+{
+    /* identity catalogues first (their item scores are one dgemm a chunk), then the
+     * steps with candidate lists */
+    for (int identity = 1; identity >= 0; identity--) {
+        int B = 0;
+        for (size_t j = 0; j < n; j++) {
+            learner_step s = learner_step_at(l, steps[j]);
+            if ((s.candidates == NULL) != identity)
+                continue;
+            l->chunk_step[B] = steps[j];
+            l->chunk_cand[B] = s.candidates;
+            l->chunk_n[B] = s.n;
+            if (++B == l->chunk.cap) {
+                chunk_run(l, B, want_value, want_grad, loss, ctx);
+                B = 0;
+            }
+        }
+        if (B > 0)
+            chunk_run(l, B, want_value, want_grad, loss, ctx);
+    }
+}
+
+void learner_pg_step_loss(void *ctx, size_t i, const learner_eval *ev, learner_grad *g)
+{
+    learner_pg_loss *t = ctx;
+    double N = t->n, a = t->weight ? t->weight[i] * t->adv[i] : t->adv[i];
+    t->policy_loss -= a * ev->logp / N;
+    t->entropy += ev->entropy / N;
+    g->g_logp = -a / N;
+    g->g_entropy = -t->entropy_coef / N;
+    if (!t->ret)
+        return;
+    double err = ev->value - t->ret[i];
+    t->value_loss += err * err / N;
+    g->g_value = t->value_coef * 2.0 * err / N;
 }
 
 /* ---- returns and advantages ---- */
@@ -786,6 +931,8 @@ double learner_memory_estimate(size_t size, const learner_config *cfg, int with_
     double weights = enc_weights + trunk + d * H + d /* pi_W3, pi_b3 */ +
                      N * d + N /* E_out, b_out */ + (with_value ? trunk + H + 1 : 0);
     double work = 7 * H + 2 * d + 3 * N + (double)nn_pl_sample_work(spec->n_items) + enc_work;
+    /* the update's chunks: policy_batch, features and their gradient, dL/dV */
+    work += chunk_rows(cfg, spec->n_items) * (6 * H + 2 * d + 2 + N + 2 * F);
     /* serve = int8: the snapshot's tables, a byte a weight stored twice (quant.h) */
     double served = cfg->serve == LEARNER_SERVE_INT8 ? 2 * weights : 0;
     /* A step held in the store, and its scratch in the batch (learner_batch). */

@@ -33,9 +33,11 @@
  *   l->prepare(l, &row)                   constants of the loss: returns,
  *                                         advantages, baselines (no gradient)
  *   nn_params_zero_grad(&l->params)
- *   l->loss(l, 1, &loss, &row)            for each step i: learner_forward,
- *                                         then learner_backward with dL/dlogp,
- *                                         dL/dentropy and dL/dV
+ *   l->loss(l, 1, &loss, &row)            learner_minibatch over the steps with
+ *                                         the algorithm's per-step loss, which
+ *                                         gives dL/dlogp, dL/dentropy and dL/dV
+ *                                         (the same as learner_forward, then
+ *                                         learner_backward, step by step)
  *   learner_apply_gradient(l, lr, &row.grad_norm)   clip, check, Adam, check
  *   learner_log_update(l, &row)
  *   learner_release_batch(l)
@@ -44,10 +46,11 @@
  * pieces itself: after learner_take_batch and its prepare (e.g.
  * learner_batch_gae on the stored values that take_batch put in batch.value),
  * per epoch learner_shuffle, then per minibatch of batch.order: zero the
- * gradient; for each step i, logp = learner_forward(l, i, &v), the behaviour
- * log-probability and value in learner_step_at(l, i).logp / .value, then
- * learner_backward(l, i, dL/dlogp, dL/dH, dL/dV); learner_apply_gradient with
- * its (annealed) rate; finally one learner_log_update for the batch.
+ * gradient; learner_minibatch over the minibatch's steps, whose per-step loss
+ * reads the step's logp and value and the behaviour log-probability and value
+ * in learner_step_at(l, i).logp / .value, and returns dL/dlogp, dL/dH, dL/dV;
+ * learner_apply_gradient with its (annealed) rate; finally one
+ * learner_log_update for the batch.
  *
  * prepare/loss are the algorithm's two hooks: prepare computes from the batch
  * and the current weights everything the loss treats as a constant (stop-
@@ -243,6 +246,16 @@ struct learner {
     encoder_cache cache;        /* the current step's encoder data: history ... */
     transformer_input tokens;   /* ... or transformer */
 
+    /* the update's chunks of steps (learner_minibatch) */
+    policy_batch chunk;         /* the networks over up to chunk.cap steps */
+    double *chunk_x;            /* [chunk.cap][n_features] their features */
+    double *chunk_dx;           /* [chunk.cap][n_features] their gradient */
+    double *chunk_dvalue;       /* [chunk.cap] dL/dV */
+    double *chunk_coef;         /* [NN_PL_COEFS(k)] one step's stages */
+    size_t *chunk_step;         /* [chunk.cap] batch indices of the chunk's steps */
+    const int **chunk_cand;     /* [chunk.cap] their candidates (NULL: identity) */
+    int *chunk_n;               /* [chunk.cap] and counts */
+
     /* bookkeeping */
     long updates;               /* updates completed; the next one has this number */
     double now;                 /* latest simulated time seen (hours) */
@@ -327,6 +340,59 @@ void learner_backward(learner *l, size_t i, double g_logp, double g_entropy,
 /* The same with the logits' gradient given directly: dlogits [n] (may be
  * l->work.dlogits; NULL for none) and dvalue. */
 void learner_backward_logits(learner *l, size_t i, const double *dlogits, double dvalue);
+
+/* ---- a minibatch at once ----
+ * learner_forward and learner_backward step by step cost a matrix-vector product
+ * per layer and per step; learner_minibatch runs the same loss over a list of
+ * steps in chunks of up to chunk.cap steps (policy_forward_batch, one dgemm per
+ * layer and for the item scores). The algorithm gives the per-step part of its
+ * loss as a function of the step's log-probability, entropy and value, which
+ * returns the step's gradient coefficients (what it would pass to
+ * learner_backward); anything it sums over the minibatch it sums in that
+ * function, in the order learner_minibatch calls it: the steps whose candidates
+ * are the identity catalogue first, then the others, each in list order. */
+
+typedef struct {
+    double logp;    /* log pi(slate | s) at the current weights */
+    double entropy; /* first-position entropy */
+    double value;   /* V(s), NAN without a value trunk or want_value */
+} learner_eval;
+
+typedef struct {
+    double g_logp, g_entropy, g_value; /* dL/dlogp, dL/dentropy, dL/dV */
+} learner_grad;
+
+/* Step i's share of the loss: reads ev, writes g (zeroed before the call). */
+typedef void (*learner_step_loss)(void *ctx, size_t i, const learner_eval *ev,
+                                  learner_grad *g);
+
+/* For each batch step i = steps[j] (j < n): the forward pass at the current weights
+ * (with the value trunk if want_value), loss(ctx, i, ...), and with want_grad the
+ * backward pass of its coefficients into params.grad (accumulating), through the
+ * policy, the value trunk (g_value is ignored without want_value) and the
+ * encoder: the same gradient as learner_forward and
+ * learner_backward step by step, up to the order of summation. Does not allocate.
+ * With the transformer the chunks are of one step: its backward needs the
+ * activations of its own forward, which are recomputed only for longer chunks. */
+void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value,
+                       int want_grad, learner_step_loss loss, void *ctx);
+
+/* The per-step loss of the plain policy gradient with a value loss (a2c, and
+ * reinforce): over N steps,
+ *   L = -(1/N) sum_t w_t A_t log pi_t + value_coef (1/N) sum_t (V_t - R_t)^2
+ *       - entropy_coef (1/N) sum_t H_t,
+ * its three sums kept apart in policy_loss, value_loss and entropy (zero them
+ * first). weight may be NULL (w = 1), ret NULL (no value loss). */
+typedef struct {
+    const double *adv;    /* [n_steps] A_t */
+    const double *weight; /* [n_steps] w_t, or NULL */
+    const double *ret;    /* [n_steps] R_t, or NULL */
+    double n, value_coef, entropy_coef;
+    double policy_loss, value_loss, entropy;
+} learner_pg_loss;
+
+/* learner_step_loss of a learner_pg_loss (ctx). */
+void learner_pg_step_loss(void *ctx, size_t i, const learner_eval *ev, learner_grad *g);
 
 /* ---- returns and advantages over one episode (terminal at its end) ---- */
 

@@ -90,6 +90,8 @@ void nn_dense_backward(double *din, double *dW, double *db, const double *dout,
 /* ---- activations (elementwise over n). Forward may run in place (out == in);
  * backward must not (din == dout would add dout to itself). ---- */
 
+/* tanh within a few 1e-16 (absolute) of the C library's, through the vector
+ * exponential (see nn.c); the same bits on every CPU. */
 void nn_tanh_forward(double *out, const double *in, int n);
 /* din[n] += dout * (1 - out^2), from the forward OUTPUT out. */
 void nn_tanh_backward(double *din, const double *dout, const double *out, int n);
@@ -183,6 +185,27 @@ double nn_softmax_pl_logprob(const nn_softmax *w, double *work, const int *slate
 void nn_softmax_pl_logprob_backward(double *ds, double *work, double g, const nn_softmax *w,
                                     const int *slate, int k);
 int nn_softmax_pl_sample(int *slate, double *work, gsl_rng *r, const nn_softmax *w, int k);
+
+/* A learning step's head in two calls, for the update's minibatches: the slate's
+ * log-probability, keeping what its gradient needs, then the whole gradient of
+ * g_logp log P + g_entropy H written in one pass over the logits (rather than
+ * zeroing, copying and settling in several).
+ *
+ * nn_softmax_pl_logprob_coefs gives what nn_softmax_pl_logprob gives, bit for bit,
+ * and fills coef [NN_PL_COEFS(k)]: per position j, z_{j+1} / z_j - e_{a_j} c_j with
+ * c_j the sum of 1 / z over the stages before j; then c_k; then 1 if a stage had to
+ * reweigh (the backward then takes the general path). It runs the stages on w->e in
+ * place and restores it; work [n] holds the taken weights meanwhile (and serves the
+ * general path). */
+#define NN_PL_COEFS(k) ((size_t)(k) + 2)
+double nn_softmax_pl_logprob_coefs(nn_softmax *w, double *work, const int *slate, int k,
+                                   double *coef);
+/* ds[n] = g_logp d log P / ds + g_entropy dH / ds (written, not accumulated), equal to
+ * zeroing ds then nn_softmax_pl_logprob_backward and nn_softmax_entropy_backward up to
+ * rounding; coef from nn_softmax_pl_logprob_coefs of the same w and slate. ds may be
+ * the logits w->s themselves (they are then overwritten). work [2 n] is workspace. */
+void nn_softmax_head_backward(double *ds, double *work, double g_logp, double g_entropy,
+                              nn_softmax *w, const int *slate, int k, const double *coef);
 
 /* ---- losses (means over n; a value head is nn_dense_* with O = 1) ---- */
 

@@ -98,12 +98,17 @@ int policy_work_alloc(policy_work *work, const policy_net *net, char *err)
     return DS_OK;
 }
 
+/* Frees a workspace's slab and zeroes the workspace (size bytes at owner). */
+static void free_slab(double *slab, void *owner, size_t size)
+{
+    free(slab);
+    memset(owner, 0, size);
+}
+
 void policy_work_free(policy_work *work)
 {
-    if (!work)
-        return;
-    free(work->a1); /* the slab starts at a1 */
-    memset(work, 0, sizeof *work);
+    if (work)
+        free_slab(work->a1, work, sizeof *work); /* the slab starts at a1 */
 }
 
 int policy_candidates(const policy_net *net, const int *cand, int n, const int **ids,
@@ -209,6 +214,129 @@ void policy_backward(const policy_net *net, const double *w, double *grad, const
                       w + net->v_W3, 1, H, 1);
     trunk_backward(w, grad, net->v_W1, net->v_b1, net->v_W2, net->v_b2, work->v1, work->v2,
                    x, F, H, dx, work);
+}
+
+/* ---- a chunk of states at once ---- */
+
+int policy_batch_alloc(policy_batch *pb, const policy_net *net, int cap, char *err)
+{
+    memset(pb, 0, sizeof *pb);
+    if (cap < 1)
+        return err_set(err, DS_EINPUT, "a policy batch of %d rows", cap);
+    size_t C = (size_t)cap, H = (size_t)net->hidden, d = (size_t)net->embed_dim;
+    size_t N = (size_t)net->n_items;
+    size_t total = C * (6 * H + 2 * d + 1 + N);
+    double *slab = calloc(total, sizeof *slab);
+    if (!slab)
+        return err_set(err, DS_ENOMEM, "out of memory for a policy batch of %zu doubles",
+                       total);
+    pb->cap = cap;
+    pb->a1 = slab;
+    pb->a2 = pb->a1 + C * H;
+    pb->v1 = pb->a2 + C * H;
+    pb->v2 = pb->v1 + C * H;
+    pb->g1 = pb->v2 + C * H;
+    pb->g2 = pb->g1 + C * H;
+    pb->h = pb->g2 + C * H;
+    pb->dh = pb->h + C * d;
+    pb->value = pb->dh + C * d;
+    pb->logits = pb->value + C;
+    return DS_OK;
+}
+
+void policy_batch_free(policy_batch *pb)
+{
+    if (pb)
+        free_slab(pb->a1, pb, sizeof *pb); /* the slab starts at a1 */
+}
+
+/* out [B][O] = tanh(in W^T + b). */
+static void tanh_layer_batch(double *out, const double *in, const double *W, const double *b,
+                             int B, int I, int O)
+{
+    nn_dense_forward(out, in, W, b, B, I, O);
+    nn_tanh_forward(out, out, B * O);
+}
+
+/* 1 if every row's candidates are the identity catalogue. */
+static int all_identity(const int *const *cand, int B)
+{
+    for (int b = 0; b < B; b++)
+        if (cand[b])
+            return 0;
+    return 1;
+}
+
+void policy_forward_batch(const policy_net *net, const double *w, const double *X, int B,
+                          const int *const *cand, const int *n, int want_value,
+                          policy_batch *pb)
+{
+    int H = net->hidden, F = net->n_features, d = net->embed_dim, N = net->n_items;
+    tanh_layer_batch(pb->a1, X, w + net->pi_W1, w + net->pi_b1, B, F, H);
+    tanh_layer_batch(pb->a2, pb->a1, w + net->pi_W2, w + net->pi_b2, B, H, H);
+    nn_dense_forward(pb->h, pb->a2, w + net->pi_W3, w + net->pi_b3, B, H, d);
+    if (all_identity(cand, B))
+        nn_dense_forward(pb->logits, pb->h, w + net->E_out, w + net->b_out, B, d, N);
+    else
+        for (int b = 0; b < B; b++)
+            nn_items_forward(pb->logits + (size_t)b * N, w + net->E_out, w + net->b_out,
+                             pb->h + (size_t)b * d, cand[b], n[b], d);
+    if (!want_value || !net->with_value)
+        return;
+    tanh_layer_batch(pb->v1, X, w + net->v_W1, w + net->v_b1, B, F, H);
+    tanh_layer_batch(pb->v2, pb->v1, w + net->v_W2, w + net->v_b2, B, H, H);
+    nn_dense_forward(pb->value, pb->v2, w + net->v_W3, w + net->v_b3, B, H, 1);
+}
+
+/* g [n] *= 1 - out^2: back through tanh, in place. */
+static void tanh_backward_inplace(double *g, const double *out, int n)
+{
+    for (int i = 0; i < n; i++)
+        g[i] *= 1.0 - out[i] * out[i];
+}
+
+/* The two tanh layers of a trunk over B rows, given dL/da2 in pb->g1 (clobbered):
+ * gradients, and dX [B][F] += dL/dX. */
+static void trunk_backward_batch(const double *w, double *grad, size_t W1, size_t b1,
+                                 size_t W2, size_t b2, const double *a1, const double *a2,
+                                 const double *X, int B, int F, int H, double *dX,
+                                 policy_batch *pb)
+{
+    double *dz2 = pb->g1, *dz1 = pb->g2;
+    tanh_backward_inplace(dz2, a2, B * H);
+    memset(dz1, 0, (size_t)B * (size_t)H * sizeof *dz1);
+    nn_dense_backward(dz1, grad + W2, grad + b2, dz2, a1, w + W2, B, H, H);
+    tanh_backward_inplace(dz1, a1, B * H);
+    nn_dense_backward(dX, grad + W1, grad + b1, dz1, X, w + W1, B, F, H);
+}
+
+void policy_backward_batch(const policy_net *net, const double *w, double *grad,
+                           const double *X, int B, const int *const *cand, const int *n,
+                           const double *dvalue, double *dX, policy_batch *pb)
+{
+    int H = net->hidden, F = net->n_features, d = net->embed_dim, N = net->n_items;
+    size_t BH = (size_t)B * (size_t)H;
+    memset(pb->dh, 0, (size_t)B * (size_t)d * sizeof *pb->dh);
+    if (all_identity(cand, B))
+        nn_dense_backward(pb->dh, grad + net->E_out, grad + net->b_out, pb->logits, pb->h,
+                          w + net->E_out, B, d, N);
+    else
+        for (int b = 0; b < B; b++)
+            nn_items_backward(grad + net->E_out, grad + net->b_out, pb->dh + (size_t)b * d,
+                              pb->logits + (size_t)b * N, w + net->E_out,
+                              pb->h + (size_t)b * d, cand[b], n[b], d);
+    memset(pb->g1, 0, BH * sizeof *pb->g1);
+    nn_dense_backward(pb->g1, grad + net->pi_W3, grad + net->pi_b3, pb->dh, pb->a2,
+                      w + net->pi_W3, B, H, d);
+    trunk_backward_batch(w, grad, net->pi_W1, net->pi_b1, net->pi_W2, net->pi_b2, pb->a1,
+                         pb->a2, X, B, F, H, dX, pb);
+    if (!dvalue || !net->with_value)
+        return;
+    memset(pb->g1, 0, BH * sizeof *pb->g1);
+    nn_dense_backward(pb->g1, grad + net->v_W3, grad + net->v_b3, dvalue, pb->v2,
+                      w + net->v_W3, B, H, 1);
+    trunk_backward_batch(w, grad, net->v_W1, net->v_b1, net->v_W2, net->v_b2, pb->v1, pb->v2,
+                         X, B, F, H, dX, pb);
 }
 
 void policy_top_k(int *slate, const double *logits, int n, int k)

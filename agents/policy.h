@@ -98,6 +98,45 @@ void policy_backward(const policy_net *net, const double *w, double *grad, const
                      const int *cand, int n, const double *dlogits, double dvalue,
                      double *dx, policy_work *work);
 
+/* ---- a chunk of states at once (the update's minibatches) ----
+ * The same networks over B states, each layer one matrix product (cblas_dgemm
+ * through nn_dense_*) instead of B matrix-vector products; when every state's
+ * candidates are the identity catalogue, the item scores of all B states are one
+ * dgemm, logits = h E_out^T + b_out, and their backward two, dE_out += G^T h and
+ * dh = G E_out. Results equal policy_forward and policy_backward state by state
+ * up to the order of summation. */
+typedef struct {
+    int cap;          /* rows */
+    double *a1, *a2;  /* [cap][H] policy trunk activations */
+    double *h;        /* [cap][d] state embeddings */
+    double *v1, *v2;  /* [cap][H] value trunk activations */
+    double *value;    /* [cap] V */
+    double *logits;   /* [cap][N] row b: state b's candidates' logits, first n[b] valid;
+                         the caller overwrites them with their gradients for the backward */
+    double *dh;       /* [cap][d] backward scratch */
+    double *g1, *g2;  /* [cap][H] backward scratch */
+} policy_batch;
+
+/* One allocation for cap >= 1 rows; DS_EINPUT, DS_ENOMEM. policy_batch_free of a
+ * zeroed or freed batch (or NULL) is a no-op. */
+int policy_batch_alloc(policy_batch *pb, const policy_net *net, int cap, char *err);
+void policy_batch_free(policy_batch *pb);
+
+/* The forward pass of B <= cap states X [B][F], state b over the candidates cand[b]
+ * [n[b]] (NULL: the identity catalogue, n[b] = N): pb->logits rows, and with
+ * want_value and a value trunk, pb->value. Does not allocate. */
+void policy_forward_batch(const policy_net *net, const double *w, const double *X, int B,
+                          const int *const *cand, const int *n, int want_value,
+                          policy_batch *pb);
+
+/* The backward pass of the last policy_forward_batch (same w, X, B, cand, n), with
+ * pb->logits rows replaced by the loss's gradients w.r.t. the logits and dvalue
+ * [B] w.r.t. V (NULL: none; needs the forward's values): accumulates the parameter
+ * gradients into grad and dX [B][F] += dL/dX. Does not allocate. */
+void policy_backward_batch(const policy_net *net, const double *w, double *grad,
+                           const double *X, int B, const int *const *cand, const int *n,
+                           const double *dvalue, double *dX, policy_batch *pb);
+
 /* The greedy slate: the positions of the k largest logits [n], in decreasing
  * order (ties to the lower position), into slate [k]. 1 <= k <= n. O(n k). */
 void policy_top_k(int *slate, const double *logits, int n, int k);

@@ -172,51 +172,62 @@ static double value_term(const ppo *p, double v, double v_old, double R, double 
     return unclipped;
 }
 
+/* What step 2's L sums over the minibatch, and its constants. */
+typedef struct {
+    const ppo *p;
+    double n; /* steps in the minibatch */
+    double policy_loss, value_loss, entropy, kl, clipped;
+} ppo_sums_mb;
+
+/* One step's share of L and its gradient coefficients (learner_step_loss). */
+static void ppo_step_loss(void *ctx, size_t i, const learner_eval *ev, learner_grad *g)
+{
+    ppo_sums_mb *t = ctx;
+    const ppo *p = t->p;
+    const learner_batch *b = &p->l.batch;
+    double n = t->n, eps = p->cfg.clip;
+    double c_v = p->cfg.value_coef, c_e = p->cfg.entropy_coef;
+    double log_ratio = ev->logp - learner_step_at(&p->l, i).logp, ratio = exp(log_ratio);
+    double A = (b->adv[i] - p->adv_mean) * p->adv_scale;
+    double rc = ratio < 1.0 - eps ? 1.0 - eps : ratio > 1.0 + eps ? 1.0 + eps : ratio;
+    double pg1 = -A * ratio, pg2 = -A * rc;
+    double dv;
+    double vt = value_term(p, ev->value, b->value[i], b->ret[i], &dv);
+    t->policy_loss += (pg1 >= pg2 ? pg1 : pg2) / n;
+    t->value_loss += 0.5 * vt / n;
+    t->entropy += ev->entropy / n;
+    t->kl += (ratio - 1.0 - log_ratio) / n;
+    t->clipped += fabs(ratio - 1.0) > eps ? 1.0 / n : 0.0;
+    /* d pg / d logp: the unclipped term's -A ratio, or 0 where the clipped term is
+     * strictly larger (it is then constant) */
+    g->g_logp = (pg1 >= pg2 ? -A * ratio : 0.0) / n;
+    g->g_entropy = -c_e / n;
+    g->g_value = c_v * 0.5 * dv / n;
+}
+
 /* Step 2's L over the current minibatch at the current weights, its gradient
  * added to params.grad if want_grad; row (may be NULL) gets the minibatch's
  * policy and value losses, entropy, approx KL and clip fraction. */
 static int ppo_loss(learner *l, int want_grad, double *loss, update_row *row)
 {
     ppo *p = (ppo *)l;
-    const learner_batch *b = &l->batch;
-    double n = (double)(p->mb_hi - p->mb_lo), eps = p->cfg.clip;
+    ppo_sums_mb t = {.p = p, .n = (double)(p->mb_hi - p->mb_lo)};
     double c_v = p->cfg.value_coef, c_e = p->cfg.entropy_coef;
-    double policy_loss = 0.0, value_loss = 0.0, entropy = 0.0, kl = 0.0, clipped = 0.0;
-    for (size_t j = p->mb_lo; j < p->mb_hi; j++) {
-        size_t i = b->order[j];
-        double v;
-        double logp = learner_forward(l, i, &v);
-        double H = learner_entropy(l, i);
-        double log_ratio = logp - learner_step_at(l, i).logp, ratio = exp(log_ratio);
-        double A = (b->adv[i] - p->adv_mean) * p->adv_scale;
-        double rc = ratio < 1.0 - eps ? 1.0 - eps : ratio > 1.0 + eps ? 1.0 + eps : ratio;
-        double pg1 = -A * ratio, pg2 = -A * rc;
-        /* d pg / d logp: the unclipped term's -A ratio, or 0 where the clipped term
-         * is strictly larger (it is then constant) */
-        double g_logp = pg1 >= pg2 ? -A * ratio : 0.0;
-        double dv;
-        double vt = value_term(p, v, b->value[i], b->ret[i], &dv);
-        policy_loss += (pg1 >= pg2 ? pg1 : pg2) / n;
-        value_loss += 0.5 * vt / n;
-        entropy += H / n;
-        kl += (ratio - 1.0 - log_ratio) / n;
-        clipped += fabs(ratio - 1.0) > eps ? 1.0 / n : 0.0;
-        if (want_grad)
-            learner_backward(l, i, g_logp / n, -c_e / n, c_v * 0.5 * dv / n);
-    }
-    *loss = policy_loss + c_v * value_loss - c_e * entropy;
+    learner_minibatch(l, l->batch.order + p->mb_lo, p->mb_hi - p->mb_lo, 1, want_grad,
+                      ppo_step_loss, &t);
+    *loss = t.policy_loss + c_v * t.value_loss - c_e * t.entropy;
     if (row) {
-        row->policy_loss = policy_loss;
-        row->value_loss = value_loss;
-        row->entropy = entropy;
-        row->approx_kl = kl;
-        row->clip_fraction = clipped;
+        row->policy_loss = t.policy_loss;
+        row->value_loss = t.value_loss;
+        row->entropy = t.entropy;
+        row->approx_kl = t.kl;
+        row->clip_fraction = t.clipped;
     }
-    int rc = learner_check_finite(l, "policy loss", policy_loss);
+    int rc = learner_check_finite(l, "policy loss", t.policy_loss);
     if (rc == DS_OK)
-        rc = learner_check_finite(l, "value loss", value_loss);
+        rc = learner_check_finite(l, "value loss", t.value_loss);
     if (rc == DS_OK)
-        rc = learner_check_finite(l, "entropy", entropy);
+        rc = learner_check_finite(l, "entropy", t.entropy);
     return rc == DS_OK ? learner_check_finite(l, "loss", *loss) : rc;
 }
 
@@ -341,7 +352,7 @@ static double ppo_memory_estimate(const void *config, const env_spec *spec)
 
 const agent_type ppo_agent = {
     .name = "ppo",
-    .version = 1,
+    .version = 2, /* 2: minibatches in chunks of matrix products; tanh vectorised */
     .summary = "proximal policy optimisation (clipped surrogate, GAE, minibatch epochs) "
                "over Plackett-Luce slates",
     .params = PARAM_TABLE(ppo_config, ppo_params),

@@ -153,31 +153,20 @@ static int reinforce_loss(learner *l, int want_grad, double *loss, update_row *r
     reinforce *r = (reinforce *)l;
     const learner_batch *b = &l->batch;
     int learned = r->cfg.baseline == BASELINE_LEARNED;
-    double N = (double)b->n_steps, c_e = r->cfg.entropy_coef, c_v = r->cfg.value_coef;
-    double policy_loss = 0.0, value_loss = 0.0, entropy = 0.0;
-    for (size_t i = 0; i < b->n_steps; i++) {
-        double v = NAN;
-        double logp = learner_forward(l, i, learned ? &v : NULL);
-        double H = learner_entropy(l, i);
-        double a = b->weight[i] * b->adv[i];
-        policy_loss -= a * logp / N;
-        entropy += H / N;
-        if (learned)
-            value_loss += (v - b->ret[i]) * (v - b->ret[i]) / N;
-        if (want_grad)
-            learner_backward(l, i, -a / N, -c_e / N,
-                             learned ? c_v * 2.0 * (v - b->ret[i]) / N : 0.0);
-    }
-    *loss = policy_loss - c_e * entropy + (learned ? c_v * value_loss : 0.0);
+    double c_e = r->cfg.entropy_coef, c_v = r->cfg.value_coef;
+    learner_pg_loss t = {.adv = b->adv, .weight = b->weight, .ret = learned ? b->ret : NULL,
+                         .n = (double)b->n_steps, .value_coef = c_v, .entropy_coef = c_e};
+    learner_minibatch(l, b->order, b->n_steps, learned, want_grad, learner_pg_step_loss, &t);
+    *loss = t.policy_loss - c_e * t.entropy + (learned ? c_v * t.value_loss : 0.0);
     if (row) {
-        row->policy_loss = policy_loss;
-        row->value_loss = learned ? value_loss : NAN;
-        row->entropy = entropy;
+        row->policy_loss = t.policy_loss;
+        row->value_loss = learned ? t.value_loss : NAN;
+        row->entropy = t.entropy;
     }
-    int rc = learner_check_finite(l, "policy loss", policy_loss);
+    int rc = learner_check_finite(l, "policy loss", t.policy_loss);
     if (rc == DS_OK && learned)
-        rc = learner_check_finite(l, "value loss", value_loss);
-    return rc == DS_OK ? learner_check_finite(l, "entropy", entropy) : rc;
+        rc = learner_check_finite(l, "value loss", t.value_loss);
+    return rc == DS_OK ? learner_check_finite(l, "entropy", t.entropy) : rc;
 }
 
 /* ---- the agent ---- */
@@ -238,7 +227,7 @@ static double reinforce_memory_estimate(const void *config, const env_spec *spec
 
 const agent_type reinforce_agent = {
     .name = "reinforce",
-    .version = 1,
+    .version = 2, /* 2: the batch in chunks of matrix products; tanh vectorised */
     .summary = "REINFORCE over Plackett-Luce slates: reward-to-go, moving-average or "
                "learned baseline, optional top-K correction",
     .params = PARAM_TABLE(reinforce_config, reinforce_params),

@@ -268,7 +268,7 @@ typedef struct {
     double alloc_bytes;           /* largest allocation held (sampled) over the case */
     double setup_seconds;         /* creating the env and agent (direct), a 1-episode run (engine) */
     double update_gflops;         /* learning: matmul FLOP rate of the update phase */
-    double update_share;          /* learning: share of the timed wall time spent updating */
+    double update_share;          /* learning: share of the timed CPU time spent updating */
     double seconds_j1, seconds_j2; /* sweep: median wall time of the grid */
 } case_result;
 
@@ -362,7 +362,8 @@ typedef struct {
     long updates;
     long steps_at_update;     /* steps when the previous update was logged */
     long update_steps;        /* steps trained on, summed over updates */
-    double update_seconds;    /* wall time in the calls that updated */
+    double update_seconds;    /* CPU time in the calls that updated (other work on the
+                                 machine does not count, as in the cpu-time column) */
     char *err;
 } driver;
 
@@ -546,10 +547,10 @@ static int drive_session(driver *d)
     }
     if (at->xEndEpisode) {
         long before = d->updates;
-        double t0 = wall_seconds();
+        double t0 = cpu_seconds();
         rc = at->xEndEpisode(d->a, user, episode);
         if (d->updates != before)
-            d->update_seconds += wall_seconds() - t0;
+            d->update_seconds += cpu_seconds() - t0;
         if (rc != DS_OK)
             return agent_error(d, rc, "end an episode");
     }
@@ -599,7 +600,7 @@ static int run_direct(const bench_case *c, const run_spec *r, int reps, long ste
             rc = agent_error(&d, rc, "update");
         d.a->learning = 0;
     }
-    double update_seconds = 0, wall_total = 0;
+    double update_seconds = 0, cpu_total = 0;
     long update_steps = 0;
     out->alloc_bytes = allocated_bytes() - alloc0;
     for (int i = 0; rc == DS_OK && i < reps; i++) {
@@ -614,7 +615,7 @@ static int run_direct(const bench_case *c, const run_spec *r, int reps, long ste
         out->n = i + 1;
         update_seconds += d.update_seconds - us0;
         update_steps += d.update_steps - u0;
-        wall_total += w;
+        cpu_total += cpu;
         out->alloc_bytes = fmax(out->alloc_bytes, allocated_bytes() - alloc0);
     }
     if (rc == DS_OK && c->learning && update_seconds > 0) {
@@ -624,7 +625,7 @@ static int run_direct(const bench_case *c, const run_spec *r, int reps, long ste
         out->update_gflops =
             epochs * (double)update_steps * learner_step_flops(r, run_agent_name(r)) /
             update_seconds * 1e-9;
-        out->update_share = update_seconds / wall_total;
+        out->update_share = update_seconds / cpu_total;
     }
     driver_free(&d);
     return rc;

@@ -425,6 +425,128 @@ START_TEST(replay_reproduces_acting)
 }
 END_TEST
 
+/* ---- a minibatch at once against step by step ---- */
+
+/* 60 episodes of 1 to 4 steps, two thirds over the identity catalogue: about 150
+ * steps, so that a minibatch spans several chunks of each kind. */
+enum { MANY_EPISODES = 60 };
+
+static void play_many(learner *l)
+{
+    int slate[SLATE];
+    for (long e = 0; e < MANY_EPISODES; e++) {
+        int user = (int)(e % N_USERS), steps = 1 + (int)(e % 4);
+        for (int t = 0; t < steps; t++) {
+            int identity = (e + t) % 3 != 0;
+            play_step(l, user, 10 + e, t, identity ? all_items : some_items,
+                      identity ? N_ITEMS : 5, (int)((e + t) % (WORLD_HISTORY + 1)),
+                      0.5 * (double)((e * 7 + t) % 5) - 1.0, slate);
+        }
+        end_episode(l, user, 10 + e);
+    }
+}
+
+/* The coefficients of the loss per step, and what learner_minibatch reported. */
+typedef struct {
+    double g[3 * 200];                /* [step][g_logp, g_entropy, g_value] */
+    double logp[200], entropy[200], value[200];
+    int seen[200];
+} fixed_loss;
+
+static void fixed_step_loss(void *ctx, size_t i, const learner_eval *ev, learner_grad *g)
+{
+    fixed_loss *f = ctx;
+    f->logp[i] = ev->logp;
+    f->entropy[i] = ev->entropy;
+    f->value[i] = ev->value;
+    f->seen[i]++;
+    *g = (learner_grad){f->g[3 * i], f->g[3 * i + 1], f->g[3 * i + 2]};
+}
+
+
+/* learner_minibatch over a shuffled minibatch of 100 steps against learner_forward
+ * and learner_backward step by step, with random coefficients: log-probabilities,
+ * entropies and values to 1e-12 (rel_err of gradcheck.h), and each tensor's
+ * gradient to 1e-12 of its largest element (the sums run in another order: the
+ * chunks' dgemms, the identity steps first; the worst seen is 5e-15). With
+ * want_value = 0, no value is reported and g_value is ignored. */
+static void check_minibatch(const agent_type *t, const char *const *kv, int n_kv,
+                            int want_value)
+{
+    gsl_rng *r = rng_new(29);
+    learner *l = make_learner(t, kv, n_kv, r);
+    play_many(l);
+    random_weights(l, r);
+    ck_assert_int_eq(learner_take_batch(l, MANY_EPISODES), DS_OK);
+    size_t M = 100, P = l->params.n;
+    ck_assert_uint_ge(l->batch.n_steps, M);
+    ck_assert_uint_le(l->batch.n_steps, 200);
+    learner_shuffle(l);
+    static fixed_loss f;
+    memset(&f, 0, sizeof f);
+    for (size_t i = 0; i < 3 * 200; i++)
+        f.g[i] = gsl_ran_gaussian(r, 1.0);
+    nn_params_zero_grad(&l->params);
+    learner_minibatch(l, l->batch.order, M, want_value, 1, fixed_step_loss, &f);
+    double *got = malloc(P * sizeof *got);
+    ck_assert_ptr_nonnull(got);
+    memcpy(got, l->params.grad, P * sizeof *got);
+    int identity = 0;
+    nn_params_zero_grad(&l->params);
+    for (size_t j = 0; j < M; j++) {
+        size_t i = l->batch.order[j];
+        identity += learner_step_at(l, i).candidates == NULL;
+        double v, logp = learner_forward(l, i, &v), H = learner_entropy(l, i);
+        ck_assert_int_eq(f.seen[i], 1);
+        ck_assert_msg(rel_err(f.logp[i], logp) < 1e-12, "step %zu: log P %.17g vs %.17g", i,
+                      f.logp[i], logp);
+        ck_assert_msg(rel_err(f.entropy[i], H) < 1e-12, "step %zu: H %.17g vs %.17g", i,
+                      f.entropy[i], H);
+        if (want_value)
+            ck_assert_msg(rel_err(f.value[i], v) < 1e-12, "step %zu: V %.17g vs %.17g", i,
+                          f.value[i], v);
+        else
+            ck_assert(isnan(f.value[i]));
+        learner_backward(l, i, f.g[3 * i], f.g[3 * i + 1], want_value ? f.g[3 * i + 2] : 0.0);
+    }
+    /* two chunks (with the transformer, chunks of one step), and candidate lists */
+    ck_assert(identity > 64 && M - (size_t)identity > 0);
+    double worst_rel = 0.0;
+    for (int k = 0; k < l->layout.n_tensors; k++) {
+        const nn_tensor *T = &l->layout.tensors[k];
+        size_t n = (size_t)T->rows * (size_t)T->cols;
+        const double *a = got + T->offset, *b = l->params.grad + T->offset;
+        double worst = 0.0, scale = 0.0;
+        for (size_t e = 0; e < n; e++) {
+            worst = fmax(worst, fabs(a[e] - b[e]));
+            scale = fmax(scale, fabs(b[e]));
+        }
+        ck_assert_msg(worst <= 1e-12 * scale, "%s %s: gradient differs by %.3e (scale %.3e)",
+                      t->name, T->name, worst, scale);
+        worst_rel = scale > 0.0 ? fmax(worst_rel, worst / scale) : worst_rel;
+        if (!strstr(T->name, "tf_item_bias") && (want_value || T->name[0] != 'v'))
+            ck_assert_msg(scale > 0.0, "%s %s: no gradient", t->name, T->name);
+    }
+    printf("  minibatch %s (%s, want_value %d): worst gradient difference %.2e of its "
+           "tensor's largest\n", t->name, l->cfg.encoder ? "transformer" : "history",
+           want_value, worst_rel);
+    free(got);
+    learner_release_batch(l);
+    t->xDestroy(&l->base);
+    gsl_rng_free(r);
+}
+
+START_TEST(minibatch_matches_steps)
+{
+    const char *kv[] = {"embed_dim", "4", "hidden", "6", "batch_episodes", "1000"};
+    check_minibatch(&ppo_agent, kv, 3, 1);
+    check_minibatch(&ppo_agent, kv, 3, 0);
+    check_minibatch(&a2c_agent, kv, 3, 1);
+    const char *tf[] = {TF_SMALL, "embed_dim", "4", "hidden", "6", "batch_episodes", "1000"};
+    check_minibatch(&ppo_agent, tf, TF_SMALL_PAIRS + 3, 1);
+}
+END_TEST
+
 /* The tf_* keys default to transformer_config_defaults, the encoder to history,
  * init to none; learner_validate refuses heads that do not divide the width and
  * a checkpoint for the history encoder. */
@@ -1207,6 +1329,7 @@ static Suite *learners_suite(void)
     tcase_add_test(core, int8_serving_in_eval_only);
     tcase_add_test(core, bad_observations_are_refused);
     tcase_add_test(core, replay_reproduces_acting);
+    tcase_add_test(core, minibatch_matches_steps);
     tcase_add_test(core, transformer_keys);
     tcase_add_test(core, init_from_missing_checkpoint);
     tcase_add_test(core, init_loads_checkpoint);
