@@ -80,7 +80,7 @@ void rank_top_k(const int *candidates, const double *scores, int n, int k, int *
     }
 }
 
-/* ---- the sketched first pass (see rank.h for the bound and the argument) ---- */
+/* ---- the sketched first pass (the argument in rank.h, the bound in sim/sketch.h) ---- */
 
 int rank_sketch_init(rank_sketch *s, int n, int d)
 {
@@ -94,13 +94,13 @@ int rank_sketch_init(rank_sketch *s, int n, int d)
     s->pool_ids = malloc((size_t)n * sizeof *s->pool_ids);
     s->pool_scores = malloc((size_t)n * sizeof *s->pool_scores);
     s->pool_best = malloc((size_t)n * sizeof *s->pool_best);
+    s->by_norm = malloc((size_t)n * sizeof *s->by_norm);
     if (!s->order || !s->tail_norm || !s->heap || !s->pool || !s->pool_ids || !s->pool_scores ||
-        !s->pool_best) {
+        !s->pool_best || !s->by_norm) {
         rank_sketch_free(s);
         return DS_ENOMEM;
     }
-    for (int i = 0; i < n; i++)
-        s->order[i] = i;
+    s->sk.usable = 0; /* until rank_sketch_fill */
     return DS_OK;
 }
 
@@ -108,6 +108,7 @@ void rank_sketch_free(rank_sketch *s)
 {
     sketch_free(&s->sk);
     free(s->order);
+    free(s->by_norm);
     free(s->tail_norm);
     free(s->heap);
     free(s->pool);
@@ -123,20 +124,16 @@ double rank_sketch_memory(int n, int d)
     double copy = padded * d * sizeof(uint16_t) + padded * sizeof(float) /* approx */ +
                   rows * (sizeof(double) + sizeof(float)) /* norms */ + d * sizeof(float);
     double scratch = rows * (sizeof(int) + 2 * sizeof(double) + 3 * sizeof(int) +
-                             sizeof(double)) /* order, tail, heap, pool, ids, best, scores */ +
+                             sizeof(double) + sizeof(rank_row_norm)) /* order, tail, heap,
+                                                  pool, ids, best, scores, by_norm */ +
                      sizeof(double);
     return copy + scratch;
 }
 
-typedef struct {
-    double norm;
-    int row;
-} row_norm;
-
 /* Decreasing norm, then increasing row; NaN norms last. */
 static int by_decreasing_norm(const void *pa, const void *pb)
 {
-    const row_norm *a = pa, *b = pb;
+    const rank_row_norm *a = pa, *b = pb;
     int a_nan = isnan(a->norm), b_nan = isnan(b->norm);
     if (a_nan != b_nan)
         return a_nan - b_nan;
@@ -147,31 +144,24 @@ static int by_decreasing_norm(const void *pa, const void *pb)
 
 /* s->order = A's rows by decreasing norm. Any order would be correct (the early
  * stop reads tail_norm, the sketch's own norms); this one stops soonest. */
-static int order_rows(rank_sketch *s, const double *A)
+static void order_rows(rank_sketch *s, const double *A)
 {
     int n = s->sk.n, d = s->sk.d;
-    row_norm *rows = malloc((size_t)n * sizeof *rows);
-    if (!rows)
-        return DS_ENOMEM;
+    rank_row_norm *rows = s->by_norm;
     for (int i = 0; i < n; i++) {
         const double *row = A + (size_t)i * (size_t)d;
-        rows[i] = (row_norm){sqrt(vm_dot(row, row, d)), i};
+        rows[i] = (rank_row_norm){sqrt(vm_dot(row, row, d)), i};
     }
     qsort(rows, (size_t)n, sizeof *rows, by_decreasing_norm);
     for (int i = 0; i < n; i++)
         s->order[i] = rows[i].row;
-    free(rows);
-    return DS_OK;
 }
 
 void rank_sketch_fill(rank_sketch *s, const double *A)
 {
     int n = s->sk.n;
-    if (order_rows(s, A) != DS_OK) {
-        s->sk.usable = 0; /* the exact pass takes over */
-        return;
-    }
-    sketch_fill_ordered(&s->sk, A, s->order);
+    order_rows(s, A);
+    sketch_fill(&s->sk, A, s->order);
     s->tail_norm[n] = 0.0;
     for (int i = n - 1; i >= 0; i--)
         s->tail_norm[i] = fmax(s->sk.norms[i], s->tail_norm[i + 1]);

@@ -29,9 +29,15 @@ void rank_top_k(const int *candidates, const double *score, int n, int k, int *h
  * out of the top k and are not scored at all (with trained factors, a few
  * percent of the catalogue can reach it). */
 typedef struct {
+    double norm;
+    int row;
+} rank_row_norm;
+
+typedef struct {
     sketch sk;              /* A in bfloat16, its row norms and the scores f */
     int *order;             /* [n] the row of A at each position of the sketch */
     double *tail_norm;      /* [n + 1] the largest sketch norm from each position on */
+    rank_row_norm *by_norm; /* [n] scratch of rank_sketch_fill: the rows to sort */
     /* scratch of rank_top_k_sketched */
     double *heap;           /* [n] the k largest l = f - E, least at the root */
     int *pool;              /* [n] positions scored again exactly */

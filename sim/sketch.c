@@ -75,9 +75,7 @@ static int put_row(sketch *s, int i, const double *row)
     return 1;
 }
 
-void sketch_fill(sketch *s, const double *A) { sketch_fill_ordered(s, A, NULL); }
-
-void sketch_fill_ordered(sketch *s, const double *A, const int *order)
+void sketch_fill(sketch *s, const double *A, const int *order)
 {
     s->max_norm = 0.0;
     s->usable = s->d <= SKETCH_MAX_DIM;

@@ -1,7 +1,7 @@
 /* A bfloat16 sketch of a matrix A [n][d] and the approximate scores it gives,
  * each within a proven bound of the exact one: the first pass of an exact top k
  * (agents/rank.h) and of an environment's screening bounds for the oracle
- * (privileged_view.upper_bounds in sim/slate.h).
+ * (privileged_view.bounds in sim/slate.h).
  *
  * The sketch holds A's entries as bfloat16 (sim/vecmath.h), a quarter of the
  * doubles' bytes, so that a 5,000 x 32 matrix (320 KB) stays in a 512 KiB L2
@@ -42,21 +42,19 @@ typedef struct {
  * once later): DS_OK or DS_ENOMEM. */
 int sketch_init(sketch *s, int n, int d);
 
-/* Copies A [n][d] into the sketch; it is usable if every entry is finite and
- * every row's norm below 2^50 (otherwise sketch_scores declines). */
-void sketch_fill(sketch *s, const double *A);
+/* Copies A [n][d] into the sketch, row order[j] of A as row j of the sketch
+ * (order a permutation of 0 .. n-1, or NULL for A's own order); it is usable if
+ * every entry is finite and every row's norm below 2^50 (otherwise
+ * sketch_scores declines). */
+void sketch_fill(sketch *s, const double *A, const int *order);
 
 /* Copies row i of A [d] into the sketch after it changed. max_norm only grows
  * and usable only falls (a full sketch_fill recomputes both). */
 void sketch_fill_row(sketch *s, int i, const double *row);
 
-/* sketch_fill with row j of the sketch = row order[j] of A (order a
- * permutation of 0 .. n-1). */
-void sketch_fill_ordered(sketch *s, const double *A, const int *order);
-
 void sketch_free(sketch *s);
 
-/* s->approx[i] = f_i for every row (the same rows as A, in order), and *err
+/* s->approx[i] = f_i for every row i of the sketch, and *err
  * the bound |f_i - vm_dot(A_i, x)| <= err->scale * s->norms[i] + err->absolute.
  * Returns 1, or 0 (nothing written) when the sketch cannot bound its error:
  * not usable, x not finite or too long, d > 4096. */
