@@ -547,8 +547,11 @@ static int oracle_act(agent *a, const observation *obs, int *slate)
     int n = obs->n_candidates, k = a->spec->slate;
     if (n < k)
         return err_set(a->err, DS_EINPUT, "%d candidates for a slate of %d", n, k);
+    if (n > a->spec->n_items) /* its arrays hold one entry per item */
+        return err_set(a->err, DS_EINPUT, "%d candidates from a catalogue of %d", n,
+                       a->spec->n_items);
     a->slate_logp = 0.0; /* deterministic */
-    if (o->truth.bounds && n <= a->spec->n_items) {
+    if (o->truth.bounds) {
         int rc = screened_act(o, obs, k, slate);
         if (rc != SCREEN_DECLINED)
             return rc;
