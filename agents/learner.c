@@ -707,8 +707,6 @@ static void chunk_run(learner *l, int B, int want_value, int want_grad,
                           &l->chunk);
     for (int b = 0; b < B; b++) {
         learner_step s = learner_step_at(l, l->chunk_step[b]);
-        if (is_transformer(l) && B > 1) /* its activations: the last step refreshed */
-            state_refresh(l, &s);
         state_backward(l, &s, l->chunk_dx + (size_t)b * F);
     }
 }

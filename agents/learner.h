@@ -373,7 +373,7 @@ typedef void (*learner_step_loss)(void *ctx, size_t i, const learner_eval *ev,
  * encoder: the same gradient as learner_forward and
  * learner_backward step by step, up to the order of summation. Does not allocate.
  * With the transformer the chunks are of one step: its backward needs the
- * activations of its own forward, which are recomputed only for longer chunks. */
+ * activations of its own forward, which the encoder keeps for one step only. */
 void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value,
                        int want_grad, learner_step_loss loss, void *ctx);
 
