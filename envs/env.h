@@ -77,6 +77,11 @@ struct env_type {
 };
 
 const env_type *env_find(const char *name);
+
+/* The privileged view of environment e for an agent that declares
+ * needs_privileged: its true utilities, and its bounds where it offers them
+ * (both NULL for an environment without xPrivileged). */
+privileged_view env_privileged_view(env *e);
 extern const env_type *const env_registry[];
 extern const int env_registry_count;
 

@@ -16,3 +16,26 @@ const env_type *env_find(const char *name)
             return env_registry[i];
     return NULL;
 }
+
+static int view_utilities(void *ctx, int user, const int *items, int n, double *utility,
+                          double *value, double *no_click_utility)
+{
+    env *e = ctx;
+    return e->type->xPrivileged(e, user, items, n, utility, value, no_click_utility);
+}
+
+static int view_bounds(void *ctx, int user, const int *items, int n, double *utility_hi,
+                       double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi)
+{
+    env *e = ctx;
+    return e->type->xPrivilegedBounds(e, user, items, n, utility_hi, neg_utility_hi,
+                                      log_ratio_hi, log_value_hi);
+}
+
+privileged_view env_privileged_view(env *e)
+{
+    if (!e->type->xPrivileged)
+        return (privileged_view){0};
+    return (privileged_view){e, view_utilities,
+                             e->type->xPrivilegedBounds ? view_bounds : NULL};
+}

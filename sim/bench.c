@@ -377,21 +377,6 @@ static int driver_log_update(void *ctx, const update_row *row)
     return DS_OK;
 }
 
-static int privileged_utilities(void *ctx, int user, const int *items, int n, double *utility,
-                                double *value, double *no_click_utility)
-{
-    env *e = ctx;
-    return e->type->xPrivileged(e, user, items, n, utility, value, no_click_utility);
-}
-
-static int privileged_bounds(void *ctx, int user, const int *items, int n, double *utility_hi,
-                             double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi)
-{
-    env *e = ctx;
-    return e->type->xPrivilegedBounds(e, user, items, n, utility_hi, neg_utility_hi, log_ratio_hi,
-                                      log_value_hi);
-}
-
 static void driver_free(driver *d)
 {
     if (d->a)
@@ -431,9 +416,8 @@ static int driver_create(driver *d, const run_spec *r, char *err)
         .minibatch = d->rng[RNG_MINIBATCH], .reward = (reward_kind)r->settings.reward,
         .log_update = driver_log_update, .log_ctx = d,
     };
-    if (r->agent->needs_privileged && r->env->xPrivileged)
-        ac.privileged = (privileged_view){d->e, privileged_utilities,
-                                          r->env->xPrivilegedBounds ? privileged_bounds : NULL};
+    if (r->agent->needs_privileged)
+        ac.privileged = env_privileged_view(d->e);
     rc = r->agent->xCreate(r->agent_config, d->es, &ac, &d->a, err);
     if (rc != DS_OK)
         return rc;

@@ -192,21 +192,6 @@ static int engine_alloc_items(engine *g)
     return DS_OK;
 }
 
-static int oracle_utilities(void *ctx, int user, const int *items, int n, double *utility,
-                            double *value, double *no_click_utility)
-{
-    env *e = ctx;
-    return e->type->xPrivileged(e, user, items, n, utility, value, no_click_utility);
-}
-
-static int oracle_bounds(void *ctx, int user, const int *items, int n, double *utility_hi,
-                         double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi)
-{
-    env *e = ctx;
-    return e->type->xPrivilegedBounds(e, user, items, n, utility_hi, neg_utility_hi, log_ratio_hi,
-                                      log_value_hi);
-}
-
 static int log_update(void *ctx, const update_row *row)
 {
     run_result *res = ctx;
@@ -245,9 +230,8 @@ static int engine_create_modules(engine *g)
         .minibatch = g->rng[RNG_MINIBATCH], .reward = (reward_kind)r->settings.reward,
         .log_update = log_update, .log_ctx = g->res,
     };
-    if (r->agent->needs_privileged && r->env->xPrivileged)
-        ac.privileged = (privileged_view){g->env, oracle_utilities,
-                                          r->env->xPrivilegedBounds ? oracle_bounds : NULL};
+    if (r->agent->needs_privileged)
+        ac.privileged = env_privileged_view(g->env);
     rc = r->agent->xCreate(r->agent_config, g->es, &ac, &g->agent, g->err);
     if (rc != DS_OK)
         return rc;
