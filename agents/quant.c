@@ -392,7 +392,7 @@ int quant_policy_build(quant_policy *qp, const policy_net *net, const double *w,
         rc = quant_matrix_build(&qp->W3, w + net->pi_W3, d, H, err);
     if (rc == DS_OK)
         rc = quant_matrix_build(&qp->E, w + net->E_out, N, d, err);
-    size_t n_doubles = 5 * (size_t)H + 2 * (size_t)d + (size_t)N;
+    size_t n_doubles = 4 * (size_t)H + 2 * (size_t)d + (size_t)N;
     size_t n_bytes = (size_t)widest(qp->W1.stride, widest(qp->W2.stride, qp->E.stride));
     if (rc == DS_OK && !(qp->slab = malloc(n_doubles * sizeof(double) + n_bytes)))
         rc = err_set(err, DS_ENOMEM, "out of memory for an int8 policy");
@@ -408,7 +408,6 @@ int quant_policy_build(quant_policy *qp, const policy_net *net, const double *w,
     qp->a1 = p, p += H;
     qp->a2 = p, p += H;
     qp->h = p, p += d;
-    qp->e = p, p += H;
     qp->xq = (int8_t *)p;
     return DS_OK;
 }
@@ -425,19 +424,6 @@ void quant_policy_free(quant_policy *qp)
     memset(qp, 0, sizeof *qp);
 }
 
-/* a[n] = tanh(a) in place, as sign(a) (1 - e) / (1 + e), e = e^{-2|a|} from the
- * vector exponential of sim/vecmath.h (e [n] is scratch): within a few 1e-16
- * of tanh, several times faster than the C library's, and the same bits on
- * every CPU. */
-static void fast_tanh(double *a, double *e, int n)
-{
-    for (int i = 0; i < n; i++)
-        e[i] = -2.0 * fabs(a[i]);
-    vm_exp_array(e, e, n);
-    for (int i = 0; i < n; i++)
-        a[i] = copysign((1.0 - e[i]) / (1.0 + e[i]), a[i]);
-}
-
 /* out = W in + b over all of W's rows, in quantized as xq (scratch). */
 static void int8_layer(double *out, const quant_matrix *W, const double *b, const double *in,
                        int8_t *xq)
@@ -451,9 +437,9 @@ void quant_policy_logits(quant_policy *qp, const double *x, const int *cand, int
 {
     int H = qp->hidden, d = qp->embed_dim;
     int8_layer(qp->a1, &qp->W1, qp->b1, x, qp->xq);
-    fast_tanh(qp->a1, qp->e, H);
+    nn_tanh_forward(qp->a1, qp->a1, H);
     int8_layer(qp->a2, &qp->W2, qp->b2, qp->a1, qp->xq);
-    fast_tanh(qp->a2, qp->e, H);
+    nn_tanh_forward(qp->a2, qp->a2, H);
     int8_layer(qp->h, &qp->W3, qp->b3, qp->a2, qp->xq);
     double s = quant_vector(qp->xq, qp->h, d, qp->E.stride);
     quant_matvec(logits, &qp->E, cand, 0, cand ? n : qp->n_items, qp->xq, s, qp->b_out);

@@ -117,7 +117,6 @@ typedef struct {
     const double *b1, *b2, *b3; /* [H], [H], [d] copies of pi_b1, pi_b2, pi_b3 */
     const double *b_out;        /* [N] copy */
     double *a1, *a2, *h;        /* [H], [H], [d] activations of the last forward */
-    double *e;                  /* [H] scratch */
     int8_t *xq;                 /* [the widest stride] the quantized layer input */
     double *slab;               /* the doubles' one allocation */
 } quant_policy;
