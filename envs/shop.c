@@ -1087,7 +1087,7 @@ static int shop_privileged(env *e, int u, const int *items, int n, double *utili
 
 /* GCC vector extensions, lowered to whatever the target has; the helpers are
  * always inlined, so no vector crosses a call (GCC's ABI note does not apply). */
-#pragma GCC diagnostic ignored "-Wpsabi"
+#pragma GCC diagnostic ignored "-Wpsabi" /* to the end of the file: clang reports there */
 #define BOUND_INLINE static inline __attribute__((always_inline))
 /* The loop is compiled for AVX2 too and picked at run time (GCC on x86-64). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)

@@ -463,7 +463,6 @@ static void fixed_step_loss(void *ctx, size_t i, const learner_eval *ev, learner
     *g = (learner_grad){f->g[3 * i], f->g[3 * i + 1], f->g[3 * i + 2]};
 }
 
-
 /* learner_minibatch over a shuffled minibatch of 100 steps against learner_forward
  * and learner_backward step by step, with random coefficients: log-probabilities,
  * entropies and values to 1e-12 (rel_err of gradcheck.h), and each tensor's

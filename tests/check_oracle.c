@@ -17,7 +17,6 @@
 
 extern const agent_type oracle_agent;
 
-
 /* ---- a view that counts the items asked for exact values ---- */
 
 typedef struct {

@@ -21,7 +21,6 @@
 
 #define NC RECSIM_IE_CLUSTERS
 
-
 extern const agent_type oracle_agent, random_agent;
 
 /* RecSim's user_update_alpha: alpha * utility_range = 0.9 * (1.0 / 3.4). */

@@ -18,7 +18,6 @@
 
 #define N_STREAMS 7
 
-
 typedef struct {
     gsl_rng *r[N_STREAMS];
     env_context ctx;
