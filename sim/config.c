@@ -1352,7 +1352,7 @@ static run_memory engine_memory(const run_spec *r)
     double per_user = sizeof(double) + 3 * sizeof(int) +
                       (double)s->history * sizeof(history_entry) + sizeof(event) +
                       2 * sizeof(size_t);
-    double per_item = sizeof(long) + 4 * 2 * sizeof(long);
+    double per_item = sizeof(long) + 4 * 3 * sizeof(long); /* clicks; 4 exposures */
     m.bytes = (m.episodes + 1) * (sizeof(episode_row) + sizeof(long)) +
               windows * sizeof(window_row) + m.users * per_user + m.items * per_item;
     return m;

@@ -129,10 +129,42 @@ static int compare_long(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+enum { RADIX_BITS = 11, RADIX = 1 << RADIX_BITS };
+
+/* Sorts a [n] ascending through tmp [n]: least significant digit first, eleven
+ * bits a pass, only as many passes as the largest value needs (two for counts
+ * below four million). Counts are never negative; if one were, qsort does it. */
+static void sort_counts(long *a, long *tmp, int n)
+{
+    long largest = 0;
+    for (int i = 0; i < n; i++) {
+        if (a[i] < 0) {
+            qsort(a, (size_t)n, sizeof *a, compare_long);
+            return;
+        }
+        largest = a[i] > largest ? a[i] : largest;
+    }
+    size_t start[RADIX];
+    for (int shift = 0; shift < 63 && (largest >> shift) > 0; shift += RADIX_BITS) {
+        memset(start, 0, sizeof start);
+        for (int i = 0; i < n; i++)
+            start[(a[i] >> shift) & (RADIX - 1)]++;
+        size_t at = 0;
+        for (int d = 0; d < RADIX; d++) {
+            size_t c = start[d];
+            start[d] = at;
+            at += c;
+        }
+        for (int i = 0; i < n; i++)
+            tmp[start[(a[i] >> shift) & (RADIX - 1)]++] = a[i];
+        memcpy(a, tmp, (size_t)n * sizeof *a);
+    }
+}
+
 double metrics_gini(const long *counts, int n, long *scratch)
 {
     memcpy(scratch, counts, (size_t)n * sizeof *scratch);
-    qsort(scratch, (size_t)n, sizeof *scratch, compare_long);
+    sort_counts(scratch, scratch + n, n);
     double total = 0.0, weighted = 0.0;
     for (int i = 0; i < n; i++) {
         total += (double)scratch[i];
@@ -145,7 +177,7 @@ int exposure_init(exposure *x, int n_items)
 {
     *x = (exposure){.n_items = n_items};
     x->counts = calloc((size_t)n_items, sizeof *x->counts);
-    x->scratch = calloc((size_t)n_items, sizeof *x->scratch);
+    x->scratch = calloc(2 * (size_t)n_items, sizeof *x->scratch);
     if (!x->counts || !x->scratch) {
         exposure_free(x);
         return -1;

@@ -24,7 +24,7 @@ double metrics_coverage(const long *counts, int n);
 
 /* Gini index of counts over all n items (zeros included):
  * sum_i (2i - n - 1) c_(i) / (n sum c), c sorted ascending, i = 1..n.
- * scratch holds n longs. 0 if all zero. */
+ * scratch holds 2 n longs. 0 if all zero. */
 double metrics_gini(const long *counts, int n, long *scratch);
 
 /* ---- rows as stored ---- */
@@ -65,7 +65,7 @@ typedef struct {
 typedef struct {
     int n_items;
     long *counts;   /* [n_items] impressions per item */
-    long *scratch;  /* [n_items] for the Gini sort */
+    long *scratch;  /* [2 n_items] for the Gini sort */
     long episodes, churned, impressions;
     double reward, ild;
 } exposure;

@@ -4,6 +4,8 @@
 
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* RecBole's test fixture for ItemCoverage and GiniIndex: 5 lists of 3 items over
  * an 8-item catalogue (items 1..8; here 0-based as item - 1). */
@@ -34,9 +36,49 @@ START_TEST(recbole_coverage_and_gini)
 }
 END_TEST
 
+static int ascending(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* metrics_gini sorts by radix; its value is the formula's over a qsort, bit
+ * for bit: counts with many ties and zeros, below 2^11 (one pass), up to 2^40
+ * (four passes), and one negative count (the qsort fallback). */
+START_TEST(gini_sort_matches_qsort)
+{
+    enum { N = 3001 };
+    static long counts[N], sorted[N], scratch[2 * N];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 4);
+    const long ranges[] = {3, 2000, 1L << 22, 1L << 40};
+    for (size_t t = 0; t < sizeof ranges / sizeof ranges[0] + 1; t++) {
+        for (int i = 0; i < N; i++)
+            counts[i] = i % 5 == 0 ? 0
+                                   : (long)(gsl_rng_uniform(r) *
+                                            (double)ranges[t < 4 ? t : 1]);
+        if (t == 4)
+            counts[17] = -3;
+        memcpy(sorted, counts, sizeof sorted);
+        qsort(sorted, N, sizeof *sorted, ascending);
+        double total = 0.0, weighted = 0.0;
+        for (int i = 0; i < N; i++) {
+            total += (double)sorted[i];
+            weighted += (2.0 * (i + 1) - N - 1) * (double)sorted[i];
+        }
+        double want = total > 0.0 ? weighted / (N * total) : 0.0;
+        double got = metrics_gini(counts, N, scratch);
+        ck_assert_msg(memcmp(&got, &want, sizeof got) == 0, "range %zu: %.17g vs %.17g", t, got,
+                      want);
+        ck_assert_mem_eq(scratch, sorted, sizeof sorted);
+    }
+    gsl_rng_free(r);
+}
+END_TEST
+
 START_TEST(gini_extremes)
 {
-    long equal[4] = {3, 3, 3, 3}, one[4] = {0, 0, 0, 12}, none[4] = {0}, scratch[4];
+    long equal[4] = {3, 3, 3, 3}, one[4] = {0, 0, 0, 12}, none[4] = {0}, scratch[8];
     ck_assert_double_eq_tol(metrics_gini(equal, 4, scratch), 0.0, 1e-12);
     /* All exposure on one of n items: (n - 1) / n. */
     ck_assert_double_eq_tol(metrics_gini(one, 4, scratch), 0.75, 1e-12);
@@ -149,6 +191,7 @@ static Suite *metrics_suite(void)
     TCase *tc = tcase_create("fixtures");
     tcase_add_test(tc, recbole_coverage_and_gini);
     tcase_add_test(tc, gini_extremes);
+    tcase_add_test(tc, gini_sort_matches_qsort);
     tcase_add_test(tc, ild_of_a_hand_slate);
     tcase_add_test(tc, ild_equals_the_pairwise_formula_exactly);
     tcase_add_test(tc, topic_ild_counts_differing_pairs);
