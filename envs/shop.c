@@ -198,7 +198,8 @@ typedef struct {
     int *free_ids;         /* [capacity] ring of the n_free inactive ids from free_head:
                               never-used ones first, then in order of retirement */
     int free_head, n_free;
-    unsigned char *mark;   /* [capacity] scratch to check slates are distinct */
+    uint64_t *mark;        /* [capacity bits] scratch to check slates are distinct (as
+                              bits, it stays in L1 where a slate check needs it) */
     double next_event;     /* time of the next launch or retirement, or INFINITY */
     /* users: one record each, so that a visit touches one contiguous block (a few
      * adjacent cache lines, one page) rather than four arrays far apart */
@@ -258,7 +259,7 @@ static double shop_memory_bytes(const shop_config *c)
 {
     double cap = (double)shop_capacity(c), d = c->dim, t = c->topics;
     double per_user = 2 * d * sizeof(double) + sizeof(shop_user) + t * sizeof(float);
-    double per_item = d * sizeof(double) + 3 * sizeof(double) + 4 * sizeof(int) + 1;
+    double per_item = d * sizeof(double) + 3 * sizeof(double) + 4 * sizeof(int) + 1.0 / 8;
     double per_topic = d * sizeof(double) + 3 * sizeof(double);
     /* the screening bounds' copies: the latents' sketch (bfloat16 entries, rows
      * padded to a multiple of 8, a norm in double and single, an approximate
@@ -572,22 +573,25 @@ static int end_session(shop_state *s, int u)
     return p->churned;
 }
 
-/* Slate items must be distinct active ids. The marks set on the way are
- * cleared again: those of the items before the first bad one (a repeated item
- * is cleared through its first place). */
+/* Slate items must be distinct active ids. The words holding the marks set on
+ * the way are zeroed again (no other mark is ever set): those of the items
+ * before the first bad one (a repeated item's through its first place). */
 static int check_slate(shop_state *s, const int *slate)
 {
     int k = s->cfg.slate, j;
     unsigned capacity = (unsigned)s->capacity;
+    uint64_t *mark = s->mark;
     for (j = 0; j < k; j++) {
         unsigned i = (unsigned)slate[j];
-        if (i >= capacity || s->active_pos[i] < 0 || s->mark[i])
+        uint64_t bit = UINT64_C(1) << (i % 64);
+        /* without catalogue churn every id below capacity is active */
+        if (i >= capacity || (s->churn && s->active_pos[i] < 0) || (mark[i / 64] & bit))
             break;
-        s->mark[i] = 1;
+        mark[i / 64] |= bit;
     }
     int ok = j == k;
     while (j-- > 0)
-        s->mark[slate[j]] = 0;
+        mark[(unsigned)slate[j] / 64] = 0;
     return ok ? DS_OK : DS_EINPUT;
 }
 
@@ -736,11 +740,11 @@ static int shop_allocate(shop_state *s)
     s->item_price = malloc(sizeof(double) * cap);
     s->log_price = malloc(sizeof(double) * cap);
     s->appeal = malloc(sizeof(double) * cap);
-    s->latent = malloc(sizeof(double) * cap * d);
+    s->latent = alloc_cache_aligned(sizeof(double) * cap * d); /* a step reads 10 random rows */
     s->active = malloc(sizeof(int) * cap);
     s->active_pos = malloc(sizeof(int) * cap);
     s->free_ids = malloc(sizeof(int) * cap);
-    s->mark = calloc(cap, 1);
+    s->mark = calloc((cap + 63) / 64, sizeof *s->mark);
     s->at_x = sizeof(shop_user); /* a multiple of 8: the doubles stay aligned */
     s->at_mu = s->at_x + sizeof(double) * d;
     s->at_sat = s->at_mu + sizeof(double) * d;

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -83,4 +84,13 @@ int path_for_seed(const char *pattern, uint64_t seed, char *out, size_t cap, cha
     }
     out[used] = '\0';
     return DS_OK;
+}
+
+void *alloc_cache_aligned(size_t bytes)
+{
+    enum { LINE = 64 };
+    if (bytes > SIZE_MAX - LINE)
+        return NULL;
+    /* aligned_alloc wants a size that is a multiple of the alignment */
+    return aligned_alloc(LINE, (bytes + LINE - 1) / LINE * LINE + (bytes == 0) * LINE);
 }

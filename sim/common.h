@@ -36,4 +36,10 @@ int fd_write_all(int fd, const void *buf, size_t n);
  * file before the first byte, or -1 on error or a short read. */
 int fd_read_all(int fd, void *buf, size_t n);
 
+/* malloc for arrays whose rows are read at random: the block starts on a
+ * 64-byte cache line, so a row of a multiple of 64 bytes spans only its own
+ * lines (from malloc's 16-byte alignment, a 128-byte row straddles three).
+ * Freed with free(); NULL when out of memory. */
+void *alloc_cache_aligned(size_t bytes);
+
 #endif
