@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "vecmath.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,48 +15,19 @@ static double dot_in_order(const double *x, const double *y, int dim)
     return sum;
 }
 
-enum { ILD_ROWS_ON_STACK = 64 };
-
-/* out[j] = rows[j].x for j < n, or rows[j].rows[j] with x NULL, each sum in
- * index order (dot_in_order, bit for bit), four sums advanced together:
- * independent chains of additions instead of one dependent chain after another. */
-static void dots_in_order(double *out, const double *const *rows, const double *x, int n,
-                          int dim)
-{
-    int j = 0;
-    for (; j + 4 <= n; j += 4) {
-        const double *y0 = rows[j], *y1 = rows[j + 1], *y2 = rows[j + 2], *y3 = rows[j + 3];
-        const double *x0 = x ? x : y0, *x1 = x ? x : y1, *x2 = x ? x : y2, *x3 = x ? x : y3;
-        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-        for (int i = 0; i < dim; i++) {
-            s0 += x0[i] * y0[i];
-            s1 += x1[i] * y1[i];
-            s2 += x2[i] * y2[i];
-            s3 += x3[i] * y3[i];
-        }
-        out[j] = s0;
-        out[j + 1] = s1;
-        out[j + 2] = s2;
-        out[j + 3] = s3;
-    }
-    for (; j < n; j++)
-        out[j] = dot_in_order(x ? x : rows[j], rows[j], dim);
-}
-
-/* The pairwise mean of 1 - cos, from the items' squared norms and each item's dot
- * products with the later items, for slates of up to ILD_ROWS_ON_STACK items. */
+/* The pairwise sum of 1 - cos from every pair's dot product (vm_pair_dots), for
+ * slates of up to VM_PAIR_DOTS_MAX items. */
 static double ild_of_rows(const double *const *rows, int dim, int k)
 {
-    double squares[ILD_ROWS_ON_STACK], dots[ILD_ROWS_ON_STACK];
-    dots_in_order(squares, rows, NULL, k, dim);
+    double dots[VM_PAIR_DOTS_MAX * VM_PAIR_DOTS_MAX];
+    int k4 = (k + 3) / 4 * 4;
+    vm_pair_dots(dots, rows, k, dim);
     double sum = 0.0;
-    for (int a = 0; a < k - 1; a++) {
-        dots_in_order(dots, rows + a + 1, rows[a], k - a - 1, dim);
+    for (int a = 0; a < k - 1; a++)
         for (int b = a + 1; b < k; b++) {
-            double norm = sqrt(squares[a] * squares[b]);
-            sum += 1.0 - (norm > 0.0 ? dots[b - a - 1] / norm : 0.0);
+            double norm = sqrt(dots[a * k4 + a] * dots[b * k4 + b]);
+            sum += 1.0 - (norm > 0.0 ? dots[a * k4 + b] / norm : 0.0);
         }
-    }
     return sum;
 }
 
@@ -67,8 +40,8 @@ double metrics_ild(const double *latent, int dim, const int *slate, int k)
     if (k < 2)
         return 0.0;
     double sum = 0.0;
-    if (k <= ILD_ROWS_ON_STACK) {
-        const double *rows[ILD_ROWS_ON_STACK];
+    if (k <= VM_PAIR_DOTS_MAX) {
+        const double *rows[VM_PAIR_DOTS_MAX];
         for (int a = 0; a < k; a++)
             rows[a] = latent + (size_t)slate[a] * dim;
         sum = ild_of_rows(rows, dim, k);

@@ -597,6 +597,97 @@ void vm_add_array(double *y, const double *x, int n)
         y[i] += x[i];
 }
 
+/* ---- every pair's dot product ---- */
+
+enum { PAIR_COLS = 16 }; /* columns transposed at a time: 16 x 64 doubles on the stack */
+
+/* T[c][j] = rows[j][c0 + c] for c < nc, j < k; 0 for k <= j < k4. */
+static void transpose_columns(double (*T)[VM_PAIR_DOTS_MAX], const double *const *rows, int k,
+                              int k4, int c0, int nc)
+{
+    for (int j = 0; j < k; j++) {
+        const double *row = rows[j] + c0;
+        for (int c = 0; c < nc; c++)
+            T[c][j] = row[c];
+    }
+    for (int j = k; j < k4; j++)
+        for (int c = 0; c < nc; c++)
+            T[c][j] = 0.0;
+}
+
+/* Rows a0 .. a0 + 3 of out (row length k4) at columns j .. j + 4 nb: += the
+ * products of T's columns a0 .. a0 + 3 with its columns j .. j + 4 nb, over its
+ * first nc rows, one after another, so that each lane is one pair's sum in index
+ * order. Inlined with nb constant and the loops over the tile unrolled, the 4 nb
+ * sums stay in registers. */
+VM_INLINE void pair_tile(double *out, int k4, const double (*T)[VM_PAIR_DOTS_MAX], int a0,
+                         int j, int nb, int nc)
+{
+    v4d s[4][4];
+    double *o = out + (size_t)a0 * (size_t)k4 + j;
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int b = 0; b < nb; b++)
+            s[r][b] = load4(o + (size_t)r * (size_t)k4 + 4 * b);
+    for (int c = 0; c < nc; c++) {
+        v4d t[4];
+#pragma GCC unroll 4
+        for (int b = 0; b < nb; b++)
+            t[b] = load4(&T[c][j + 4 * b]);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            v4d x = splat(T[c][a0 + r]);
+#pragma GCC unroll 4
+            for (int b = 0; b < nb; b++)
+                s[r][b] = s[r][b] + x * t[b];
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int b = 0; b < nb; b++)
+            store4(o + (size_t)r * (size_t)k4 + 4 * b, s[r][b]);
+}
+
+/* out[a k4 + j] += the next nc columns' products of rows a and j, for every
+ * a < k4 and j >= a - a % 4 (a 4 x 16 tile at a time). */
+#define PAIR_DOTS_KERNEL(suffix, attr)                                                     \
+    static attr void pair_dots_##suffix(double *out, const double (*T)[VM_PAIR_DOTS_MAX], \
+                                        int k4, int nc)                                    \
+    {                                                                                      \
+        for (int a0 = 0; a0 < k4; a0 += 4)                                                 \
+            for (int j = a0; j < k4; j += 16) {                                            \
+                switch ((k4 - j) / 4) {                                                    \
+                case 1: pair_tile(out, k4, T, a0, j, 1, nc); break;                        \
+                case 2: pair_tile(out, k4, T, a0, j, 2, nc); break;                        \
+                case 3: pair_tile(out, k4, T, a0, j, 3, nc); break;                        \
+                default: pair_tile(out, k4, T, a0, j, 4, nc); break;                       \
+                }                                                                          \
+            }                                                                              \
+    }
+PAIR_DOTS_KERNEL(base, __attribute__((noinline)))
+#ifdef VM_DISPATCH
+PAIR_DOTS_KERNEL(avx2, VM_AVX2)
+#else
+#define pair_dots_avx2 pair_dots_base
+#endif
+
+void vm_pair_dots(double *out, const double *const *rows, int k, int d)
+{
+    double T[PAIR_COLS][VM_PAIR_DOTS_MAX];
+    int k4 = (k + 3) / 4 * 4;
+    memset(out, 0, sizeof(double) * (size_t)k4 * (size_t)k4);
+    for (int c0 = 0; c0 < d; c0 += PAIR_COLS) {
+        int nc = d - c0 < PAIR_COLS ? d - c0 : PAIR_COLS;
+        transpose_columns(T, rows, k, k4, c0, nc);
+        if (HAVE_AVX2())
+            pair_dots_avx2(out, (const double(*)[VM_PAIR_DOTS_MAX])T, k4, nc);
+        else
+            pair_dots_base(out, (const double(*)[VM_PAIR_DOTS_MAX])T, k4, nc);
+    }
+}
+
 /* ---- bfloat16 rows in blocks of eight ---- */
 
 uint16_t vm_bf16_of(double v)

@@ -56,6 +56,15 @@ void vm_rows_dot(double *out, const double *A, const double *x, int n, int d);
 void vm_rows_dot_gather(double *out, const double *A, const int *rows, const double *x,
                         int n, int d);
 
+/* Every pair's dot product among k rows of d entries: out[a k4 + b] =
+ * rows[a].rows[b] for a <= b < k, with k4 = k rounded up to a multiple of 4 (out
+ * holds k4 x k4 doubles), each the sum over c = 0 .. d-1 in index order from 0,
+ * as `s = 0; s += x[c] * y[c]` forms it, bit for bit; the other entries of out
+ * are scratch. k <= VM_PAIR_DOTS_MAX: the intra-list diversity's dot products, four
+ * pairs at a time. */
+enum { VM_PAIR_DOTS_MAX = 64 };
+void vm_pair_dots(double *out, const double *const *rows, int k, int d);
+
 /* A[i][c] += g[i] * h[c] for the n rows of A [n][d] (a rank-one update). */
 void vm_rows_axpy(double *A, const double *g, const double *h, int n, int d);
 

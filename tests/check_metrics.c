@@ -125,11 +125,12 @@ static double ild_pairwise(const double *latent, int dim, const int *slate, int 
 }
 
 /* Norms once per slate give bit for bit the pairwise formula's value: random
- * latents (one all-zero row, repeated items), slates of 2 to 12 and of 80 (past
- * the norms kept on the stack), dims 1, 5 and 16. */
+ * latents (one all-zero row, repeated items), slates of 2 to 17, 33, 64 and of
+ * 65 and 80 (past vm_pair_dots' limit), dims 1, 5, 16 (one block of transposed
+ * columns), 17 and 40 (sums carried across blocks). */
 START_TEST(ild_equals_the_pairwise_formula_exactly)
 {
-    enum { ITEMS = 50, DIM = 16, KMAX = 80 };
+    enum { ITEMS = 50, DIM = 40, KMAX = 80 };
     static double latent[ITEMS * DIM];
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 11);
@@ -137,8 +138,9 @@ START_TEST(ild_equals_the_pairwise_formula_exactly)
         latent[i] = gsl_rng_uniform(r) * 2.0 - 1.0;
     for (int c = 0; c < DIM; c++)
         latent[7 * DIM + c] = 0.0;
-    static const int dims[] = {1, 5, DIM}, sizes[] = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, KMAX};
-    for (int t = 0; t < 3; t++)
+    static const int dims[] = {1, 5, 16, 17, DIM};
+    static const int sizes[] = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 33, 64, 65, KMAX};
+    for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++)
         for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
             int k = sizes[z], slate[KMAX];
             for (int rep = 0; rep < 20; rep++) {
