@@ -77,6 +77,8 @@ static visit visit_pop(visit_queue *q)
     return top;
 }
 
+enum { SHOWN_FILTER_BITS = 4096 };
+
 /* State of a session in progress. */
 typedef struct {
     long episode;
@@ -87,6 +89,9 @@ typedef struct {
     long *topic_counts; /* [n_topics] topics shown so far */
     int *shown;         /* [cap_shown] items shown so far, step after step */
     size_t cap_shown;
+    /* bit (item mod SHOWN_FILTER_BITS) set once the item is shown: a clear bit
+     * settles "not shown before" without the scan of shown */
+    uint64_t shown_filter[SHOWN_FILTER_BITS / 64];
 } session;
 
 typedef struct {
@@ -309,6 +314,7 @@ static int session_open(engine *g, int user, long episode, int *slot)
     s->ild_sum = s->topic_ild_sum = s->novelty_sum = 0.0;
     s->impressions = s->repeats = 0;
     memset(s->topic_counts, 0, (size_t)g->es->n_topics * sizeof(long));
+    memset(s->shown_filter, 0, sizeof s->shown_filter);
     g->active[user] = *slot;
     return DS_OK;
 }
@@ -363,6 +369,9 @@ static double item_novelty(const engine *g, int item)
 /* 1 if item was shown in an earlier step of the session. */
 static int shown_before(const session *s, int k, int item)
 {
+    unsigned bit = (unsigned)item % SHOWN_FILTER_BITS;
+    if (!(s->shown_filter[bit / 64] >> (bit % 64) & 1))
+        return 0;
     size_t n = (size_t)s->step * k;
     for (size_t i = 0; i < n; i++)
         if (s->shown[i] == item)
@@ -395,6 +404,10 @@ static void record_slate(engine *g, session *s, const int *slate, double ild)
         s->novelty_sum += item_novelty(g, item);
         s->topic_counts[g->es->item_topic[item]]++;
         s->repeats += shown_before(s, k, item);
+    }
+    for (int j = 0; j < k; j++) {
+        unsigned bit = (unsigned)slate[j] % SHOWN_FILTER_BITS;
+        s->shown_filter[bit / 64] |= UINT64_C(1) << (bit % 64);
     }
     memcpy(s->shown + (size_t)s->step * k, slate, (size_t)k * sizeof *slate);
     s->impressions += k;

@@ -307,6 +307,59 @@ START_TEST(run_ends_when_every_user_churned)
 }
 END_TEST
 
+/* An agent that alternates two slates whose items are 4096 apart, so that the
+ * engine's filter of items shown (bit item mod 4096) sees every item of one as
+ * already shown by the other: k items 0 .. k-1 at even steps, 4096 .. 4095 + k at
+ * odd ones. */
+enum { FILTER_PERIOD = 4096 };
+
+static int alternate_act(agent *a, const observation *obs, int *slate)
+{
+    for (int j = 0; j < a->spec->slate; j++)
+        slate[j] = obs->candidates[j + (obs->step % 2) * FILTER_PERIOD];
+    return DS_OK;
+}
+
+static int alternate_create(const void *cfg, const env_spec *spec, const agent_context *ctx,
+                            agent **out, char *err)
+{
+    (void)cfg, (void)ctx, (void)err;
+    agent *a = calloc(1, sizeof *a);
+    a->spec = spec;
+    *out = a;
+    return DS_OK;
+}
+
+static void alternate_destroy(agent *a) { free(a); }
+
+static const agent_type alternate_agent = {
+    .name = "alternate", .version = 1, .summary = "test double",
+    .params = {NULL, 0, 1},
+    .xCreate = alternate_create, .xAct = alternate_act, .xDestroy = alternate_destroy,
+};
+
+/* Repeats are items shown at an earlier step of the same session: none at the
+ * first two steps, all k at every later one, so an episode of L steps has the
+ * repeat rate (L - 2) / L; items that share a filter bit are not repeats. */
+START_TEST(repeats_are_items_shown_earlier_in_the_session)
+{
+    run_spec r = small_spec(&shop_env, &alternate_agent, 5);
+    ((shop_config *)env_config)->items = FILTER_PERIOD + 100;
+    run_result res;
+    char err[ERR_LEN];
+    ck_assert_msg(run_execute(&r, NULL, &res, err) == DS_OK, "%s", err);
+    long longest = 0;
+    for (size_t i = 0; i < res.n_episodes; i++) {
+        const episode_row *e = &res.episodes[i];
+        double want = e->length > 2 ? (double)(e->length - 2) / e->length : 0.0;
+        ck_assert_double_eq_tol(e->repeat_rate, want, 1e-12);
+        longest = e->length > longest ? e->length : longest;
+    }
+    ck_assert_int_ge(longest, 4); /* the test saw sessions that repeat */
+    run_result_free(&res);
+}
+END_TEST
+
 /* A shop whose third session starts with a user preference of NaN: every
  * utility of that user's slates is then NaN. */
 static env_type corrupted_shop;
@@ -365,6 +418,7 @@ static Suite *run_suite(void)
     tcase_add_test(tc, window_exposure_is_its_episodes);
     tcase_add_test(tc, run_ends_when_every_user_churned);
     tcase_add_test(tc, a_broken_invariant_fails_the_run);
+    tcase_add_test(tc, repeats_are_items_shown_earlier_in_the_session);
     suite_add_tcase(s, tc);
     return s;
 }
