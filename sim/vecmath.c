@@ -605,14 +605,15 @@ enum { PAIR_COLS = 16 }; /* columns transposed at a time: 16 x 64 doubles on the
 static void transpose_columns(double (*T)[VM_PAIR_DOTS_MAX], const double *const *rows, int k,
                               int k4, int c0, int nc)
 {
-    for (int j = 0; j < k; j++) {
-        const double *row = rows[j] + c0;
+    const double zero[PAIR_COLS] = {0.0};
+    for (int j = 0; j < k4; j += 4) {
+        const double *r0 = rows[j] + c0;
+        const double *r1 = j + 1 < k ? rows[j + 1] + c0 : zero;
+        const double *r2 = j + 2 < k ? rows[j + 2] + c0 : zero;
+        const double *r3 = j + 3 < k ? rows[j + 3] + c0 : zero;
         for (int c = 0; c < nc; c++)
-            T[c][j] = row[c];
+            store4(&T[c][j], (v4d){r0[c], r1[c], r2[c], r3[c]});
     }
-    for (int j = k; j < k4; j++)
-        for (int c = 0; c < nc; c++)
-            T[c][j] = 0.0;
 }
 
 /* Rows a0 .. a0 + 3 of out (row length k4) at columns j .. j + 4 nb: += the
