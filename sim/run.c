@@ -77,7 +77,16 @@ static visit visit_pop(visit_queue *q)
     return top;
 }
 
-enum { SHOWN_FILTER_BITS = 4096 };
+enum { SHOWN_FILTER_BITS = 1024 }; /* two cache lines: a session's is often cold */
+
+/* What the engine keeps of a user, followed in its record by the history ring:
+ * history uint32 entries, newest at history_head, packed (item + 1) * 4 + kind
+ * (4 bytes, not 8, an entry). */
+typedef struct {
+    double last_visit_end; /* NAN before the first visit */
+    int active;            /* session slot, or -1 */
+    uint8_t history_head, history_len; /* (history <= 64) */
+} user_state;
 
 /* State of a session in progress. */
 typedef struct {
@@ -109,13 +118,11 @@ typedef struct {
     event_queue queue;
     visit_queue visits;       /* [n_users] at most: the next visit of each user */
 
-    /* per user */
-    double *last_visit_end;   /* [n_users] NAN before the first visit */
-    int *active;              /* [n_users] session slot, or -1 */
-    uint32_t *history;        /* [n_users][history] ring, newest at head, of packed
-                                 entries (item + 1) * 4 + kind: 4 bytes, not 8, a user */
-    uint8_t *history_head;    /* [n_users] (history <= 64) */
-    uint8_t *history_len;     /* [n_users] */
+    /* per user: one record each, user_state then its history ring, on whole
+     * cache lines: with many users, consecutive steps are other users' (sessions
+     * interleave), and a step then misses one line of engine state, not five */
+    unsigned char *users;     /* [n_users][user_bytes] */
+    size_t user_bytes;
     long users_churned;
 
     /* sessions in progress: a pool of slots */
@@ -156,26 +163,30 @@ static int agent_fail(engine *g, int code, const char *what)
 
 /* ---- setup and teardown ---- */
 
+static user_state *user_at(const engine *g, int user)
+{
+    return (user_state *)(void *)(g->users + (size_t)user * g->user_bytes);
+}
+
+static uint32_t *user_history(const engine *g, int user)
+{
+    return (uint32_t *)(void *)(g->users + (size_t)user * g->user_bytes + sizeof(user_state));
+}
+
 static int engine_alloc_users(engine *g)
 {
     size_t m = (size_t)g->es->n_users, h = (size_t)g->spec->settings.history;
     if (h > UINT8_MAX || (uint64_t)g->es->n_items + 1 > UINT32_MAX / 4)
         return DS_ENOMEM; /* beyond what the packed history holds */
-    g->last_visit_end = malloc(m * sizeof *g->last_visit_end);
-    g->active = malloc(m * sizeof *g->active);
-    g->history = malloc((m * h + 1) * sizeof *g->history);
-    g->history_head = calloc(m, sizeof *g->history_head);
-    g->history_len = calloc(m, sizeof *g->history_len);
+    g->user_bytes = (sizeof(user_state) + h * sizeof(uint32_t) + 63) / 64 * 64;
+    g->users = m <= SIZE_MAX / g->user_bytes ? alloc_cache_aligned(m * g->user_bytes) : NULL;
     g->obs_history = malloc((h + 1) * sizeof *g->obs_history);
     g->visits.heap = malloc((m + 1) * sizeof *g->visits.heap);
     g->visits.cap = m;
-    if (!g->last_visit_end || !g->active || !g->history || !g->history_head ||
-        !g->history_len || !g->obs_history || !g->visits.heap)
+    if (!g->users || !g->obs_history || !g->visits.heap)
         return DS_ENOMEM;
-    for (size_t u = 0; u < m; u++) {
-        g->last_visit_end[u] = NAN;
-        g->active[u] = -1;
-    }
+    for (size_t u = 0; u < m; u++)
+        *user_at(g, (int)u) = (user_state){.last_visit_end = NAN, .active = -1};
     return DS_OK;
 }
 
@@ -262,11 +273,7 @@ static void engine_destroy(engine *g)
     }
     free(g->sessions);
     free(g->free_sessions);
-    free(g->last_visit_end);
-    free(g->active);
-    free(g->history);
-    free(g->history_head);
-    free(g->history_len);
+    free(g->users);
     free(g->obs_history);
     free(g->clicks);
     free(g->slate);
@@ -315,13 +322,13 @@ static int session_open(engine *g, int user, long episode, int *slot)
     s->impressions = s->repeats = 0;
     memset(s->topic_counts, 0, (size_t)g->es->n_topics * sizeof(long));
     memset(s->shown_filter, 0, sizeof s->shown_filter);
-    g->active[user] = *slot;
+    user_at(g, user)->active = *slot;
     return DS_OK;
 }
 
 static void session_close(engine *g, int slot)
 {
-    g->active[g->sessions[slot].user] = -1;
+    user_at(g, g->sessions[slot].user)->active = -1;
     g->free_sessions[g->n_free_sessions++] = slot;
 }
 
@@ -332,20 +339,23 @@ static void history_push(engine *g, int user, int item, history_kind kind)
     int h = g->spec->settings.history;
     if (h == 0)
         return;
-    int head = (g->history_head[user] + 1) % h;
-    g->history[(size_t)user * h + head] = ((uint32_t)(item + 1) << 2) | (uint32_t)kind;
-    g->history_head[user] = (uint8_t)head;
-    if (g->history_len[user] < h)
-        g->history_len[user]++;
+    user_state *u = user_at(g, user);
+    int head = (u->history_head + 1) % h;
+    user_history(g, user)[head] = ((uint32_t)(item + 1) << 2) | (uint32_t)kind;
+    u->history_head = (uint8_t)head;
+    if (u->history_len < h)
+        u->history_len++;
 }
 
 /* Copies the user's history, newest first, into the observation buffer. */
 static int history_copy(engine *g, int user)
 {
-    int h = g->spec->settings.history, n = g->history_len[user];
+    const user_state *u = user_at(g, user);
+    const uint32_t *ring = user_history(g, user);
+    int h = g->spec->settings.history, n = u->history_len;
     for (int i = 0; i < n; i++) {
-        int at = (g->history_head[user] - i + h) % h;
-        uint32_t packed = g->history[(size_t)user * h + at];
+        int at = (u->history_head - i + h) % h;
+        uint32_t packed = ring[at];
         g->obs_history[i] = (history_entry){(int)(packed >> 2) - 1, (int)(packed & 3)};
     }
     return n;
@@ -536,7 +546,7 @@ static int end_session(engine *g, int slot, double t, int churned)
     e->churned = churned;
     int user = s->user;
     long episode = s->episode;
-    g->last_visit_end[user] = t;
+    user_at(g, user)->last_visit_end = t;
     g->users_churned += churned;
     g->ended++;
 
@@ -578,7 +588,7 @@ static int do_step(engine *g, int slot, double t)
     int user = s->user, k = g->es->slate;
     observation obs = {.user = user, .episode = s->episode, .step = s->step, .time = t,
                        .history = g->obs_history};
-    double last = g->last_visit_end[user];
+    double last = user_at(g, user)->last_visit_end;
     obs.since_last_visit = isnan(last) ? INFINITY : t - last;
     obs.history_len = history_copy(g, user);
     int rc = et->xCandidates(g->env, user, &obs.candidates, &obs.n_candidates);
@@ -666,7 +676,7 @@ static int do_step(engine *g, int slot, double t)
 
 static int start_session(engine *g, int user, double t)
 {
-    if (g->started == g->total_episodes || g->active[user] >= 0)
+    if (g->started == g->total_episodes || user_at(g, user)->active >= 0)
         return DS_OK; /* enough sessions started: the user does not come back */
     long episode = g->started++;
     g->episode_window[episode] = -1; /* in progress */
@@ -730,7 +740,7 @@ static int dispatch(engine *g, const event *ev)
 {
     switch (ev->type) {
     case EV_SESSION_START: g->pending_visits--; return start_session(g, ev->user, ev->time);
-    case EV_STEP: return do_step(g, g->active[ev->user], ev->time);
+    case EV_STEP: return do_step(g, user_at(g, ev->user)->active, ev->time);
     case EV_PURCHASE: return reveal_purchase(g, ev);
     case EV_AGENT_UPDATE: return agent_update(g, ev->time);
     case EV_ENV_EVENT: return env_event(g, ev->time);

@@ -308,9 +308,9 @@ START_TEST(run_ends_when_every_user_churned)
 END_TEST
 
 /* An agent that alternates two slates whose items are 4096 apart, so that the
- * engine's filter of items shown (bit item mod 4096) sees every item of one as
- * already shown by the other: k items 0 .. k-1 at even steps, 4096 .. 4095 + k at
- * odd ones. */
+ * engine's filter of items shown (bit item mod 1024, or any power of two up to
+ * 4096) sees every item of one as already shown by the other: k items 0 .. k-1
+ * at even steps, 4096 .. 4095 + k at odd ones. */
 enum { FILTER_PERIOD = 4096 };
 
 static int alternate_act(agent *a, const observation *obs, int *slate)
