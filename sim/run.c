@@ -77,8 +77,6 @@ static visit visit_pop(visit_queue *q)
     return top;
 }
 
-enum { SHOWN_FILTER_BITS = 1024 }; /* two cache lines: a session's is often cold */
-
 /* What the engine keeps of a user, followed in its record by the history ring:
  * history uint32 entries, newest at history_head, packed (item + 1) * 4 + kind
  * (4 bytes, not 8, an entry). */
@@ -87,6 +85,8 @@ typedef struct {
     int active;            /* session slot, or -1 */
     uint8_t history_head, history_len; /* (history <= 64) */
 } user_state;
+
+enum { SHOWN_FILTER_BITS = 1024 }; /* two cache lines: a session's is often cold */
 
 /* State of a session in progress. */
 typedef struct {
