@@ -842,14 +842,15 @@ int learner_check_finite(learner *l, const char *what, double value)
 
 int learner_apply_gradient(learner *l, double lr, double *grad_norm)
 {
-    double norm = nn_clip_grad_norm(&l->params, l->cfg.max_grad_norm);
+    double norm = nn_grad_norm(&l->params);
     if (grad_norm)
         *grad_norm = norm;
     int rc = learner_check_finite(l, "gradient norm", norm);
     if (rc != DS_OK)
         return rc;
-    nn_adam_step(&l->params, &l->adam, lr);
-    if (!nn_all_finite(l->params.w, l->params.n))
+    /* the clip, the step and the check of the weights in one pass */
+    double scale = nn_clip_scale(norm, l->cfg.max_grad_norm);
+    if (!nn_adam_step_scaled(&l->params, &l->adam, lr, scale))
         return err_set(l->base.err, DS_ENUMERIC, "parameters are not finite after update %ld",
                        l->updates);
     return DS_OK;
