@@ -3,6 +3,7 @@
 #include "checkpoint.h"
 
 #include "../sim/common.h"
+#include "../sim/vecmath.h"
 
 #include <gsl/gsl_randist.h>
 #include <math.h>
@@ -682,6 +683,8 @@ static void chunk_head(learner *l, int b, size_t i, int want_value, int want_gra
     else
         nn_softmax_head_backward(logits, l->work.work, g.g_logp, g.g_entropy, &l->soft,
                                  s.slate, l->k, coef);
+    if (!s.candidates) /* b_out's gradient while the row is in cache (bias_added) */
+        vm_add_array(l->params.grad + l->net.b_out, logits, s.n);
 }
 
 /* The steps chunk_step [B]: features, forward, loss, and with want_grad backward. */
@@ -702,9 +705,10 @@ static void chunk_run(learner *l, int B, int want_value, int want_grad,
     if (!want_grad)
         return;
     memset(l->chunk_dx, 0, (size_t)B * F * sizeof *l->chunk_dx);
+    /* a chunk is all identity catalogues or all lists (learner_minibatch) */
     policy_backward_batch(&l->net, l->params.w, l->params.grad, l->chunk_x, B, cand,
-                          l->chunk_n, want_value ? l->chunk_dvalue : NULL, l->chunk_dx,
-                          &l->chunk);
+                          l->chunk_n, want_value ? l->chunk_dvalue : NULL, cand[0] == NULL,
+                          l->chunk_dx, &l->chunk);
     for (int b = 0; b < B; b++) {
         learner_step s = learner_step_at(l, l->chunk_step[b]);
         state_backward(l, &s, l->chunk_dx + (size_t)b * F);

@@ -829,8 +829,11 @@ int vm_first_sum_not_below(const float *f, float a, const float *w, int from, in
  * full vector, so every element goes through the same operations. */
 
 #define MADD_PLAIN(a, b, c) ((a) * (b) + (c))
+#define ANY_PLAIN(m) (((m)[0] | (m)[1] | (m)[2] | (m)[3]) != 0)
+/* e^x is normal for |x| <= 708 (e^-708 = 3.3e-308 > DBL_MIN), k in [-1021, 1021] */
+#define EXP_NORMAL 708.0
 
-#define VM_EXP_FAST(suffix, target, attr, MADD, splat)                                    \
+#define VM_EXP_FAST(suffix, target, attr, MADD, splat, ANY)                               \
     VM_INLINE target v4d exp_fast4_##suffix(v4d x)                                        \
     {                                                                                     \
         v4d t = MADD(x, splat(LOG2E), splat(SHIFT));                                      \
@@ -845,6 +848,11 @@ int vm_first_sum_not_below(const float *f, float a, const float *w, int from, in
         v4d q = MADD(q2, r8, MADD(q1, r4, q0));                                           \
         v4d p = splat(1.0) + MADD(r2, q, r);                                              \
         v4u k = (v4u)t - (v4u)splat(SHIFT);                                               \
+        /* |x| <= EXP_NORMAL in every lane: e^x is normal, 2^k too, the product           \
+         * exact; the same bits as the general scaling below */                           \
+        if (!ANY((v4u)(x > splat(EXP_NORMAL)) | (v4u)(x < splat(-EXP_NORMAL)) |           \
+                 (v4u)(x != x)))                                                          \
+            return p * (v4d)((k + 1023) << 52);                                           \
         v4u k1 = ((k + 2048) >> 1) - 1024;                                                \
         v4u k2 = k - k1;                                                                  \
         v4d y = (p * (v4d)((k1 + 1023) << 52)) * (v4d)((k2 + 1023) << 52);                \
@@ -894,12 +902,13 @@ int vm_first_sum_not_below(const float *f, float a, const float *w, int from, in
         return i;                                                                         \
     }
 
-VM_EXP_FAST(base, , __attribute__((noinline)), MADD_PLAIN, splat)
+VM_EXP_FAST(base, , __attribute__((noinline)), MADD_PLAIN, splat, ANY_PLAIN)
 #ifdef VM_DISPATCH
 #define MADD_FMA(a, b, c) ((v4d)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
 #define VM_FMA __attribute__((target("avx2,fma")))
 #define SPLAT_FMA(c) ((v4d)_mm256_set1_pd(c))
-VM_EXP_FAST(fma, VM_FMA, VM_FMA, MADD_FMA, SPLAT_FMA)
+#define ANY_FMA(m) (!_mm256_testz_si256((__m256i)(m), (__m256i)(m)))
+VM_EXP_FAST(fma, VM_FMA, VM_FMA, MADD_FMA, SPLAT_FMA, ANY_FMA)
 #define HAVE_FMA() (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
 #else
 #define HAVE_FMA() 0
