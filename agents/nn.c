@@ -365,9 +365,10 @@ static int argmax(const double *key, int n)
 
 /* The entropy H of softmax(s), in one pass of n exps. With m = max s, e_i =
  * exp(s_i - m) (vm_exp_fast_diff: to about an ulp also where s_i - m rounds) and
- * Z = sum_i e_i, H = log Z + sum_i e_i (m - s_i) / Z: both parts are sums of non-negative terms, so nothing cancels; and log Z is
- * log1p(Z - 1), Z - 1 summed directly (all but one largest item), so that a nearly
- * deterministic softmax (Z ~ 1, H ~ 0) keeps its relative precision. */
+ * Z = sum_i e_i, H = log Z + sum_i e_i (m - s_i) / Z: both parts are sums of
+ * non-negative terms, so nothing cancels; and log Z is log1p(Z - 1), Z - 1 summed
+ * directly (all but one largest item), so that a nearly deterministic softmax
+ * (Z ~ 1, H ~ 0) keeps its relative precision. */
 typedef struct {
     double m, z, log_z, h;
 } softmax_entropy;

@@ -5,9 +5,10 @@
  * IEEE operations in the same order whatever the code path (no fused multiply-add,
  * no reassociation): on CPUs with AVX2 the same operations run on four values at
  * once, elsewhere two (SSE2) or one at a time. So these may serve an environment,
- * whose simulated world must not depend on the CPU. The one exception is the
- * bfloat16 pass at the end, an approximation with an error bound, whose users
- * must (and agents/rank.h does) turn it into exact results. */
+ * whose simulated world must not depend on the CPU. The exceptions are the
+ * learners' exponential (vm_exp_fast*, which fuses multiply-adds where the CPU can)
+ * and the bfloat16 pass at the end, an approximation with an error bound, whose
+ * users must (and agents/rank.h does) turn it into exact results. */
 #ifndef DIVSIM_VECMATH_H
 #define DIVSIM_VECMATH_H
 
@@ -115,7 +116,7 @@ int vm_bf16_block_slot(int r);
 
 /* ---- the learners' exponential ----
  * The same e^x (within about 1 ulp; +Inf above 709.78, 0 below -745.14, subnormal
- * between, NaN for NaN), a few times faster than vm_exp: the polynomial is evaluated
+ * between, NaN for NaN), about twice as fast as vm_exp: the polynomial is evaluated
  * by Estrin's scheme and, on CPUs with AVX2 and FMA, with fused multiply-adds. So,
  * unlike the rest of this file, its last bit may differ between CPUs with and
  * without FMA (and from vm_exp's): for the learning agents only, whose updates are
