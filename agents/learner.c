@@ -3,6 +3,7 @@
 #include "checkpoint.h"
 
 #include "../sim/common.h"
+#include "../sim/vecmath.h"
 
 #include <gsl/gsl_randist.h>
 #include <math.h>
@@ -682,6 +683,8 @@ static void chunk_head(learner *l, int b, size_t i, int want_value, int want_gra
     else
         nn_softmax_head_backward(logits, l->work.work, g.g_logp, g.g_entropy, &l->soft,
                                  s.slate, l->k, coef);
+    if (!s.candidates) /* b_out's gradient while the row is in cache (bias_added) */
+        vm_add_array(l->params.grad + l->net.b_out, logits, s.n);
 }
 
 /* The steps chunk_step [B]: features, forward, loss, and with want_grad backward. */
@@ -702,9 +705,10 @@ static void chunk_run(learner *l, int B, int want_value, int want_grad,
     if (!want_grad)
         return;
     memset(l->chunk_dx, 0, (size_t)B * F * sizeof *l->chunk_dx);
+    /* a chunk is all identity catalogues or all lists (learner_minibatch) */
     policy_backward_batch(&l->net, l->params.w, l->params.grad, l->chunk_x, B, cand,
-                          l->chunk_n, want_value ? l->chunk_dvalue : NULL, l->chunk_dx,
-                          &l->chunk);
+                          l->chunk_n, want_value ? l->chunk_dvalue : NULL, cand[0] == NULL,
+                          l->chunk_dx, &l->chunk);
     for (int b = 0; b < B; b++) {
         learner_step s = learner_step_at(l, l->chunk_step[b]);
         state_backward(l, &s, l->chunk_dx + (size_t)b * F);
@@ -842,14 +846,15 @@ int learner_check_finite(learner *l, const char *what, double value)
 
 int learner_apply_gradient(learner *l, double lr, double *grad_norm)
 {
-    double norm = nn_clip_grad_norm(&l->params, l->cfg.max_grad_norm);
+    double norm = nn_grad_norm(&l->params);
     if (grad_norm)
         *grad_norm = norm;
     int rc = learner_check_finite(l, "gradient norm", norm);
     if (rc != DS_OK)
         return rc;
-    nn_adam_step(&l->params, &l->adam, lr);
-    if (!nn_all_finite(l->params.w, l->params.n))
+    /* the clip, the step and the check of the weights in one pass */
+    double scale = nn_clip_scale(norm, l->cfg.max_grad_norm);
+    if (!nn_adam_step_scaled(&l->params, &l->adam, lr, scale))
         return err_set(l->base.err, DS_ENUMERIC, "parameters are not finite after update %ld",
                        l->updates);
     return DS_OK;

@@ -325,19 +325,6 @@ static double sum_of(const double *x, int n)
     return (a + b) + (c + d);
 }
 
-/* exp(a - b) for b >= a, to about an ulp also where a - b rounds (exp of the rounded
- * difference is off by up to ulp(a - b) / 2 relative, 6e-14 at a distance of 700):
- * a - b = d + r exactly (Knuth's TwoSum), and exp(d + r) = exp(d) (1 + r) to within
- * r^2 < 1e-25. */
-static double exp_diff(double a, double b)
-{
-    double d = a - b;
-    double b_part = d - a; /* the part of -b that went into d */
-    double r = (a - (d - b_part)) + (-b - b_part);
-    double e = vm_exp(d); /* so that vm_exp_diff_array gives the same weights */
-    return e + e * r;
-}
-
 double nn_logsumexp(const double *s, int n)
 {
     double mx = max_of(s, n);
@@ -377,10 +364,11 @@ static int argmax(const double *key, int n)
 }
 
 /* The entropy H of softmax(s), in one pass of n exps. With m = max s, e_i =
- * exp(s_i - m) (see exp_diff) and Z = sum_i e_i, H = log Z + sum_i e_i (m - s_i) / Z:
- * both parts are sums of non-negative terms, so nothing cancels; and log Z is
- * log1p(Z - 1), Z - 1 summed directly (all but one largest item), so that a nearly
- * deterministic softmax (Z ~ 1, H ~ 0) keeps its relative precision. */
+ * exp(s_i - m) (vm_exp_fast_diff: to about an ulp also where s_i - m rounds) and
+ * Z = sum_i e_i, H = log Z + sum_i e_i (m - s_i) / Z: both parts are sums of
+ * non-negative terms, so nothing cancels; and log Z is log1p(Z - 1), Z - 1 summed
+ * directly (all but one largest item), so that a nearly deterministic softmax
+ * (Z ~ 1, H ~ 0) keeps its relative precision. */
 typedef struct {
     double m, z, log_z, h;
 } softmax_entropy;
@@ -400,7 +388,7 @@ static softmax_entropy entropy_parts(const double *s, int n)
     for (int i = 0; i < n; i++) {
         if (i == top)
             continue;
-        double e = exp_diff(s[i], r.m);
+        double e = vm_exp_fast_diff(s[i], r.m); /* as nn_softmax_weigh weighs */
         rest += e;
         w += e * (r.m - s[i]);
     }
@@ -408,31 +396,6 @@ static softmax_entropy entropy_parts(const double *s, int n)
     r.log_z = log1p(rest);
     r.h = r.log_z + w / r.z;
     return r;
-}
-
-/* sum e_i and sum e_i (m - s_i) over i in [lo, hi), each in four interleaved
- * partial sums, added to *rest and *w. */
-static void entropy_sums(const double *e, const double *s, double m, int lo, int hi,
-                         double *rest, double *w)
-{
-    double r0 = 0, r1 = 0, r2 = 0, r3 = 0, w0 = 0, w1 = 0, w2 = 0, w3 = 0;
-    int i = lo;
-    for (; i + 4 <= hi; i += 4) {
-        r0 += e[i];
-        r1 += e[i + 1];
-        r2 += e[i + 2];
-        r3 += e[i + 3];
-        w0 += e[i] * (m - s[i]);
-        w1 += e[i + 1] * (m - s[i + 1]);
-        w2 += e[i + 2] * (m - s[i + 2]);
-        w3 += e[i + 3] * (m - s[i + 3]);
-    }
-    for (; i < hi; i++) {
-        r0 += e[i];
-        w0 += e[i] * (m - s[i]);
-    }
-    *rest += (r0 + r1) + (r2 + r3);
-    *w += (w0 + w1) + (w2 + w3);
 }
 
 /* entropy_parts from weights already computed: w->e relative to s[top]. */
@@ -446,12 +409,10 @@ static softmax_entropy entropy_of_weights(const nn_softmax *w)
         r.z = r.log_z = r.h = NAN;
         return r;
     }
-    double rest = 0.0, sum = 0.0; /* a NaN elsewhere propagates through both */
-    entropy_sums(w->e, w->s, r.m, 0, w->top, &rest, &sum);
-    entropy_sums(w->e, w->s, r.m, w->top + 1, w->n, &rest, &sum);
-    r.z = 1.0 + rest;
-    r.log_z = log1p(rest);
-    r.h = r.log_z + sum / r.z;
+    /* the sums of nn_softmax_weigh; a NaN elsewhere propagates through both */
+    r.z = 1.0 + w->ent_rest;
+    r.log_z = log1p(w->ent_rest);
+    r.h = r.log_z + w->ent_wsum / r.z;
     return r;
 }
 
@@ -463,8 +424,13 @@ void nn_softmax_weigh(nn_softmax *w, double *e, const double *s, int n)
     w->top = n > 0 ? vm_first_not_below(s, 0, n, w->m) : 0;
     if (w->top >= n)
         w->top = 0;
-    if (n > 0)
-        vm_exp_diff_array(e, s, w->m, n);
+    if (n > 0) {
+        double sums[3];
+        vm_exp_fast_weigh(e, s, w->m, w->top, n, sums);
+        w->z = sums[0]; /* = sum_of(e, n), bit for bit */
+        w->ent_rest = sums[1];
+        w->ent_wsum = sums[2];
+    }
 }
 
 /* The entropy's parts, computed on the first call after a weighing. */
@@ -499,7 +465,7 @@ void nn_entropy_backward(double *ds, double g, const double *s, int n)
     softmax_entropy r = entropy_parts(s, n);
     for (int i = 0; i < n; i++) {
         double logp = (s[i] - r.m) - r.log_z;
-        ds[i] -= g * (exp_diff(s[i], r.m) / r.z) * (logp + r.h);
+        ds[i] -= g * (vm_exp_fast_diff(s[i], r.m) / r.z) * (logp + r.h);
     }
 }
 
@@ -527,8 +493,8 @@ int nn_pl_check(const int *slate, int n, int k)
  * Relative to a reference logit m (the largest logit in play when the weights were
  * computed), an item in play weighs e_i = exp(s_i - m), a taken one 0, and the stage's
  * normaliser is z = sum_i e_i, so that p_j(i) = e_i / z_j.
- *  - e_i is good to about an ulp however far s_i lies below m (exp_diff): once the
- *    items above s_i have been taken, its weight can be much of a small z.
+ *  - e_i is good to about an ulp however far s_i lies below m (vm_exp_fast_diff): once
+ *    the items above s_i have been taken, its weight can be much of a small z.
  *  - Taking an item subtracts its weight from z. That subtraction's rounding is
  *    relative to the larger operand, so z carries the error of z_fresh, its last
  *    direct sum, amplified by z_fresh / z; once z falls below z_fresh / 2 it is summed
@@ -565,7 +531,7 @@ static void pl_weigh(pl_stages *p)
     for (int t = 0; t < p->taken; t++)
         e[p->slate[t]] = -INFINITY;
     p->m = max_of(e, p->n);
-    vm_exp_diff_array(e, p->s, p->m, p->n);
+    vm_exp_fast_diff_array(e, p->s, p->m, p->n);
     for (int t = 0; t < p->taken; t++)
         e[p->slate[t]] = 0.0;
     p->z = p->z_fresh = sum_of(e, p->n);
@@ -582,7 +548,7 @@ static void pl_begin_weighed(pl_stages *p, double *work, const nn_softmax *w, co
 {
     *p = (pl_stages){.e = work, .s = w->s, .slate = slate, .n = w->n, .m = w->m};
     memcpy(work, w->e, (size_t)w->n * sizeof *work);
-    p->z = p->z_fresh = sum_of(work, w->n);
+    p->z = p->z_fresh = w->z;
 }
 
 /* Takes the current stage's item out of play and moves z on to the next stage's
@@ -702,7 +668,7 @@ double nn_softmax_pl_logprob_coefs(nn_softmax *w, double *work, const int *slate
                                    double *coef)
 {
     pl_stages p = {.e = w->e, .s = w->s, .slate = slate, .n = w->n, .m = w->m};
-    p.z = p.z_fresh = sum_of(w->e, w->n);
+    p.z = p.z_fresh = w->z;
     double logp = 0.0, c = 0.0;
     int j = 0;
     for (; j < k; j++) {
@@ -935,6 +901,20 @@ void nn_adam_step(nn_params *p, const nn_adam_config *cfg, double lr)
     vm_adam(p->w, p->grad, p->m, p->v, p->n, b1, b2, c1, c2, lr, cfg->eps, cfg->weight_decay);
 }
 
+int nn_adam_step_scaled(nn_params *p, const nn_adam_config *cfg, double lr, double gscale)
+{
+    p->step++;
+    double b1 = cfg->beta1, b2 = cfg->beta2;
+    double c1 = 1.0 - pow(b1, (double)p->step), c2 = 1.0 - pow(b2, (double)p->step);
+    return vm_adam_scaled(p->w, p->grad, p->m, p->v, p->n, gscale, b1, b2, c1, c2, lr,
+                          cfg->eps, cfg->weight_decay);
+}
+
+double nn_clip_scale(double norm, double max_norm)
+{
+    return max_norm > 0.0 && isfinite(norm) && norm > max_norm ? max_norm / norm : 1.0;
+}
+
 double nn_grad_norm(const nn_params *p)
 {
     /* A plain sum of squares, not dnrm2: a NaN must come out as NaN. Four
@@ -956,7 +936,7 @@ double nn_grad_norm(const nn_params *p)
 double nn_clip_grad_norm(nn_params *p, double max_norm)
 {
     double norm = nn_grad_norm(p);
-    if (max_norm > 0.0 && isfinite(norm) && norm > max_norm) {
+    if (nn_clip_scale(norm, max_norm) != 1.0) {
         double scale = max_norm / norm, *g = p->grad;
         size_t i = 0;
         for (; i + 4 <= p->n; i += 4) { /* written out so that it vectorises */

@@ -172,11 +172,14 @@ typedef struct {
     double m;        /* the largest logit (NaN logits are passed over) */
     int top;         /* the first position that is not below m */
     int n;
+    double z;        /* sum of e, summed as nn_pl_logprob sums its weights */
+    double ent_rest, ent_wsum; /* sums of e without e[top], and of e_i (m - s_i) */
     int have_entropy;             /* the entropy's parts below are computed */
     double ent_z, ent_log_z, ent_h;
 } nn_softmax;
 
-/* Weighs logits s [n] (n >= 1) into e [n]; w borrows both. */
+/* Weighs logits s [n] (n >= 1) into e [n], summing them and the entropy's parts in
+ * the same pass (vm_exp_fast_weigh); w borrows both. */
 void nn_softmax_weigh(nn_softmax *w, double *e, const double *s, int n);
 /* The entropy (computed once per weighing, then remembered) and its gradient. */
 double nn_softmax_entropy(nn_softmax *w);
@@ -236,6 +239,16 @@ typedef struct {
  *   w -= lr * ( (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) + weight_decay * w ).
  * Weight decay applies to every parameter in the slab. Does not zero grad. */
 void nn_adam_step(nn_params *p, const nn_adam_config *cfg, double lr);
+
+/* nn_adam_step on the gradient times gscale (a clip folded in; grad is left as
+ * it is), the bias corrections applied as vm_adam_scaled applies them (equal to
+ * nn_adam_step's up to rounding), in one pass that also checks the result: returns
+ * 1 if every parameter is finite after the step, else 0 (as nn_all_finite). */
+int nn_adam_step_scaled(nn_params *p, const nn_adam_config *cfg, double lr, double gscale);
+
+/* The factor nn_clip_grad_norm scales a gradient of global norm norm by:
+ * max_norm / norm if norm is finite and above max_norm > 0, else 1. */
+double nn_clip_scale(double norm, double max_norm);
 
 /* sqrt(sum grad^2) over the whole slab; NaN or Inf if any gradient is. */
 double nn_grad_norm(const nn_params *p);

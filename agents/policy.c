@@ -312,14 +312,15 @@ static void trunk_backward_batch(const double *w, double *grad, size_t W1, size_
 
 void policy_backward_batch(const policy_net *net, const double *w, double *grad,
                            const double *X, int B, const int *const *cand, const int *n,
-                           const double *dvalue, double *dX, policy_batch *pb)
+                           const double *dvalue, int bias_added, double *dX,
+                           policy_batch *pb)
 {
     int H = net->hidden, F = net->n_features, d = net->embed_dim, N = net->n_items;
     size_t BH = (size_t)B * (size_t)H;
     memset(pb->dh, 0, (size_t)B * (size_t)d * sizeof *pb->dh);
     if (all_identity(cand, B))
-        nn_dense_backward(pb->dh, grad + net->E_out, grad + net->b_out, pb->logits, pb->h,
-                          w + net->E_out, B, d, N);
+        nn_dense_backward(pb->dh, grad + net->E_out, bias_added ? NULL : grad + net->b_out,
+                          pb->logits, pb->h, w + net->E_out, B, d, N);
     else
         for (int b = 0; b < B; b++)
             nn_items_backward(grad + net->E_out, grad + net->b_out, pb->dh + (size_t)b * d,

@@ -132,10 +132,14 @@ void policy_forward_batch(const policy_net *net, const double *w, const double *
 /* The backward pass of the last policy_forward_batch (same w, X, B, cand, n), with
  * pb->logits rows replaced by the loss's gradients w.r.t. the logits and dvalue
  * [B] w.r.t. V (NULL: none; needs the forward's values): accumulates the parameter
- * gradients into grad and dX [B][F] += dL/dX. Does not allocate. */
+ * gradients into grad and dX [B][F] += dL/dX. With bias_added, the caller has
+ * already added the logits' gradient rows into grad's b_out, row after row as
+ * this would (when every row is the identity catalogue: while each row was still
+ * in cache), and they are not added again. Does not allocate. */
 void policy_backward_batch(const policy_net *net, const double *w, double *grad,
                            const double *X, int B, const int *const *cand, const int *n,
-                           const double *dvalue, double *dX, policy_batch *pb);
+                           const double *dvalue, int bias_added, double *dX,
+                           policy_batch *pb);
 
 /* The greedy slate: the positions of the k largest logits [n], in decreasing
  * order (ties to the lower position), into slate [k]. 1 <= k <= n. O(n k). */

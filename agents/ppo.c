@@ -352,7 +352,8 @@ static double ppo_memory_estimate(const void *config, const env_spec *spec)
 
 const agent_type ppo_agent = {
     .name = "ppo",
-    .version = 2, /* 2: minibatches in chunks of matrix products; tanh vectorised */
+    .version = 3, /* 2: minibatches in chunks of matrix products; tanh vectorised;
+                     3: the softmax weights by the learners' faster exponential */
     .summary = "proximal policy optimisation (clipped surrogate, GAE, minibatch epochs) "
                "over Plackett-Luce slates",
     .params = PARAM_TABLE(ppo_config, ppo_params),

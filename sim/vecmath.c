@@ -574,6 +574,66 @@ void vm_adam(double *w, const double *g, double *m, double *v, size_t n, double 
     adam_scalar(w, g, m, v, i, n, b1, b2, c1, c2, lr, eps, wd);
 }
 
+/* vm_adam_scaled's element i, as the AVX2 loop computes it lane by lane. */
+static double adam_scaled_one(double *w, const double *g, double *m, double *v, size_t i,
+                              const double *k)
+{
+    double gi = g[i] * k[0];
+    m[i] = k[1] * m[i] + k[2] * gi;
+    v[i] = k[3] * v[i] + (k[4] * gi) * gi;
+    double denom = sqrt(v[i]) * k[5] + k[6];
+    w[i] = w[i] - ((k[7] * m[i]) / denom + k[8] * w[i]);
+    return w[i] * 0.0; /* 0, or NaN if w[i] is not finite */
+}
+
+#ifdef VM_DISPATCH
+static VM_AVX2 size_t adam_scaled_avx2(double *w, const double *g, double *m, double *v,
+                                       size_t n, const double *k, double *bad)
+{
+    __m256d K[9];
+    for (int j = 0; j < 9; j++)
+        K[j] = _mm256_set1_pd(k[j]);
+    __m256d flag = _mm256_setzero_pd(), zero = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d gi = _mm256_mul_pd(_mm256_loadu_pd(g + i), K[0]), wi = _mm256_loadu_pd(w + i);
+        __m256d mi = _mm256_add_pd(_mm256_mul_pd(K[1], _mm256_loadu_pd(m + i)),
+                                   _mm256_mul_pd(K[2], gi));
+        __m256d vi = _mm256_add_pd(_mm256_mul_pd(K[3], _mm256_loadu_pd(v + i)),
+                                   _mm256_mul_pd(_mm256_mul_pd(K[4], gi), gi));
+        _mm256_storeu_pd(m + i, mi);
+        _mm256_storeu_pd(v + i, vi);
+        __m256d denom = _mm256_add_pd(_mm256_mul_pd(_mm256_sqrt_pd(vi), K[5]), K[6]);
+        __m256d step = _mm256_add_pd(_mm256_div_pd(_mm256_mul_pd(K[7], mi), denom),
+                                     _mm256_mul_pd(K[8], wi));
+        wi = _mm256_sub_pd(wi, step);
+        _mm256_storeu_pd(w + i, wi);
+        flag = _mm256_add_pd(flag, _mm256_mul_pd(wi, zero));
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, flag);
+    *bad += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    return i;
+}
+#endif
+
+int vm_adam_scaled(double *w, const double *g, double *m, double *v, size_t n, double gscale,
+                   double b1, double b2, double c1, double c2, double lr, double eps, double wd)
+{
+    /* g scale, b1, 1 - b1, b2, 1 - b2, 1 / sqrt(c2), eps, lr / c1, lr wd */
+    const double k[9] = {gscale, b1, 1.0 - b1, b2, 1.0 - b2, 1.0 / sqrt(c2), eps, lr / c1,
+                         lr * wd};
+    double bad = 0.0;
+    size_t i = 0;
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2())
+        i = adam_scaled_avx2(w, g, m, v, n, k, &bad);
+#endif
+    for (; i < n; i++)
+        bad += adam_scaled_one(w, g, m, v, i, k);
+    return bad == 0.0;
+}
+
 void vm_rows_backward(double *dx, double *dA, double *dbias, const double *A, const double *g,
                       const double *x, int n, int d)
 {
@@ -851,4 +911,165 @@ int vm_first_sum_not_below(const float *f, float a, const float *w, int from, in
         from = first_sum_not_below_avx2(f, a, w, from, n, t);
 #endif
     return first_sum_not_below_base(f, a, w, from, n, t);
+}
+
+/* ---- the learners' exponential ----
+ * vm_exp's reduction and polynomial, evaluated by Estrin's scheme (the twelve terms
+ * of q paired, then combined in a tree: five dependent steps instead of twelve) and,
+ * where the CPU has FMA, with fused multiply-adds. The vector code holds vector
+ * loops only (see VM_KERNELS); the dispatcher pads a tail of fewer than four to a
+ * full vector, so every element goes through the same operations. */
+
+#define MADD_PLAIN(a, b, c) ((a) * (b) + (c))
+#define ANY_PLAIN(m) (((m)[0] | (m)[1] | (m)[2] | (m)[3]) != 0)
+/* e^x is normal for |x| <= 708 (e^-708 = 3.3e-308 > DBL_MIN), k in [-1021, 1021] */
+#define EXP_NORMAL 708.0
+
+#define VM_EXP_FAST(suffix, target, attr, MADD, splat, ANY)                               \
+    VM_INLINE target v4d exp_fast4_##suffix(v4d x)                                        \
+    {                                                                                     \
+        v4d t = MADD(x, splat(LOG2E), splat(SHIFT));                                      \
+        v4d kd = t - splat(SHIFT);                                                        \
+        v4d r = MADD(-kd, splat(LN2_HI), x); /* exact: kd LN2_HI has spare bits */        \
+        r = MADD(-kd, splat(LN2_LO), r);                                                  \
+        v4d r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;                                       \
+        v4d p0 = MADD(splat(C3), r, splat(C2)), p1 = MADD(splat(C5), r, splat(C4));       \
+        v4d p2 = MADD(splat(C7), r, splat(C6)), p3 = MADD(splat(C9), r, splat(C8));       \
+        v4d p4 = MADD(splat(C11), r, splat(C10)), p5 = MADD(splat(C13), r, splat(C12));   \
+        v4d q0 = MADD(p1, r2, p0), q1 = MADD(p3, r2, p2), q2 = MADD(p5, r2, p4);          \
+        v4d q = MADD(q2, r8, MADD(q1, r4, q0));                                           \
+        v4d p = splat(1.0) + MADD(r2, q, r);                                              \
+        v4u k = (v4u)t - (v4u)splat(SHIFT);                                               \
+        /* |x| <= EXP_NORMAL in every lane: e^x is normal, 2^k too, the product           \
+         * exact; the same bits as the general scaling below */                           \
+        if (!ANY((v4u)(x > splat(EXP_NORMAL)) | (v4u)(x < splat(-EXP_NORMAL)) |           \
+                 (v4u)(x != x)))                                                          \
+            return p * (v4d)((k + 1023) << 52);                                           \
+        v4u k1 = ((k + 2048) >> 1) - 1024;                                                \
+        v4u k2 = k - k1;                                                                  \
+        v4d y = (p * (v4d)((k1 + 1023) << 52)) * (v4d)((k2 + 1023) << 52);                \
+        y = select4((v4u)(x > splat(EXP_MAX)), splat(HUGE_VAL), y);                       \
+        y = select4((v4u)(x < splat(EXP_MIN)), splat(0.0), y);                            \
+        return select4((v4u)(x != x), x, y);                                              \
+    }                                                                                     \
+    static attr int exp_fast_##suffix(double *y, const double *x, double b, int diff,     \
+                                      int n)                                              \
+    {                                                                                     \
+        int i = 0;                                                                        \
+        if (!diff) {                                                                      \
+            for (; i + 4 <= n; i += 4)                                                    \
+                store4(y + i, exp_fast4_##suffix(load4(x + i)));                          \
+            return i;                                                                     \
+        }                                                                                 \
+        for (; i + 4 <= n; i += 4) { /* as exp_diff_array, the correction fused */        \
+            v4d a = load4(x + i), d = a - b;                                              \
+            v4d b_part = d - a;                                                           \
+            v4d r = (a - (d - b_part)) + (-b - b_part);                                   \
+            v4d e = exp_fast4_##suffix(d);                                                \
+            store4(y + i, MADD(e, r, e));                                                 \
+        }                                                                                 \
+        return i;                                                                         \
+    }                                                                                     \
+    /* exp_fast's diff loop, summing as it goes (see exp_fast_weigh_run) */               \
+    static attr int exp_fast_weigh_##suffix(double *y, const double *x, double b,         \
+                                            double skip, int n, v4d *acc)                 \
+    {                                                                                     \
+        v4d z = acc[0], rest = acc[1], ws = acc[2], at = {0.0, 1.0, 2.0, 3.0};            \
+        int i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4) {                                                      \
+            v4d a = load4(x + i), d = a - b;                                              \
+            v4d b_part = d - a;                                                           \
+            v4d r = (a - (d - b_part)) + (-b - b_part);                                   \
+            v4d e = exp_fast4_##suffix(d);                                                \
+            e = MADD(e, r, e);                                                            \
+            store4(y + i, e);                                                             \
+            z += e;                                                                       \
+            rest += select4((v4u)(at != splat(skip)), e, splat(0.0));                     \
+            ws = MADD(e, splat(b) - a, ws);                                               \
+            at += splat(4.0);                                                             \
+        }                                                                                 \
+        acc[0] = z;                                                                       \
+        acc[1] = rest;                                                                    \
+        acc[2] = ws;                                                                      \
+        return i;                                                                         \
+    }
+
+VM_EXP_FAST(base, , __attribute__((noinline)), MADD_PLAIN, splat, ANY_PLAIN)
+#ifdef VM_DISPATCH
+#define MADD_FMA(a, b, c) ((v4d)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
+#define VM_FMA __attribute__((target("avx2,fma")))
+#define SPLAT_FMA(c) ((v4d)_mm256_set1_pd(c))
+#define ANY_FMA(m) (!_mm256_testz_si256((__m256i)(m), (__m256i)(m)))
+VM_EXP_FAST(fma, VM_FMA, VM_FMA, MADD_FMA, SPLAT_FMA, ANY_FMA)
+#define HAVE_FMA() (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+#else
+#define HAVE_FMA() 0
+#define exp_fast_fma exp_fast_base
+#define exp_fast_weigh_fma exp_fast_weigh_base
+#endif
+
+/* The kernel for this CPU over all of x [n], the tail padded with b (e^0). */
+static void exp_fast_run(double *y, const double *x, double b, int diff, int n)
+{
+    int fma = HAVE_FMA();
+    int i = fma ? exp_fast_fma(y, x, b, diff, n) : exp_fast_base(y, x, b, diff, n);
+    if (i == n)
+        return;
+    double in[4] = {b, b, b, b}, out[4];
+    memcpy(in, x + i, (size_t)(n - i) * sizeof *in);
+    if (fma)
+        exp_fast_fma(out, in, b, diff, 4);
+    else
+        exp_fast_base(out, in, b, diff, 4);
+    memcpy(y + i, out, (size_t)(n - i) * sizeof *out);
+}
+
+void vm_exp_fast_array(double *y, const double *x, int n)
+{
+    if (n > 0)
+        exp_fast_run(y, x, 0.0, 0, n);
+}
+
+void vm_exp_fast_diff_array(double *y, const double *x, double b, int n)
+{
+    if (n > 0)
+        exp_fast_run(y, x, b, 1, n);
+}
+
+double vm_exp_fast(double x)
+{
+    double y;
+    exp_fast_run(&y, &x, 0.0, 0, 1);
+    return y;
+}
+
+double vm_exp_fast_diff(double a, double b)
+{
+    double y;
+    exp_fast_run(&y, &a, b, 1, 1);
+    return y;
+}
+
+int vm_exp_fast_fused(void) { return HAVE_FMA(); }
+
+/* The lanes of the sums are those of sum_of in agents/nn.c (lane j over the
+ * indices = j mod 4 of the four-wide part, the tail into lane 0 one by one), so
+ * that sums[0] is that sum of y bit for bit. */
+void vm_exp_fast_weigh(double *y, const double *x, double b, int skip, int n, double *sums)
+{
+    v4d acc[3] = {splat(0.0), splat(0.0), splat(0.0)};
+    int fma = HAVE_FMA(), i = 0;
+    if (n > 0)
+        i = fma ? exp_fast_weigh_fma(y, x, b, skip, n, acc)
+                : exp_fast_weigh_base(y, x, b, skip, n, acc);
+    if (i < n) {
+        exp_fast_run(y + i, x + i, b, 1, n - i);
+        for (; i < n; i++) {
+            acc[0][0] += y[i];
+            acc[1][0] += i == skip ? 0.0 : y[i];
+            acc[2][0] += y[i] * (b - x[i]);
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        sums[k] = (acc[k][0] + acc[k][1]) + (acc[k][2] + acc[k][3]);
 }

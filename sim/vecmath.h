@@ -5,9 +5,10 @@
  * IEEE operations in the same order whatever the code path (no fused multiply-add,
  * no reassociation): on CPUs with AVX2 the same operations run on four values at
  * once, elsewhere two (SSE2) or one at a time. So these may serve an environment,
- * whose simulated world must not depend on the CPU. The one exception is the
- * bfloat16 pass at the end, an approximation with an error bound, whose users
- * must (and agents/rank.h does) turn it into exact results. */
+ * whose simulated world must not depend on the CPU. The exceptions are the
+ * learners' exponential (vm_exp_fast*, which fuses multiply-adds where the CPU can)
+ * and the bfloat16 pass at the end, an approximation with an error bound, whose
+ * users must (and agents/rank.h does) turn it into exact results. */
 #ifndef DIVSIM_VECMATH_H
 #define DIVSIM_VECMATH_H
 
@@ -79,6 +80,16 @@ void vm_rows_weighted_sum(double *out, const double *A, const double *g, int n, 
 void vm_adam(double *w, const double *g, double *m, double *v, size_t n, double b1, double b2,
              double c1, double c2, double lr, double eps, double wd);
 
+/* vm_adam on the gradient g * gscale (a clipped gradient, without writing it),
+ * the bias corrections applied as lr / c1 and 1 / sqrt(c2), so per element
+ *   g' = g gscale, m = b1 m + (1 - b1) g', v = b2 v + (1 - b2) g' g',
+ *   w -= (lr / c1) m / (sqrt(v) / sqrt(c2) + eps) + lr wd w
+ * (the same step as vm_adam's up to rounding, with one division instead of three).
+ * Returns 1 if every updated w is finite, 0 if any is NaN or Inf. The same bits on
+ * every CPU. */
+int vm_adam_scaled(double *w, const double *g, double *m, double *v, size_t n, double gscale,
+                   double b1, double b2, double c1, double c2, double lr, double eps, double wd);
+
 /* The backward pass of out = A x + bias over the n rows of A [n][d], for the
  * gradient g [n] of out: dx[c] += sum_i g[i] A[i][c] (row order, as
  * vm_rows_weighted_sum), dA[i][c] += g[i] x[c] (as vm_rows_axpy) and, when
@@ -112,5 +123,26 @@ int vm_first_sum_not_below(const float *f, float a, const float *w, int from, in
  * column: 2 (r mod 4) + r / 4, so that each 32-bit word holds rows r and r + 4. */
 int vm_bf16_block_slot(int r);
 
+/* ---- the learners' exponential ----
+ * The same e^x (within about 1 ulp; +Inf above 709.78, 0 below -745.14, subnormal
+ * between, NaN for NaN), about twice as fast as vm_exp: the polynomial is evaluated
+ * by Estrin's scheme and, on CPUs with AVX2 and FMA, with fused multiply-adds. So,
+ * unlike the rest of this file, its last bit may differ between CPUs with and
+ * without FMA (and from vm_exp's): for the learning agents only, whose updates are
+ * not bit-identical across CPUs anyway (BLAS); never for an environment. */
+double vm_exp_fast(double x);
+void vm_exp_fast_array(double *y, const double *x, int n);
+/* e^{a - b}, and y[i] = e^{x[i] - b}, with the rounding error of the difference
+ * recovered as vm_exp_diff_array does; y may be x. */
+double vm_exp_fast_diff(double a, double b);
+void vm_exp_fast_diff_array(double *y, const double *x, double b, int n);
+/* vm_exp_fast_diff_array(y, x, b, n), and in the same pass three sums, each in four
+ * interleaved partial sums (s_j over the indices = j mod 4, the last n mod 4 into
+ * s_0 in order, returned as (s_0 + s_1) + (s_2 + s_3)): sums[0] of y, sums[1] of y
+ * without y[skip] (skip outside [0, n): all of it), sums[2] of y[i] (b - x[i]).
+ * A softmax's normaliser and entropy in the pass that weighs it. y must not be x. */
+void vm_exp_fast_weigh(double *y, const double *x, double b, int skip, int n, double *sums);
+/* 1 if this CPU runs the fused-multiply-add version. */
+int vm_exp_fast_fused(void);
 
 #endif

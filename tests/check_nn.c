@@ -1327,6 +1327,43 @@ START_TEST(test_clip_grad_norm)
 }
 END_TEST
 
+/* The clip folded into the step: nn_clip_scale's known answers, and two steps of
+ * nn_adam_step_scaled equal to nn_clip_grad_norm then nn_adam_step, to 1e-15
+ * absolute on weights of order 1 (a few roundings reordered); grad untouched;
+ * a non-finite weight after the step reported. */
+START_TEST(test_adam_step_scaled)
+{
+    ck_assert_double_eq_tol(nn_clip_scale(5.0, 1.0), 0.2, 1e-16);
+    ck_assert(nn_clip_scale(5.0, 10.0) == 1.0 && nn_clip_scale(5.0, 0.0) == 1.0);
+    ck_assert(nn_clip_scale(NAN, 1.0) == 1.0 && nn_clip_scale(INFINITY, 1.0) == 1.0);
+    char err[ERR_LEN];
+    nn_params p, q;
+    ck_assert_int_eq(nn_params_alloc(&p, 3, err), DS_OK);
+    ck_assert_int_eq(nn_params_alloc(&q, 3, err), DS_OK);
+    const double w0[3] = {1.0, -2.0, 0.5};
+    const double g[2][3] = {{3.0, 0.0, -4.0}, {-0.05, 0.4, 0.0}};
+    nn_adam_config cfg = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-5, .weight_decay = 0.01};
+    memcpy(p.w, w0, sizeof w0);
+    memcpy(q.w, w0, sizeof w0);
+    for (int t = 0; t < 2; t++) {
+        memcpy(p.grad, g[t], sizeof g[t]);
+        memcpy(q.grad, g[t], sizeof g[t]);
+        double scale = nn_clip_scale(nn_grad_norm(&p), 0.5);
+        ck_assert_int_eq(nn_adam_step_scaled(&p, &cfg, 0.01, scale), 1);
+        nn_clip_grad_norm(&q, 0.5);
+        nn_adam_step(&q, &cfg, 0.01);
+        ck_assert_int_eq(memcmp(p.grad, g[t], sizeof g[t]), 0);
+        ck_assert_int_eq(p.step, q.step);
+        for (int i = 0; i < 3; i++)
+            ck_assert_double_eq_tol(p.w[i], q.w[i], 1e-15);
+    }
+    p.w[1] = INFINITY;
+    ck_assert_int_eq(nn_adam_step_scaled(&p, &cfg, 0.01, 1.0), 0);
+    nn_params_free(&p);
+    nn_params_free(&q);
+}
+END_TEST
+
 START_TEST(test_all_finite)
 {
     double x[10];
@@ -1383,6 +1420,7 @@ static Suite *nn_suite(void)
     TCase *opt = tcase_create("optimisation");
     tcase_add_test(opt, test_adam_known_answer);
     tcase_add_test(opt, test_clip_grad_norm);
+    tcase_add_test(opt, test_adam_step_scaled);
     tcase_add_test(opt, test_all_finite);
     suite_add_tcase(s, opt);
     return s;

@@ -37,58 +37,141 @@ static double ulps(double a, double b)
 
 /* ---- the exponential ---- */
 
-/* 5 10^5 arguments uniform on [-745, 710] (the whole range, subnormal results
- * included) and as many on [-1, 1]: within 1 ulp of glibc's exp, whose error is
- * below 0.502 ulp, for normal results; the scalar and array versions agree bit
- * for bit. Subnormal results are within one unit of the smallest subnormal. */
-START_TEST(test_exp_accuracy)
+typedef double (*exp_fn)(double);
+typedef void (*exp_array_fn)(double *, const double *, int);
+
+/* array(y, x) against f(x[i]) bit for bit, and f against glibc's exp (error below
+ * 0.502 ulp): NaN for NaN, infinities exact, subnormal results within one unit of
+ * the smallest subnormal; returns the worst error in ulps over normal results. */
+static double exp_errors(exp_fn f, exp_array_fn array, const double *x, double *y, int n)
 {
-    enum { N = 500000 };
-    double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    double worst = 0;
+    array(y, x, n);
+    for (int i = 0; i < n; i++) {
+        double want = exp(x[i]), got = f(x[i]);
+        ck_assert_msg(same_bits(got, y[i]) || (isnan(got) && isnan(y[i])),
+                      "exp(%a): scalar %a, array %a", x[i], got, y[i]);
+        if (isnan(want))
+            ck_assert(isnan(got));
+        else if (isinf(want))
+            ck_assert_msg(got == want, "exp(%g) = %a, want %a", x[i], got, want);
+        else if (want >= DBL_MIN)
+            worst = fmax(worst, ulps(got, want));
+        else
+            ck_assert_msg(fabs(got - want) <= 0x1p-1074, "exp(%a) = %a, want %a", x[i], got,
+                          want);
+    }
+    return worst;
+}
+
+/* 2 n arguments: n uniform on [-745, 710] (the whole range, subnormal results
+ * included), then n uniform on [-1, 1] (vm_exp, n = 5 10^5) or a grid of n on
+ * [-1, 1] (vm_exp_fast, n = 2.5 10^5: spacing 8e-6, so every part of the reduced
+ * interval [-ln2/2, ln2/2] and both of its ends): within 1 ulp of glibc's exp for
+ * normal results. vm_exp_fast shares
+ * vm_exp's polynomial (truncation 4e-18 relative), so the same rounding of
+ * 1 + (r + r^2 q) and the two scalings bound both. */
+static void check_exp_accuracy(exp_fn f, exp_array_fn array, int N, int grid,
+                               const char *name)
+{
+    double *x = malloc((size_t)N * sizeof *x), *y = malloc((size_t)N * sizeof *y);
     ck_assert(x && y);
     gsl_rng *r = rng_new(1);
     double worst = 0;
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < N; i++)
-            x[i] = pass == 0 ? -745 + 1455 * gsl_rng_uniform(r) : 2 * gsl_rng_uniform(r) - 1;
-        vm_exp_array(y, x, N);
-        for (int i = 0; i < N; i++) {
-            double want = exp(x[i]), got = vm_exp(x[i]);
-            ck_assert_msg(same_bits(got, y[i]), "exp(%a): scalar %a, array %a", x[i], got, y[i]);
-            if (want >= DBL_MIN)
-                worst = fmax(worst, ulps(got, want));
-            else
-                ck_assert_msg(fabs(got - want) <= 0x1p-1074, "exp(%a) = %a, want %a", x[i], got,
-                              want);
-        }
+            x[i] = pass == 0 ? -745 + 1455 * gsl_rng_uniform(r)
+                   : grid    ? -1.0 + 2.0 * i / (N - 1)
+                             : 2 * gsl_rng_uniform(r) - 1;
+        worst = fmax(worst, exp_errors(f, array, x, y, N));
     }
-    ck_assert_msg(worst <= 1.0, "worst error %.3f ulp", worst);
-    printf("  vm_exp: worst error %.3f ulp over 1e6 arguments\n", worst);
+    ck_assert_msg(worst <= 1.0, "%s: worst error %.3f ulp", name, worst);
+    printf("  %s: worst error %.3f ulp over %d arguments\n", name, worst, 2 * N);
     gsl_rng_free(r);
     free(x);
     free(y);
 }
+
+START_TEST(test_exp_accuracy)
+{
+    check_exp_accuracy(vm_exp, vm_exp_array, 500000, 0, "vm_exp");
+}
 END_TEST
 
+START_TEST(test_exp_fast_accuracy)
+{
+    check_exp_accuracy(vm_exp_fast, vm_exp_fast_array, 250000, 1,
+                       vm_exp_fast_fused() ? "vm_exp_fast (fma)" : "vm_exp_fast (no fma)");
+}
+END_TEST
+
+/* Overflow, underflow, subnormal results, NaN, infinities and zeros, as glibc's
+ * exp gives them (1 ulp, or one unit of the smallest subnormal). */
 START_TEST(test_exp_special_values)
 {
-    const double x[] = {0.0, -0.0, 1.0, NAN, INFINITY, -INFINITY, 709.78, 709.79, -745.13,
-                        -745.14, -800, 1e-300, -1e-300};
+    const double x[] = {0.0, -0.0, 1.0, NAN, INFINITY, -INFINITY, 709.78, 709.79,
+                        709.782712893383973096, -708.39, -708.4, -720.0, -744.4, -745.13,
+                        -745.14, -800, 1e-300, -1e-300, 0x1p-1074, 1e6, -1e6, 0.3465735902799726,
+                        -0.3465735902799726};
     const int n = (int)(sizeof x / sizeof *x);
     double y[sizeof x / sizeof *x];
-    vm_exp_array(y, x, n);
-    for (int i = 0; i < n; i++) {
-        double want = exp(x[i]), got = vm_exp(x[i]);
-        ck_assert(same_bits(got, y[i]) || (isnan(got) && isnan(y[i])));
-        if (isnan(want))
-            ck_assert(isnan(got));
-        else if (want >= DBL_MIN || isinf(want))
-            ck_assert_msg(ulps(got, want) <= 1.0, "exp(%g) = %a, want %a", x[i], got, want);
-        else
-            ck_assert_msg(fabs(got - want) <= 0x1p-1074, "exp(%g) = %a, want %a", x[i], got,
-                          want);
-    }
+    ck_assert(exp_errors(vm_exp, vm_exp_array, x, y, n) <= 1.0);
+    ck_assert(exp_errors(vm_exp_fast, vm_exp_fast_array, x, y, n) <= 1.0);
     ck_assert(vm_exp(0.0) == 1.0 && vm_exp(-0.0) == 1.0);
+    ck_assert(vm_exp_fast(0.0) == 1.0 && vm_exp_fast(-0.0) == 1.0);
+    ck_assert(vm_exp_fast(-800.0) == 0.0 && vm_exp_fast(800.0) == INFINITY);
+}
+END_TEST
+
+/* Every length from 0 to 41 (the padded tail): the array kernels as the scalar
+ * ones, in place too, and e^{x - b} as e^d (1 + r) with d, r the TwoSum of x - b
+ * (fused where the CPU fuses: fma() rounds once, as the instruction does), within
+ * 2 ulps of exp(x - b); vm_exp_fast_weigh's weights and sums. */
+START_TEST(test_exp_fast_kernels_match_scalar)
+{
+    gsl_rng *r = rng_new(12);
+    double x[MAXN], y[MAXN];
+    for (int n = 0; n <= MAXN; n++) {
+        for (int i = 0; i < n; i++)
+            x[i] = 60 * (gsl_rng_uniform(r) - 0.5);
+        double b = 30 * gsl_rng_uniform(r);
+        vm_exp_fast_diff_array(y, x, b, n);
+        for (int i = 0; i < n; i++) {
+            double d = x[i] - b, b_part = d - x[i];
+            double rr = (x[i] - (d - b_part)) + (-b - b_part), e = vm_exp_fast(d);
+            double want = vm_exp_fast_fused() ? fma(e, rr, e) : e + e * rr;
+            ck_assert(same_bits(y[i], want));
+            ck_assert(same_bits(y[i], vm_exp_fast_diff(x[i], b)));
+            ck_assert(ulps(y[i], exp(x[i] - b)) <= 2.0 ||
+                      fabs(y[i] - exp(x[i] - b)) <= 1e-300);
+        }
+        /* weighing and summing: the same weights; the sum in four interleaved
+         * partial sums bit for bit; without y[skip], and of y (b - x), to 1e-15
+         * relative (n terms of one sign, summed in another order) */
+        double e[MAXN], sums[3];
+        int skip = n > 0 ? (int)gsl_rng_uniform_int(r, (unsigned long)n) : 0;
+        vm_exp_fast_weigh(e, x, b, skip, n, sums);
+        double lane[4] = {0, 0, 0, 0}, rest = 0, ws = 0;
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int j = 0; j < 4; j++)
+                lane[j] += e[i + j];
+        for (; i < n; i++)
+            lane[0] += e[i];
+        for (i = 0; i < n; i++) {
+            ck_assert(same_bits(e[i], y[i]));
+            rest += i == skip ? 0.0 : e[i];
+            ws += e[i] * (b - x[i]);
+        }
+        ck_assert(same_bits(sums[0], (lane[0] + lane[1]) + (lane[2] + lane[3])));
+        ck_assert(fabs(sums[1] - rest) <= 1e-15 * rest);
+        ck_assert(fabs(sums[2] - ws) <= 1e-15 * fabs(ws));
+        memcpy(y, x, (size_t)n * sizeof *y);
+        vm_exp_fast_array(y, y, n);
+        for (i = 0; i < n; i++)
+            ck_assert(same_bits(y[i], vm_exp_fast(x[i])));
+    }
+    gsl_rng_free(r);
 }
 END_TEST
 
@@ -324,6 +407,60 @@ START_TEST(test_adam)
 }
 END_TEST
 
+/* vm_adam_scaled against its per-element definition, bit for bit at every length
+ * (AVX2 lanes and scalar tail alike); against vm_adam on the scaled gradient to
+ * 1e-13 relative (four roundings reordered, each 2^-53, in a step of three terms;
+ * the step is at most lr (1 + wd) large against weights of 0.01 and more, so 1e-13
+ * of the weight is far above that and far below a wrong formula's error); and the
+ * finite check: a NaN gradient or an infinite weight anywhere gives 0. */
+START_TEST(test_adam_scaled)
+{
+    gsl_rng *r = rng_new(7);
+    double w[MAXN], g[MAXN], m[MAXN], v[MAXN], w2[MAXN], m2[MAXN], v2[MAXN];
+    double w3[MAXN], g3[MAXN], m3[MAXN], v3[MAXN];
+    double b1 = 0.9, b2 = 0.999, c1 = 1 - pow(b1, 3), c2 = 1 - pow(b2, 3);
+    double lr = 1e-3, eps = 1e-8, wd = 0.01, gs = 0.37;
+    for (int n = 0; n <= MAXN; n++) {
+        for (int i = 0; i < n; i++) {
+            w[i] = w2[i] = w3[i] = (gsl_rng_uniform(r) < 0.5 ? -1 : 1) *
+                                   (0.01 + gsl_rng_uniform(r));
+            g[i] = gsl_rng_uniform(r) - 0.5;
+            g3[i] = g[i] * gs;
+            m[i] = m2[i] = m3[i] = 0.1 * gsl_rng_uniform(r);
+            v[i] = v2[i] = v3[i] = 0.01 * gsl_rng_uniform(r);
+        }
+        ck_assert_int_eq(vm_adam_scaled(w, g, m, v, (size_t)n, gs, b1, b2, c1, c2, lr, eps, wd),
+                         1);
+        vm_adam(w3, g3, m3, v3, (size_t)n, b1, b2, c1, c2, lr, eps, wd);
+        double step = lr / c1, rc2 = 1.0 / sqrt(c2);
+        for (int i = 0; i < n; i++) {
+            double gi = g[i] * gs;
+            m2[i] = b1 * m2[i] + (1.0 - b1) * gi;
+            v2[i] = b2 * v2[i] + ((1.0 - b2) * gi) * gi;
+            double denom = sqrt(v2[i]) * rc2 + eps;
+            w2[i] = w2[i] - ((step * m2[i]) / denom + (lr * wd) * w2[i]);
+            ck_assert(same_bits(w[i], w2[i]) && same_bits(m[i], m2[i]) &&
+                      same_bits(v[i], v2[i]));
+            ck_assert_double_eq_tol(w[i], w3[i], 1e-13 * fabs(w3[i]));
+        }
+        if (n == 0)
+            continue;
+        int at = (int)gsl_rng_uniform_int(r, (unsigned long)n);
+        g[at] = NAN;
+        ck_assert_int_eq(vm_adam_scaled(w, g, m, v, (size_t)n, gs, b1, b2, c1, c2, lr, eps, wd),
+                         0);
+        for (int i = 0; i < n; i++) {
+            w[i] = 0.5;
+            g[i] = m[i] = v[i] = 0.0;
+        }
+        w[n - 1] = INFINITY;
+        ck_assert_int_eq(vm_adam_scaled(w, g, m, v, (size_t)n, gs, b1, b2, c1, c2, lr, eps, wd),
+                         0);
+    }
+    gsl_rng_free(r);
+}
+END_TEST
+
 /* ---- bfloat16 ---- */
 
 /* Rounding to the nearest bfloat16, ties to even (1 + 2^-8 lies halfway between
@@ -402,11 +539,14 @@ static Suite *vecmath_suite(void)
     tcase_add_test(tc, test_exp_accuracy);
     tcase_add_test(tc, test_exp_special_values);
     tcase_add_test(tc, test_exp_kernels_match_scalar);
+    tcase_add_test(tc, test_exp_fast_accuracy);
+    tcase_add_test(tc, test_exp_fast_kernels_match_scalar);
     tcase_add_test(tc, test_rows_match_plain_loops);
     tcase_add_test(tc, test_rows_backward_d16);
     tcase_add_test(tc, test_scans);
     tcase_add_test(tc, test_small_kernels);
     tcase_add_test(tc, test_adam);
+    tcase_add_test(tc, test_adam_scaled);
     tcase_add_test(tc, test_bf16_rounding);
     tcase_add_test(tc, test_bf16_blocks_dot);
     suite_add_tcase(s, tc);
