@@ -59,6 +59,12 @@ typedef struct {
     int unusable; /* a round that leaves no test */
 } round_record;
 
+/* One bound of every candidate position, and its summary for the scans. */
+typedef struct {
+    float *hi;        /* [n_items] */
+    float *group_max; /* [8 ceil(n_items / VM_GROUP)] vm_group_max_singles of hi */
+} bound_column;
+
 typedef struct {
     agent base;
     privileged_view truth;
@@ -71,10 +77,11 @@ typedef struct {
     int *best;          /* [slate] positions of the slate */
     round_record rounds; /* of the last best_assortment */
     /* screening (screened_act): per candidate position, the bounds */
-    double *utility_hi;   /* [n_items] V_i >= v_i */
-    double *neg_utility_hi; /* [n_items] N_i >= -v_i */
-    double *log_ratio_hi; /* [n_items] R_i >= log r_i */
-    double *log_value_hi; /* [n_items] L_i >= v_i + log r_i */
+    bound_column utility_hi;     /* V_i >= v_i */
+    bound_column neg_utility_hi; /* N_i >= -v_i */
+    bound_column log_ratio_hi;   /* R_i >= log r_i */
+    bound_column log_value_hi;   /* L_i >= v_i + log r_i */
+    int *found;         /* [n_items] scratch: the positions a scan finds */
     unsigned char *in_set; /* [n_items] 1 for the positions in the screened set */
     int *pick;          /* [SCREEN_PER_SLOT slates] scratch: the first set's picks */
     /* the screened set C, in the order it was formed */
@@ -107,10 +114,13 @@ static void oracle_destroy(agent *a)
     free(o->short_ids);
     free(o->short_score);
     free(o->short_best);
-    free(o->neg_utility_hi);
-    free(o->utility_hi);
-    free(o->log_ratio_hi);
-    free(o->log_value_hi);
+    bound_column *columns[4] = {&o->utility_hi, &o->neg_utility_hi, &o->log_ratio_hi,
+                                &o->log_value_hi};
+    for (int c = 0; c < 4; c++) {
+        free(columns[c]->hi);
+        free(columns[c]->group_max);
+    }
+    free(o->found);
     free(o->pick);
     free(o->in_set);
     free(o->set_pos);
@@ -118,6 +128,9 @@ static void oracle_destroy(agent *a)
     free(o->set_utility);
     free(o);
 }
+
+/* The singles of a bound column's summary, for n candidates. */
+static size_t group_floats(size_t n) { return 8 * ((n + VM_GROUP - 1) / VM_GROUP); }
 
 static int oracle_create(const void *config, const env_spec *spec, const agent_context *ctx,
                          agent **out, char *err)
@@ -145,17 +158,22 @@ static int oracle_create(const void *config, const env_spec *spec, const agent_c
     o->short_ids = calloc(m, sizeof *o->short_ids);
     o->short_score = calloc(m, sizeof *o->short_score);
     o->short_best = calloc(k, sizeof *o->short_best);
-    o->neg_utility_hi = calloc(n, sizeof *o->neg_utility_hi);
-    o->utility_hi = calloc(n, sizeof *o->utility_hi);
-    o->log_ratio_hi = calloc(n, sizeof *o->log_ratio_hi);
-    o->log_value_hi = calloc(n, sizeof *o->log_value_hi);
+    int screening_ok = 1;
+    bound_column *columns[4] = {&o->utility_hi, &o->neg_utility_hi, &o->log_ratio_hi,
+                                &o->log_value_hi};
+    for (int c = 0; c < 4; c++) {
+        columns[c]->hi = calloc(n, sizeof(float));
+        columns[c]->group_max = calloc(group_floats(n), sizeof(float));
+        screening_ok = screening_ok && columns[c]->hi && columns[c]->group_max;
+    }
+    o->found = calloc(n, sizeof *o->found);
     o->in_set = calloc(n, sizeof *o->in_set);
     o->set_pos = calloc(n, sizeof *o->set_pos);
     o->set_ids = calloc(n, sizeof *o->set_ids);
     o->set_utility = calloc(n, sizeof *o->set_utility);
     o->pick = calloc(SCREEN_PER_SLOT * k, sizeof *o->pick);
-    int screening_ok = o->neg_utility_hi && o->utility_hi && o->log_ratio_hi && o->log_value_hi &&
-                       o->in_set && o->set_pos && o->set_ids && o->set_utility && o->pick;
+    screening_ok = screening_ok && o->found && o->in_set && o->set_pos && o->set_ids &&
+                   o->set_utility && o->pick;
     if (!o->weight || !o->value || !o->score || !o->heap || !o->best || !o->short_pos ||
         !o->short_w || !o->short_r || !o->short_ids || !o->short_score || !o->short_best ||
         !screening_ok) {
@@ -361,22 +379,23 @@ static int add_to_set(oracle *o, int j, int *m)
 }
 
 /* Adds the positions j < n with bound[j] >= t and also[j] >= t_also (or NaN;
- * also may be NULL); returns how many. */
-static int widen_both(oracle *o, const double *bound, double t, const double *also,
+ * also may be NULL); returns how many. The scan runs in singles at t rounded
+ * down, which finds them all, and each is tested in double. */
+static int widen_both(oracle *o, const bound_column *bound, double t, const bound_column *also,
                       double t_also, int n, int *m)
 {
+    int found = vm_positions_not_below(o->found, bound->hi, bound->group_max, n,
+                                       sketch_single_down(t));
     int added = 0;
-    for (int j = 0;; j++) {
-        j = vm_first_not_below(bound, j, n, t);
-        if (j >= n)
-            break;
-        if (!also || !(also[j] < t_also))
+    for (int q = 0; q < found; q++) {
+        int j = o->found[q];
+        if (!(bound->hi[j] < t) && (!also || !(also->hi[j] < t_also)))
             added += add_to_set(o, j, m);
     }
     return added;
 }
 
-static int widen_above(oracle *o, const double *bound, int n, double t, int *m)
+static int widen_above(oracle *o, const bound_column *bound, int n, double t, int *m)
 {
     return widen_both(o, bound, t, NULL, 0, n, m);
 }
@@ -437,7 +456,7 @@ static int widen_by_rounds(oracle *o, int n, double top, scan_marks *seen, int *
         if (!(t_value >= seen->value && t_room >= seen->room)) {
             seen->value = t_value;
             seen->room = t_room;
-            added += widen_both(o, o->log_value_hi, t_value, o->utility_hi, t_room, n, m);
+            added += widen_both(o, &o->log_value_hi, t_value, &o->utility_hi, t_room, n, m);
         }
     }
     if (r->least_lambda < INFINITY) {
@@ -448,29 +467,31 @@ static int widen_by_rounds(oracle *o, int n, double top, scan_marks *seen, int *
         double t_ratio = log_half - margin(log_half, 0);
         double t_neg = -(top + log_ratio) - margin(top, log_ratio);
         if (scan_needed(&seen->ratio, t_ratio))
-            added += widen_above(o, o->log_ratio_hi, n, t_ratio, m);
+            added += widen_above(o, &o->log_ratio_hi, n, t_ratio, m);
         if (scan_needed(&seen->neg, t_neg))
-            added += widen_above(o, o->neg_utility_hi, n, t_neg, m);
+            added += widen_above(o, &o->neg_utility_hi, n, t_neg, m);
     }
     return added;
 }
 
 /* At least every r_i <= e^{R_i}: e^{max R_i} raised past the exponential's
- * error, or +Inf where an R_i is NaN or +Inf. */
-static double value_cap(const double *log_ratio_hi, int n)
+ * error, or +Inf where an R_i is NaN or +Inf (its summary then holds +Inf). */
+static double value_cap(const bound_column *log_ratio_hi, int n)
 {
-    if (vm_first_not_below(log_ratio_hi, 0, n, INFINITY) < n)
-        return INFINITY;
-    return exp(vm_max(log_ratio_hi, n, -INFINITY)) * (1 + 0x1p-40);
+    float top = -INFINITY;
+    for (size_t l = 0; l < group_floats((size_t)n); l++)
+        top = log_ratio_hi->group_max[l] > top ? log_ratio_hi->group_max[l] : top;
+    return top == INFINITY ? INFINITY : exp(top) * (1 + 0x1p-40);
 }
 
 /* Adds about the first best positions of bound [n], and at least k of them:
  * those at or above the (first / SAMPLE_STRIDE)-th best of every
  * SAMPLE_STRIDE-th bound (one vectorised scan), or where that leaves fewer
  * than k, the exact first best (rank_top_k). */
-static void add_best(oracle *o, const observation *obs, const double *bound, int first, int k,
-                     int *m)
+static void add_best(oracle *o, const observation *obs, const bound_column *column, int first,
+                     int k, int *m)
 {
+    const float *bound = column->hi;
     int n = obs->n_candidates, q = first / SAMPLE_STRIDE;
     double best[SCREEN_PER_SLOT + 1]; /* the q largest samples, decreasing */
     int len = 0;
@@ -484,9 +505,11 @@ static void add_best(oracle *o, const observation *obs, const double *bound, int
         best[at] = x;
     }
     if (len == q && q > 0 && best[q - 1] > -INFINITY &&
-        widen_above(o, bound, n, best[q - 1], m) >= k)
+        widen_above(o, column, n, best[q - 1], m) >= k)
         return;
-    rank_top_k(obs->candidates, bound, n, first, o->heap, o->pick);
+    for (int j = 0; j < n; j++) /* rank_top_k takes doubles */
+        o->score[j] = bound[j];
+    rank_top_k(obs->candidates, o->score, n, first, o->heap, o->pick);
     for (int j = 0; j < first; j++)
         add_to_set(o, o->pick[j], m);
 }
@@ -499,9 +522,9 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
 {
     int n = obs->n_candidates, m = 0, done = 0;
     int first = SCREEN_PER_SLOT * k < n ? SCREEN_PER_SLOT * k : n;
-    add_best(o, obs, o->log_value_hi, first, k, &m);
-    add_best(o, obs, o->neg_utility_hi, first, k, &m);
-    o->rounds.value_cap = value_cap(o->log_ratio_hi, n);
+    add_best(o, obs, &o->log_value_hi, first, k, &m);
+    add_best(o, obs, &o->neg_utility_hi, first, k, &m);
+    o->rounds.value_cap = value_cap(&o->log_ratio_hi, n);
     scan_marks seen = {NAN, NAN, NAN, NAN, NAN};
     for (int widening = 0; widening <= MAX_WIDENINGS; widening++) {
         double v0;
@@ -510,7 +533,7 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
             return rc;
         done = m;
         double top = vm_max(o->set_utility, m, v0);
-        if (scan_needed(&seen.top, top) && widen_above(o, o->utility_hi, n, top, &m) > 0)
+        if (scan_needed(&seen.top, top) && widen_above(o, &o->utility_hi, n, top, &m) > 0)
             continue;
         vm_exp_shifted(o->weight, o->set_utility, top, m);
         best_assortment(o, m, k, o->set_ids, vm_exp(v0 - top));
@@ -530,12 +553,16 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
 static int screened_act(oracle *o, const observation *obs, int k, int *slate)
 {
     int n = obs->n_candidates;
-    int rc = o->truth.bounds(o->truth.ctx, obs->user, obs->candidates, n, o->utility_hi,
-                             o->neg_utility_hi, o->log_ratio_hi, o->log_value_hi);
+    int rc = o->truth.bounds(o->truth.ctx, obs->user, obs->candidates, n, o->utility_hi.hi,
+                             o->neg_utility_hi.hi, o->log_ratio_hi.hi, o->log_value_hi.hi);
     if (rc < 0)
         return err_set(o->base.err, rc, "the environment gave no bounds");
     if (rc == 0)
         return SCREEN_DECLINED;
+    bound_column *columns[4] = {&o->utility_hi, &o->neg_utility_hi, &o->log_ratio_hi,
+                                &o->log_value_hi};
+    for (int c = 0; c < 4; c++)
+        vm_group_max_singles(columns[c]->group_max, columns[c]->hi, n);
     rc = screen(o, obs, k, slate);
     memset(o->in_set, 0, (size_t)n);
     return rc;
@@ -564,8 +591,10 @@ static double oracle_memory_estimate(const void *config, const env_spec *spec)
     (void)config;
     double m = (double)SHORTLIST_PER_SLOT * spec->slate;
     double screen = (double)SCREEN_PER_SLOT * spec->slate; /* pick, and heap beyond m */
-    double per_item = 8 * sizeof(double) + 2 * sizeof(int) + 1; /* + bounds, screened set */
-    return sizeof(oracle) + (double)spec->n_items * per_item +
+    /* values, bounds and their summaries, the screened set and a scan's finds */
+    double per_item = 4 * sizeof(double) + 4 * sizeof(float) * (1 + 8.0 / VM_GROUP) +
+                      3 * sizeof(int) + 1;
+    return sizeof(oracle) + (double)spec->n_items * per_item + 4 * 8 * sizeof(float) +
            m * (3 * sizeof(double) + 2 * sizeof(int)) + screen * 2 * sizeof(int) +
            (double)spec->slate * 2 * sizeof(int);
 }

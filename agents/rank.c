@@ -46,13 +46,12 @@ static void sift_up(const int *candidates, const double *scores, int *heap, int 
     }
 }
 
-void rank_top_k(const int *candidates, const double *scores, int n, int k, int *heap,
-                int *best)
+/* rank_top_k by a bounded heap, for any k, and for NaN scores (which rank
+ * neither above nor below others: the result then depends on this order of
+ * work, which is kept as it was). */
+static void top_k_heap(const int *candidates, const double *scores, int n, int k, int *heap,
+                       int *best)
 {
-    if (k > n)
-        k = n;
-    if (k <= 0)
-        return;
     int len = 0, j = 0;
     for (; j < n && len < k; j++) {
         heap[len] = j;
@@ -78,6 +77,61 @@ void rank_top_k(const int *candidates, const double *scores, int n, int k, int *
         heap[0] = heap[--len];
         sift_down(candidates, scores, heap, len, 0);
     }
+}
+
+/* Up to this k, an array kept sorted beats a heap: most insertions land near
+ * its end. */
+enum { SORTED_MAX = 32 };
+
+typedef struct {
+    double score;
+    int id, pos;
+} ranked;
+
+static int ranked_above(ranked a, ranked b)
+{
+    if (a.score != b.score)
+        return a.score > b.score;
+    return a.id < b.id;
+}
+
+/* rank_top_k by insertion into the sorted k best so far (k <= SORTED_MAX);
+ * returns 0, nothing written, at a NaN score. */
+static int top_k_sorted(const int *candidates, const double *scores, int n, int k, int *best)
+{
+    ranked top[SORTED_MAX];
+    int len = 0;
+    for (int j = 0; j < n; j++) {
+        if (len == k) { /* most positions score below the k-th: four at a time */
+            j = vm_first_not_below(scores, j, n, top[k - 1].score);
+            if (j == n)
+                break;
+        }
+        ranked r = {scores[j], candidates[j], j};
+        if (r.score != r.score)
+            return 0;
+        if (len == k && !ranked_above(r, top[k - 1]))
+            continue;
+        int at = len < k ? len++ : k - 1;
+        for (; at > 0 && ranked_above(r, top[at - 1]); at--)
+            top[at] = top[at - 1];
+        top[at] = r;
+    }
+    for (int j = 0; j < len; j++)
+        best[j] = top[j].pos;
+    return 1;
+}
+
+void rank_top_k(const int *candidates, const double *scores, int n, int k, int *heap,
+                int *best)
+{
+    if (k > n)
+        k = n;
+    if (k <= 0)
+        return;
+    if (k <= SORTED_MAX && top_k_sorted(candidates, scores, n, k, best))
+        return;
+    top_k_heap(candidates, scores, n, k, heap, best);
 }
 
 /* ---- the sketched first pass (the argument in rank.h, the bound in sim/sketch.h) ---- */

@@ -213,6 +213,7 @@ typedef struct {
     double *aff;           /* [slate] affinities x.q of the slate's items */
     double *position_cost; /* [slate] position_bias log2(1 + j) */
     double *topic_cost;    /* [topics] scratch: satiation_weight * s[t] of one user, now */
+    float *topic_cost_single; /* [topics] scratch: the same as singles, for the bounds */
 } shop_state;
 
 /* ---------------------------------------------------------------- helpers */
@@ -260,7 +261,7 @@ static double shop_memory_bytes(const shop_config *c)
     double cap = (double)shop_capacity(c), d = c->dim, t = c->topics;
     double per_user = 2 * d * sizeof(double) + sizeof(shop_user) + t * sizeof(float);
     double per_item = d * sizeof(double) + 3 * sizeof(double) + 4 * sizeof(int) + 1.0 / 8;
-    double per_topic = d * sizeof(double) + 3 * sizeof(double);
+    double per_topic = d * sizeof(double) + 3 * sizeof(double) + sizeof(float);
     /* the screening bounds' copies: the latents' sketch (bfloat16 entries, rows
      * padded to a multiple of 8, a norm in double and single, an approximate
      * score; x in single), appeal and log-price in single */
@@ -711,6 +712,7 @@ static void shop_destroy(env *e)
     free(s->aff);
     free(s->position_cost);
     free(s->topic_cost);
+    free(s->topic_cost_single);
     free(s);
 }
 
@@ -755,9 +757,10 @@ static int shop_allocate(shop_state *s)
     s->aff = malloc(sizeof(double) * k);
     s->position_cost = malloc(sizeof(double) * k);
     s->topic_cost = malloc(sizeof(double) * t);
+    s->topic_cost_single = malloc(sizeof(float) * t);
     s->appeal_single = malloc(sizeof(float) * cap);
     s->log_price_single = malloc(sizeof(float) * cap);
-    if (!s->appeal_single || !s->log_price_single ||
+    if (!s->appeal_single || !s->log_price_single || !s->topic_cost_single ||
         sketch_init(&s->latent_sketch, s->capacity, s->dim) != DS_OK)
         return DS_ENOMEM;
     return s->centroid && s->topic_price && s->item_topic && s->item_price &&
@@ -1164,60 +1167,78 @@ BOUND_INLINE void bound_block(const bound_terms *c, v8f f, v8f norm, v8f appeal,
     out[3] = v_hi + log_r + c->value_margin;
 }
 
-/* Stores lanes [0, count) of v as doubles. */
-BOUND_INLINE void store_doubles(double *to, v8f v, int count)
+BOUND_INLINE v8f load8(const float *from)
 {
-    if (count == 8) {
-        v4d low = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d);
-        v4d high = __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
-        memcpy(to, &low, sizeof low);
-        memcpy(to + 4, &high, sizeof high);
-        return;
-    }
-    for (int l = 0; l < count; l++)
-        to[l] = (double)v[l];
+    v8f v;
+    memcpy(&v, from, sizeof v);
+    return v;
 }
 
-/* The bounds of items [n] into outs (utility_hi, neg_utility_hi, log_ratio_hi,
- * log_value_hi), eight at a time; direct: items[j] = j. */
-static BOUND_CLONES void bound_all(const shop_state *s, const bound_terms *c, const int *items,
-                                   int n, int direct, double *const outs[4])
+/* The bounds of n items from their f, |q|, appeal, log-price and satiation
+ * cost (in: five arrays [n]) into outs (utility_hi, neg_utility_hi,
+ * log_ratio_hi, log_value_hi), eight at a time; the last few through padded
+ * copies. */
+static BOUND_CLONES void bound_run(const bound_terms *terms, const float *const in[5], int n,
+                                   float *const outs[4])
+{
+    const bound_terms c = *terms; /* a local copy: the stores cannot change it */
+    float *out0 = outs[0], *out1 = outs[1], *out2 = outs[2], *out3 = outs[3];
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        v8f out[4];
+        bound_block(&c, load8(in[0] + j), load8(in[1] + j), load8(in[2] + j), load8(in[3] + j),
+                    load8(in[4] + j), out);
+        memcpy(out0 + j, &out[0], sizeof out[0]);
+        memcpy(out1 + j, &out[1], sizeof out[1]);
+        memcpy(out2 + j, &out[2], sizeof out[2]);
+        memcpy(out3 + j, &out[3], sizeof out[3]);
+    }
+    if (j == n)
+        return;
+    v8f lanes[5] = {{0}}, out[4];
+    for (int k = 0; k < 5; k++)
+        memcpy(&lanes[k], in[k] + j, sizeof(float) * (size_t)(n - j));
+    bound_block(&c, lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], out);
+    for (int k = 0; k < 4; k++)
+        memcpy(outs[k] + j, &out[k], sizeof(float) * (size_t)(n - j));
+}
+
+/* Items a chunk of bound_all takes: its looked-up inputs stay in L1. */
+enum { BOUND_CHUNK = 256 };
+
+/* The bounds of items [n] into outs; direct: items[j] = j, whose inputs are
+ * read in place (only the satiation costs looked up), where others' are
+ * looked up a chunk at a time. s->topic_cost_single holds the user's costs. */
+static void bound_all(const shop_state *s, const bound_terms *c, const int *items, int n,
+                      int direct, float *const outs[4])
 {
     const float *f = s->latent_sketch.approx, *norm = s->latent_sketch.norms_single;
-    const float *appeal = s->appeal_single, *log_price = s->log_price_single;
-    const double *cost = s->topic_cost;
-    const int *topic = s->item_topic;
-    for (int j = 0; j < n; j += 8) {
-        int count = n - j < 8 ? n - j : 8;
-        v8f lanes[5], out[4];
-        if (direct && count == 8) {
-            memcpy(&lanes[0], f + j, sizeof lanes[0]);
-            memcpy(&lanes[1], norm + j, sizeof lanes[1]);
-            memcpy(&lanes[2], appeal + j, sizeof lanes[2]);
-            memcpy(&lanes[3], log_price + j, sizeof lanes[3]);
-            for (int l = 0; l < 8; l++)
-                lanes[4][l] = (float)cost[topic[j + l]];
-        } else {
-            int id[8];
-            for (int l = 0; l < 8; l++)
-                id[l] = items[j + (l < count ? l : count - 1)];
-            for (int l = 0; l < 8; l++) {
-                lanes[0][l] = f[id[l]];
-                lanes[1][l] = norm[id[l]];
-                lanes[2][l] = appeal[id[l]];
-                lanes[3][l] = log_price[id[l]];
-                lanes[4][l] = (float)cost[topic[id[l]]];
+    float looked_up[5][BOUND_CHUNK];
+    int topic[BOUND_CHUNK];
+    for (int j = 0; j < n; j += BOUND_CHUNK) {
+        int count = n - j < BOUND_CHUNK ? n - j : BOUND_CHUNK;
+        const float *in[5] = {f + j, norm + j, s->appeal_single + j, s->log_price_single + j,
+                              looked_up[4]};
+        const int *topic_of = s->item_topic + j;
+        if (!direct) {
+            const float *from[4] = {f, norm, s->appeal_single, s->log_price_single};
+            for (int k = 0; k < 4; k++) {
+                vm_lookup_singles(looked_up[k], from[k], items + j, count);
+                in[k] = looked_up[k];
             }
+            for (int q = 0; q < count; q++)
+                topic[q] = s->item_topic[items[j + q]];
+            topic_of = topic;
         }
-        bound_block(c, lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], out);
-        for (int o = 0; o < 4; o++)
-            store_doubles(outs[o] + j, out[o], count);
+        vm_lookup_singles(looked_up[4], s->topic_cost_single, topic_of, count);
+        float *const chunk_outs[4] = {outs[0] + j, outs[1] + j, outs[2] + j, outs[3] + j};
+        bound_run(c, in, count, chunk_outs);
     }
 }
 
-static int shop_privileged_bounds(env *e, int u, const int *items, int n, double *utility_hi,
-                                  double *neg_utility_hi, double *log_ratio_hi,
-                                  double *log_value_hi)
+static int shop_privileged_bounds(env *e, int u, const int *items, int n, float *utility_hi,
+                                  float *neg_utility_hi, float *log_ratio_hi,
+                                  float *log_value_hi)
 {
     shop_state *s = as_shop(e);
     reward_kind reward = s->ctx.reward;
@@ -1233,10 +1254,12 @@ static int shop_privileged_bounds(env *e, int u, const int *items, int n, double
         return 0;
     user_terms t = user_terms_of(s, u);
     double max_cost = 0;
-    for (int k = 0; k < s->topics; k++)
+    for (int k = 0; k < s->topics; k++) {
         max_cost = fmax(max_cost, fabs(s->topic_cost[k]));
+        s->topic_cost_single[k] = (float)s->topic_cost[k];
+    }
     bound_terms c = bound_terms_of(s, &t, &err, max_cost);
-    double *outs[4] = {utility_hi, neg_utility_hi, log_ratio_hi, log_value_hi};
+    float *const outs[4] = {utility_hi, neg_utility_hi, log_ratio_hi, log_value_hi};
     bound_all(s, &c, items, n, own && !s->churn, outs);
     return 1;
 }

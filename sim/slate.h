@@ -68,7 +68,7 @@ typedef struct {
  * utility of not clicking. Any output may be NULL.
  *
  * bounds, NULL where the environment offers none: for each item, cheap upper
- * bounds (every output one)
+ * bounds as singles (every output one)
  *     v_i <= utility_hi,  -v_i <= neg_utility_hi,  log r_i <= log_ratio_hi,
  *     v_i + log r_i <= log_value_hi    (log 0 = -Inf)
  * proven for the very doubles utilities would give now (v_i the utility,
@@ -81,8 +81,8 @@ typedef struct {
     void *ctx;
     int (*utilities)(void *ctx, int user, const int *items, int n, double *utility,
                      double *value_if_clicked, double *no_click_utility);
-    int (*bounds)(void *ctx, int user, const int *items, int n, double *utility_hi,
-                  double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi);
+    int (*bounds)(void *ctx, int user, const int *items, int n, float *utility_hi,
+                  float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi);
 } privileged_view;
 
 #endif

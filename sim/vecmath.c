@@ -913,6 +913,135 @@ int vm_first_sum_not_below(const float *f, float a, const float *w, int from, in
     return first_sum_not_below_base(f, a, w, from, n, t);
 }
 
+/* ---- singles: lookups and screening scans ---- */
+
+static __attribute__((noinline)) void lookup_singles_base(float *out, const float *table,
+                                                          const int *index, int from, int n)
+{
+    for (int j = from; j < n; j++)
+        out[j] = table[index[j]];
+}
+
+/* Lane l of a group's summary from the group's entries g[8 v + l], v < count / 8
+ * (count a multiple of 8, or the lanes past count take -Inf). */
+static __attribute__((noinline)) void group_max_base(float *summary, const float *g, int count)
+{
+    for (int l = 0; l < 8; l++) {
+        float m = -INFINITY;
+        for (int j = l; j < count; j += 8)
+            m = g[j] != g[j] ? INFINITY : g[j] > m ? g[j] : m;
+        summary[l] = m;
+    }
+}
+
+/* The positions from .. from + count - 1 with !(x[j] < t), into out. */
+static int entries_not_below(int *out, const float *x, int from, int count, float t)
+{
+    int found = 0;
+    for (int j = from; j < from + count; j++)
+        if (!(x[j] < t))
+            out[found++] = j;
+    return found;
+}
+
+/* The groups from entry from (a multiple of VM_GROUP) on. */
+static __attribute__((noinline)) int positions_not_below_base(int *out, const float *x,
+                                                              const float *group_max, int from,
+                                                              int n, float t)
+{
+    int found = 0;
+    for (int j = from; j < n; j += VM_GROUP) {
+        int reached = 0;
+        for (int l = 0; l < 8; l++)
+            reached |= !(group_max[j / 8 + l] < t);
+        if (reached)
+            found += entries_not_below(out + found, x, j, n - j < VM_GROUP ? n - j : VM_GROUP, t);
+    }
+    return found;
+}
+
+#ifdef VM_DISPATCH
+static VM_AVX2 int lookup_singles_avx2(float *out, const float *table, const int *index, int n)
+{
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(out + j, _mm256_i32gather_ps(table, _mm256_loadu_si256(
+                                                                  (const __m256i *)(index + j)),
+                                                      4));
+    return j;
+}
+
+/* The full groups' summaries; returns the entries done. */
+static VM_AVX2 int group_max_avx2(float *group_max, const float *x, int n)
+{
+    const __m256 inf = _mm256_set1_ps(INFINITY);
+    int j = 0;
+    for (; j + VM_GROUP <= n; j += VM_GROUP) {
+        __m256 m = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
+        for (int v = 0; v < VM_GROUP; v += 8) {
+            __m256 e = _mm256_loadu_ps(x + j + v);
+            m = _mm256_max_ps(m, e);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(e, e, _CMP_UNORD_Q));
+        }
+        _mm256_storeu_ps(group_max + j / 8, _mm256_blendv_ps(m, inf, nan));
+    }
+    return j;
+}
+
+/* Eight groups' summaries tested at once, the entries of those that reach t
+ * eight at a time; returns how many positions it found in the full groups, and
+ * the entries done in *done. */
+static VM_AVX2 int positions_not_below_avx2(int *out, const float *x, const float *group_max,
+                                            int n, float t, int *done)
+{
+    const __m256 tt = _mm256_set1_ps(t);
+    int found = 0, g = 0, full = n / VM_GROUP;
+    for (; g < full; g++) {
+        __m256 below = _mm256_cmp_ps(_mm256_loadu_ps(group_max + 8 * g), tt, _CMP_LT_OQ);
+        if (_mm256_movemask_ps(below) == 0xFF)
+            continue;
+        for (int v = g * VM_GROUP; v < (g + 1) * VM_GROUP; v += 8) {
+            __m256 in = _mm256_cmp_ps(_mm256_loadu_ps(x + v), tt, _CMP_NLT_UQ);
+            for (unsigned bits = (unsigned)_mm256_movemask_ps(in); bits; bits &= bits - 1)
+                out[found++] = v + __builtin_ctz(bits);
+        }
+    }
+    *done = g * VM_GROUP;
+    return found;
+}
+#endif
+
+void vm_lookup_singles(float *out, const float *table, const int *index, int n)
+{
+    int j = 0;
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2())
+        j = lookup_singles_avx2(out, table, index, n);
+#endif
+    lookup_singles_base(out, table, index, j, n);
+}
+
+void vm_group_max_singles(float *group_max, const float *x, int n)
+{
+    int j = 0;
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2())
+        j = group_max_avx2(group_max, x, n);
+#endif
+    for (; j < n; j += VM_GROUP)
+        group_max_base(group_max + j / 8, x + j, n - j < VM_GROUP ? n - j : VM_GROUP);
+}
+
+int vm_positions_not_below(int *out, const float *x, const float *group_max, int n, float t)
+{
+    int found = 0, done = 0;
+#ifdef VM_DISPATCH
+    if (HAVE_AVX2())
+        found = positions_not_below_avx2(out, x, group_max, n, t, &done);
+#endif
+    return found + positions_not_below_base(out + found, x, group_max, done, n, t);
+}
+
 /* ---- the learners' exponential ----
  * vm_exp's reduction and polynomial, evaluated by Estrin's scheme (the twelve terms
  * of q paired, then combined in a tree: five dependent steps instead of twelve) and,

@@ -119,6 +119,20 @@ void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blo
  * product rounded, then the sum: the same on every CPU), or n. */
 int vm_first_sum_not_below(const float *f, float a, const float *w, int from, int n, float t);
 
+/* out[j] = table[index[j]] for j < n. */
+void vm_lookup_singles(float *out, const float *table, const int *index, int n);
+
+/* Screening scans over singles. vm_group_max_singles summarises x [n] in groups
+ * of VM_GROUP entries: group_max[8 g + l] = the largest of x[VM_GROUP g + 8 v + l]
+ * over v < VM_GROUP / 8, or +Inf if one of them is NaN (entries past n count
+ * as -Inf); group_max holds 8 ceil(n / VM_GROUP) singles.
+ * vm_positions_not_below writes the positions j < n with !(x[j] < t) (NaN
+ * included), in increasing order, into out [n] and returns how many; it reads
+ * only the groups whose summary reaches t. */
+enum { VM_GROUP = 64 };
+void vm_group_max_singles(float *group_max, const float *x, int n);
+int vm_positions_not_below(int *out, const float *x, const float *group_max, int n, float t);
+
 /* Where row r of a block of vm_bf16_blocks_dot sits among the eight slots of a
  * column: 2 (r mod 4) + r / 4, so that each 32-bit word holds rows r and r + 4. */
 int vm_bf16_block_slot(int r);

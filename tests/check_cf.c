@@ -856,6 +856,52 @@ START_TEST(test_act_rejects_bad_observations)
 }
 END_TEST
 
+/* Position a before b in the order rank_top_k promises: higher score, then
+ * lower id. */
+static const double *order_scores;
+static const int *order_ids;
+static int by_rank(const void *pa, const void *pb)
+{
+    int a = *(const int *)pa, b = *(const int *)pb;
+    if (order_scores[a] != order_scores[b])
+        return order_scores[a] > order_scores[b] ? -1 : 1;
+    return order_ids[a] - order_ids[b];
+}
+
+/* rank_top_k against a full sort, for k on both sides of the switch from a
+ * sorted array to a heap (32), with many ties (scores on a coarse grid, ids
+ * shuffled), signed zeros and infinities: the same positions in the same
+ * order. */
+START_TEST(test_top_k_is_the_sorted_prefix)
+{
+    enum { N = 200 };
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 17);
+    int ids[N], order[N], heap[N], best[N];
+    double scores[N];
+    for (int trial = 0; trial < 40; trial++) {
+        int n = 1 + (int)gsl_rng_uniform_int(r, N);
+        for (int j = 0; j < n; j++) {
+            ids[j] = j;
+            scores[j] = (double)gsl_rng_uniform_int(r, 1 + (unsigned long)trial);
+            if (gsl_rng_uniform(r) < 0.05)
+                scores[j] = gsl_rng_uniform(r) < 0.5 ? -0.0 : INFINITY;
+        }
+        gsl_ran_shuffle(r, ids, (size_t)n, sizeof *ids);
+        for (int j = 0; j < n; j++)
+            order[j] = j;
+        order_scores = scores;
+        order_ids = ids;
+        qsort(order, (size_t)n, sizeof *order, by_rank);
+        for (int k = 1; k <= 40; k++) {
+            rank_top_k(ids, scores, n, k, heap, best);
+            ck_assert_mem_eq(best, order, (size_t)(k < n ? k : n) * sizeof *best);
+        }
+    }
+    gsl_rng_free(r);
+}
+END_TEST
+
 /* ---- the sketched first pass (agents/rank.h) ---- */
 
 /* rank_top_k_sketched against the exact pass (vm_rows_dot, rank_top_k) on
@@ -1033,6 +1079,7 @@ static Suite *cf_suite(void)
     suite_add_tcase(s, mmr);
     TCase *iface = tcase_create("interface");
     tcase_add_test(iface, test_parameters_and_defaults);
+    tcase_add_test(iface, test_top_k_is_the_sorted_prefix);
     tcase_add_test(iface, test_create_validates);
     tcase_add_test(iface, test_act_rejects_bad_observations);
     suite_add_tcase(s, iface);

@@ -8,6 +8,7 @@
 #include "../envs/shop.h"
 #include "../sim/common.h"
 #include "../sim/rng.h"
+#include "../sim/sketch.h"
 #include "testutil.h"
 
 #include <gsl/gsl_randist.h>
@@ -22,8 +23,8 @@ extern const agent_type oracle_agent;
 typedef struct {
     int (*utilities)(void *ctx, int user, const int *items, int n, double *utility,
                      double *value, double *no_click_utility);
-    int (*bounds)(void *ctx, int user, const int *items, int n, double *utility_hi,
-                  double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi);
+    int (*bounds)(void *ctx, int user, const int *items, int n, float *utility_hi,
+                  float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi);
     void *ctx;
     long asked; /* items asked for values so far */
 } counted_view;
@@ -36,8 +37,8 @@ static int counted_utilities(void *ctx, int user, const int *items, int n, doubl
     return c->utilities(c->ctx, user, items, n, utility, value, no_click_utility);
 }
 
-static int counted_bounds(void *ctx, int user, const int *items, int n, double *utility_hi,
-                          double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi)
+static int counted_bounds(void *ctx, int user, const int *items, int n, float *utility_hi,
+                          float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi)
 {
     counted_view *c = ctx;
     return c->bounds(c->ctx, user, items, n, utility_hi, neg_utility_hi, log_ratio_hi,
@@ -127,8 +128,8 @@ static int shop_utilities(void *ctx, int user, const int *items, int n, double *
     return shop_env.xPrivileged(e, user, items, n, utility, value, no_click_utility);
 }
 
-static int shop_bounds(void *ctx, int user, const int *items, int n, double *utility_hi,
-                       double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi)
+static int shop_bounds(void *ctx, int user, const int *items, int n, float *utility_hi,
+                       float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi)
 {
     env *e = ctx;
     return shop_env.xPrivilegedBounds(e, user, items, n, utility_hi, neg_utility_hi,
@@ -243,9 +244,10 @@ START_TEST(test_shop_bounds_hold)
             env *e = f.e;
             gsl_rng *visits = rng_stream_new(3 * (uint64_t)i + (uint64_t)j, RNG_AGENT_SAMPLING);
             int cap = e->spec.n_items, slate[64];
-            double *v = malloc(sizeof(double) * (size_t)cap * 6); /* [6][cap] */
-            double *r = v + cap, *hi = r + cap, *neg = hi + cap, *ratio = neg + cap,
-                   *value = ratio + cap;
+            double *v = malloc(sizeof(double) * (size_t)cap * 2); /* [2][cap] */
+            float *hi = malloc(sizeof(float) * (size_t)cap * 4);  /* [4][cap] */
+            double *r = v + cap;
+            float *neg = hi + cap, *ratio = neg + cap, *value = ratio + cap;
             counted_view view = {shop_utilities, shop_bounds, e, 0};
             agent *a = make_oracle(&e->spec, &view, 1, rewards[j]);
             double t = 0, worst_gap = 0;
@@ -279,6 +281,7 @@ START_TEST(test_shop_bounds_hold)
                     worst_gap);
             oracle_agent.xDestroy(a);
             free(v);
+            free(hi);
             gsl_rng_free(visits);
             shop_close(&f);
         }
@@ -313,19 +316,20 @@ static int model_utilities(void *ctx, int user, const int *items, int n, double 
 /* x raised past the rounding of a log and a sum (-Inf stays). */
 static double up(double x) { return isfinite(x) ? x + 0x1p-48 * (1 + fabs(x)) : x; }
 
-/* The exact quantities plus the slacks: bounds as loose as the slack says. */
-static int model_bounds(void *ctx, int user, const int *items, int n, double *utility_hi,
-                        double *neg_utility_hi, double *log_ratio_hi, double *log_value_hi)
+/* The exact quantities plus the slacks: bounds as loose as the slack says,
+ * rounded up to singles. */
+static int model_bounds(void *ctx, int user, const int *items, int n, float *utility_hi,
+                        float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi)
 {
     const model *t = ctx;
     (void)user;
     for (int j = 0; j < n; j++) {
         int i = items[j];
         double log_r = log(t->r[i]), log_value = t->v[i] + log_r;
-        utility_hi[j] = t->v[i] + t->slack[0][i];
-        neg_utility_hi[j] = -t->v[i] + t->slack[1][i];
-        log_ratio_hi[j] = up(log_r) + t->slack[2][i];
-        log_value_hi[j] = up(log_value) + t->slack[3][i];
+        utility_hi[j] = sketch_single_up(t->v[i] + t->slack[0][i]);
+        neg_utility_hi[j] = sketch_single_up(-t->v[i] + t->slack[1][i]);
+        log_ratio_hi[j] = sketch_single_up(up(log_r) + t->slack[2][i]);
+        log_value_hi[j] = sketch_single_up(up(log_value) + t->slack[3][i]);
     }
     return 1;
 }

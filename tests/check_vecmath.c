@@ -359,6 +359,57 @@ START_TEST(test_scans)
 }
 END_TEST
 
+/* The screening scans over singles against plain loops: lookups; group
+ * summaries (NaN as +Inf, a short last group); the positions not below t for
+ * thresholds inside the data, at its ends, infinite and NaN, with NaN and
+ * infinite entries; n across group and vector boundaries. */
+START_TEST(test_single_scans)
+{
+    enum { SCAN_MAX = 300 };
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 11);
+    static const int sizes[] = {0, 1, 7, 8, 63, 64, 65, 128, 200, 300};
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        int n = sizes[z], index[SCAN_MAX], pos[SCAN_MAX];
+        float x[SCAN_MAX], table[50], out[SCAN_MAX], summary[8 * (SCAN_MAX / VM_GROUP + 1)];
+        for (int t = 0; t < 50; t++)
+            table[t] = (float)gsl_rng_uniform(r);
+        for (int j = 0; j < n; j++) {
+            index[j] = (int)gsl_rng_uniform_int(r, 50);
+            x[j] = (float)(gsl_rng_uniform(r) * 10 - 5);
+        }
+        vm_lookup_singles(out, table, index, n);
+        for (int j = 0; j < n; j++)
+            ck_assert_float_eq(out[j], table[index[j]]);
+        for (int variant = 0; variant < 3; variant++) {
+            if (variant == 1 && n > 0)
+                x[n / 2] = NAN;
+            if (variant == 2 && n > 0)
+                x[n - 1] = INFINITY;
+            vm_group_max_singles(summary, x, n);
+            for (int g = 0; g * VM_GROUP < n; g++)
+                for (int l = 0; l < 8; l++) {
+                    float want = -INFINITY;
+                    for (int j = VM_GROUP * g + l; j < n && j < VM_GROUP * (g + 1); j += 8)
+                        want = isnan(x[j]) ? INFINITY : fmaxf(want, x[j]);
+                    ck_assert_float_eq(summary[8 * g + l], want);
+                }
+            const float ts[] = {-6.0f, -1.0f, 0.0f, 4.9f, 5.0f, INFINITY, -INFINITY, NAN};
+            for (size_t q = 0; q < sizeof ts / sizeof ts[0]; q++) {
+                int found = vm_positions_not_below(pos, x, summary, n, ts[q]), want = 0;
+                for (int j = 0; j < n; j++)
+                    if (!(x[j] < ts[q])) {
+                        ck_assert_int_lt(want, found);
+                        ck_assert_int_eq(pos[want++], j);
+                    }
+                ck_assert_int_eq(found, want);
+            }
+        }
+    }
+    gsl_rng_free(r);
+}
+END_TEST
+
 START_TEST(test_small_kernels)
 {
     gsl_rng *r = rng_new(5);
@@ -544,6 +595,7 @@ static Suite *vecmath_suite(void)
     tcase_add_test(tc, test_rows_match_plain_loops);
     tcase_add_test(tc, test_rows_backward_d16);
     tcase_add_test(tc, test_scans);
+    tcase_add_test(tc, test_single_scans);
     tcase_add_test(tc, test_small_kernels);
     tcase_add_test(tc, test_adam);
     tcase_add_test(tc, test_adam_scaled);
