@@ -1223,14 +1223,14 @@ static void bound_all(const shop_state *s, const bound_terms *c, const int *item
         if (!direct) {
             const float *from[4] = {f, norm, s->appeal_single, s->log_price_single};
             for (int k = 0; k < 4; k++) {
-                vm_lookup_singles(looked_up[k], from[k], items + j, count);
+                vm_lookup_singles(looked_up[k], from[k], s->capacity, items + j, count);
                 in[k] = looked_up[k];
             }
             for (int q = 0; q < count; q++)
                 topic[q] = s->item_topic[items[j + q]];
             topic_of = topic;
         }
-        vm_lookup_singles(looked_up[4], s->topic_cost_single, topic_of, count);
+        vm_lookup_singles(looked_up[4], s->topic_cost_single, s->topics, topic_of, count);
         float *const chunk_outs[4] = {outs[0] + j, outs[1] + j, outs[2] + j, outs[3] + j};
         bound_run(c, in, count, chunk_outs);
     }

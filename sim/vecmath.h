@@ -119,8 +119,8 @@ void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blo
  * product rounded, then the sum: the same on every CPU), or n. */
 int vm_first_sum_not_below(const float *f, float a, const float *w, int from, int n, float t);
 
-/* out[j] = table[index[j]] for j < n. */
-void vm_lookup_singles(float *out, const float *table, const int *index, int n);
+/* out[j] = table[index[j]] for j < n, 0 <= index[j] < table_n. */
+void vm_lookup_singles(float *out, const float *table, int table_n, const int *index, int n);
 
 /* Screening scans over singles. vm_group_max_singles summarises x [n] in groups
  * of VM_GROUP entries: group_max[8 g + l] = the largest of x[VM_GROUP g + 8 v + l]

@@ -374,13 +374,15 @@ START_TEST(test_single_scans)
         float x[SCAN_MAX], table[50], out[SCAN_MAX], summary[8 * (SCAN_MAX / VM_GROUP + 1)];
         for (int t = 0; t < 50; t++)
             table[t] = (float)gsl_rng_uniform(r);
-        for (int j = 0; j < n; j++) {
-            index[j] = (int)gsl_rng_uniform_int(r, 50);
-            x[j] = (float)(gsl_rng_uniform(r) * 10 - 5);
-        }
-        vm_lookup_singles(out, table, index, n);
         for (int j = 0; j < n; j++)
-            ck_assert_float_eq(out[j], table[index[j]]);
+            x[j] = (float)(gsl_rng_uniform(r) * 10 - 5);
+        for (int table_n = 1; table_n <= 50; table_n++) { /* permuted up to 32, gathered */
+            for (int j = 0; j < n; j++)
+                index[j] = (int)gsl_rng_uniform_int(r, (unsigned long)table_n);
+            vm_lookup_singles(out, table, table_n, index, n);
+            for (int j = 0; j < n; j++)
+                ck_assert_float_eq(out[j], table[index[j]]);
+        }
         for (int variant = 0; variant < 3; variant++) {
             if (variant == 1 && n > 0)
                 x[n / 2] = NAN;
