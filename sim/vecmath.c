@@ -794,18 +794,20 @@ static __attribute__((noinline)) int first_sum_not_below_base(const float *f, fl
 #ifdef VM_DISPATCH
 /* One block's column pair j: its sixteen entries (row r's pair at 2r, 2r + 1)
  * widened to 16 bits, each row's two products summed into its 32-bit lane of
- * acc (vpmaddwd: exact, as the sums stay below 2^31). */
+ * acc (vpmaddwd: exact, as the sums stay below 2^31). The sums are vector
+ * extensions' values, not __m256i: with += GCC keeps each in its register
+ * instead of copying it every step. */
+typedef int v8i __attribute__((vector_size(32)));
 #define I8_BLOCK_STEP(p, acc)                                                            \
-    acc = _mm256_add_epi32(                                                              \
-        acc, _mm256_madd_epi16(                                                          \
+    acc += (v8i)_mm256_madd_epi16(                                                       \
                  _mm256_cvtepi8_epi16(                                                   \
                      _mm_loadu_si128((const __m128i *)(const void *)((p) + 16 * j))),    \
-                 xj))
+                 xj)
 
 /* The eight sums as singles, times the rows' scales, times t. */
 #define I8_BLOCK_STORE(o, acc, sc)                                                       \
     _mm256_storeu_ps(                                                                    \
-        o, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(sc)), tv))
+        o, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps((__m256i)(acc)), _mm256_loadu_ps(sc)), tv))
 
 /* Four blocks per pass over the column pairs (four independent sums), each pair
  * of x broadcast once as a 32-bit word; returns the blocks done. */
@@ -819,7 +821,7 @@ static VM_AVX2 int i8_blocks_dot_avx2(float *out, const int8_t *B, const int16_t
     for (; b + 4 <= n_blocks; b += 4) {
         const int8_t *p0 = B + (size_t)b * step, *p1 = p0 + step, *p2 = p1 + step,
                      *p3 = p2 + step;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        v8i a0 = {0}, a1 = a0, a2 = a0, a3 = a0;
         for (int j = 0; j < pairs; j++) {
             int32_t pair;
             memcpy(&pair, x + 2 * j, sizeof pair);
@@ -836,7 +838,7 @@ static VM_AVX2 int i8_blocks_dot_avx2(float *out, const int8_t *B, const int16_t
     }
     for (; b < n_blocks; b++) {
         const int8_t *p0 = B + (size_t)b * step;
-        __m256i a0 = _mm256_setzero_si256();
+        v8i a0 = {0};
         for (int j = 0; j < pairs; j++) {
             int32_t pair;
             memcpy(&pair, x + 2 * j, sizeof pair);
