@@ -35,7 +35,7 @@ struct mf_model {
     double *X;          /* [row_cap][d] user factors */
     double *Y;          /* [n_items][d] item factors */
     double *popularity; /* [n_items] total confidence of each item */
-    rank_sketch sketch; /* Y in bfloat16, refilled after every item sweep */
+    rank_sketch sketch; /* Y in int8, refilled after every item sweep */
     long nnz;
     /* The interactions packed by user (CSR) and by item (CSC) for the sweeps,
      * rebuilt when the store changed since (version != packed_version). */
@@ -595,7 +595,7 @@ int mf_agent_rank(mf_agent *a, const observation *obs, int depth)
         return rc;
     if (depth > a->depth)
         depth = a->depth;
-    /* A personal ranking of the whole catalogue: a first pass from the bfloat16
+    /* A personal ranking of the whole catalogue: a first pass from the int8
      * sketch of the item factors, the same result as the exact pass below. */
     mf_model *m = a->model;
     const double *x = mf_model_user_factors(m, obs->user);

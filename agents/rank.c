@@ -174,9 +174,7 @@ void rank_sketch_free(rank_sketch *s)
 
 double rank_sketch_memory(int n, int d)
 {
-    double rows = n, padded = 8.0 * ((n + 7) / 8);
-    double copy = padded * d * sizeof(uint16_t) + padded * sizeof(float) /* approx */ +
-                  rows * (sizeof(double) + sizeof(float)) /* norms */ + d * sizeof(float);
+    double rows = n, copy = sketch_memory(n, d);
     double scratch = rows * (sizeof(int) + 2 * sizeof(double) + 3 * sizeof(int) +
                              sizeof(double) + sizeof(rank_row_norm)) /* order, tail, heap,
                                                   pool, ids, best, scores, by_norm */ +

@@ -15,7 +15,7 @@ void rank_top_k(const int *candidates, const double *score, int n, int k, int *h
  * A[i].x (vm_dot) of the n rows of a matrix A [n][d], with exactly the result
  * of vm_rows_dot followed by rank_top_k: the same positions in the same order.
  *
- * The copy is a bfloat16 sketch of A (sim/sketch.h), whose approximate score f_i
+ * The copy is an int8 sketch of A (sim/sketch.h), whose approximate score f_i
  * of row i is within a proven E_i of the double score s_i: s_i lies in
  * [l_i, u_i] = [f_i - E_i, f_i + E_i]. With l* the k-th largest l_i, the k rows
  * of the largest l have s >= l*, so the k-th best s is >= l*, and every row of
@@ -34,7 +34,7 @@ typedef struct {
 } rank_row_norm;
 
 typedef struct {
-    sketch sk;              /* A in bfloat16, its row norms and the scores f */
+    sketch sk;              /* A in int8, its row norms and the scores f */
     int *order;             /* [n] the row of A at each position of the sketch */
     double *tail_norm;      /* [n + 1] the largest sketch norm from each position on */
     rank_row_norm *by_norm; /* [n] scratch of rank_sketch_fill: the rows to sort */

@@ -186,7 +186,7 @@ typedef struct {
     double *appeal;        /* [capacity] */
     double *latent;        /* [capacity][dim] unit norm */
     /* what the oracle's screening bounds read (shop_privileged_bounds), kept with
-     * the catalogue: the latents in bfloat16, appeal and log-price as singles,
+     * the catalogue: the latents in int8, appeal and log-price as singles,
      * and at least the largest magnitudes of the two */
     sketch latent_sketch;
     float *appeal_single;  /* [capacity] */
@@ -262,12 +262,10 @@ static double shop_memory_bytes(const shop_config *c)
     double per_user = 2 * d * sizeof(double) + sizeof(shop_user) + t * sizeof(float);
     double per_item = d * sizeof(double) + 3 * sizeof(double) + 4 * sizeof(int) + 1.0 / 8;
     double per_topic = d * sizeof(double) + 3 * sizeof(double) + sizeof(float);
-    /* the screening bounds' copies: the latents' sketch (bfloat16 entries, rows
-     * padded to a multiple of 8, a norm in double and single, an approximate
-     * score; x in single), appeal and log-price in single */
-    double bf16 = (cap + 7) * (d * sizeof(uint16_t) + sizeof(double) + 2 * sizeof(float)) +
-                  d * sizeof(float) + cap * 2 * sizeof(float);
-    return (double)c->users * per_user + cap * per_item + t * per_topic + bf16 +
+    /* the screening bounds' copies: the latents' sketch, appeal and log-price in
+     * single */
+    double screening = sketch_memory(cap, c->dim) + cap * 2 * sizeof(float);
+    return (double)c->users * per_user + cap * per_item + t * per_topic + screening +
            (double)c->slate * 4 * sizeof(double) + t * sizeof(double) +
            (double)c->user_topics * 3 * sizeof(double) + sizeof(shop_state);
 }

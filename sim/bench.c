@@ -32,6 +32,7 @@
 #include "config.h"
 #include "rng.h"
 #include "run.h"
+#include "sketch.h"
 #include "sweep.h"
 #include "vecmath.h"
 #include "version.h"
@@ -158,8 +159,8 @@ static const bench_case cases[] = {
     /* the floor of a full-catalogue pass: 5,000 x 32 doubles through vm_rows_dot */
     {"read", "machine", "scoring pass 5k x 32 doubles (best of 50)", DRIVE_READ, "", 0, 160000,
      9, 0, 0},
-    /* the same catalogue as cf's bfloat16 sketch (agents/rank.h), a quarter of the bytes */
-    {"read.bf16", "machine", "scoring pass 5k x 32 bfloat16 (best of 50)", DRIVE_READ, "bf16", 0,
+    /* the same catalogue as cf's int8 sketch (sim/sketch.h), an eighth of the bytes */
+    {"read.i8", "machine", "scoring pass 5k x 32 int8 (best of 50)", DRIVE_READ, "i8", 0,
      160000, 9, 0, 0},
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
@@ -761,52 +762,44 @@ static int run_dgemm(int reps, int n, case_result *out, char *err)
  * = n / 32): what one full-catalogue pass of cf or the oracle can take at best,
  * compute and memory together. The figure is the best of 50 passes per
  * repetition, as a pass is short (~20 us) and the machine shared. */
-/* The catalogue a [rows][d] as vm_bf16_blocks_dot's blocks [rows / 8][d][8]. */
-static uint16_t *bf16_blocks_of(const double *a, int rows, int d)
+/* One scoring pass over n values, as doubles (vm_rows_dot) or, with a sketch
+ * started on x, as its int8 pass (sketch_score_blocks); the bytes it reads. */
+static double read_pass(const double *a, sketch *sk, const double *x, double *scores, long n,
+                        int d)
 {
-    uint16_t *blocks = malloc((size_t)rows * (size_t)d * sizeof *blocks);
-    for (int i = 0; blocks && i < rows; i++)
-        for (int c = 0; c < d; c++)
-            blocks[(size_t)(i / 8) * (size_t)d * 8 + (size_t)(8 * c) + vm_bf16_block_slot(i % 8)] =
-                vm_bf16_of(a[(size_t)i * (size_t)d + c]);
-    return blocks;
-}
-
-/* One scoring pass over n values, as doubles (vm_rows_dot) or, with blocks, as
- * the bfloat16 sketch (vm_bf16_blocks_dot); the bytes it reads. */
-static double read_pass(const double *a, const uint16_t *blocks, const double *x,
-                        const float *xf, double *scores, float *approx, long n, int d)
-{
-    int rows = (int)(n / d);
-    if (!blocks) {
-        vm_rows_dot(scores, a, x, rows, d);
+    if (!sk) {
+        vm_rows_dot(scores, a, x, (int)(n / d), d);
         return (double)n * sizeof *a;
     }
-    vm_bf16_blocks_dot(approx, blocks, xf, rows / 8, d);
-    return (double)n * sizeof *blocks;
+    sketch_score_blocks(sk, 0, sk->n_blocks);
+    return (double)n * sizeof *sk->blocks;
 }
 
-static int run_read(int reps, long n, int bf16, case_result *out, char *err)
+static int run_read(int reps, long n, int i8, case_result *out, char *err)
 {
     int d = 32, rows = (int)(n / d);
     double *a = malloc((size_t)n * sizeof *a), *x = malloc((size_t)d * sizeof *x);
     double *scores = malloc((size_t)rows * sizeof *scores);
-    float *xf = malloc((size_t)d * sizeof *xf), *approx = malloc((size_t)rows * sizeof *approx);
-    uint16_t *blocks = NULL;
-    int rc = a && x && scores && xf && approx ? DS_OK : DS_ENOMEM;
+    sketch sk_store = {0}, *sk = NULL;
+    int rc = a && x && scores ? DS_OK : DS_ENOMEM;
     if (rc == DS_OK) {
         for (long i = 0; i < n; i++)
             a[i] = 1e-3 * (double)(i % 1000);
         for (int c = 0; c < d; c++)
-            xf[c] = (float)(x[c] = 1.0 / (c + 1));
-        if (bf16 && !(blocks = bf16_blocks_of(a, rows, d)))
-            rc = DS_ENOMEM;
+            x[c] = 1.0 / (c + 1);
+        sketch_error bound;
+        if (i8 && (rc = sketch_init(&sk_store, rows, d)) == DS_OK) {
+            sk = &sk_store;
+            sketch_fill(sk, a, NULL);
+            if (!sketch_start(sk, x, &bound))
+                rc = DS_EINTERNAL;
+        }
     }
     for (int i = 0; rc == DS_OK && i < reps; i++) {
         double best = INFINITY, best_cpu = INFINITY, bytes = 0;
         for (int pass = 0; pass < 50; pass++) {
             double w0 = wall_seconds(), c0 = cpu_seconds();
-            bytes = read_pass(a, blocks, x, xf, scores, approx, n, d);
+            bytes = read_pass(a, sk, x, scores, n, d);
             best = fmin(best, wall_seconds() - w0);
             best_cpu = fmin(best_cpu, cpu_seconds() - c0);
         }
@@ -817,9 +810,9 @@ static int run_read(int reps, long n, int bf16, case_result *out, char *err)
     free(a);
     free(x);
     free(scores);
-    free(xf);
-    free(approx);
-    free(blocks);
+    sketch_free(&sk_store);
+    if (rc == DS_EINTERNAL)
+        return err_set(err, rc, "the 'read.i8' sketch declined its vector");
     return rc == DS_OK ? DS_OK : err_set(err, rc, "out of memory for %ld doubles", n);
 }
 
@@ -1042,7 +1035,7 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
     }
     if (c->drive == DRIVE_DGEMM || c->drive == DRIVE_READ) {
         int rc = c->drive == DRIVE_DGEMM ? run_dgemm(reps, (int)steps < 64 ? 64 : (int)steps, out, err)
-                                         : run_read(reps, c->steps, strcmp(c->set, "bf16") == 0, out, err);
+                                         : run_read(reps, c->steps, strcmp(c->set, "i8") == 0, out, err);
         out->peak_bytes = peak_rss_bytes() - rss0;
         return rc;
     }
@@ -1235,11 +1228,11 @@ static int derive(const row *rows, int n, derived *out)
         out[m++] = (derived){"scoring.floor_steps_per_second",
                              "full-catalogue pass floor (5k x 32 doubles)", "steps/s",
                              row_median(read) * 1e9 / (5000.0 * 32 * 8), 0, 0};
-    read = find_row(rows, n, "read.bf16");
+    read = find_row(rows, n, "read.i8");
     if (read)
-        out[m++] = (derived){"scoring.bf16_floor_steps_per_second",
-                             "bfloat16 sketch pass floor (5k x 32)", "steps/s",
-                             row_median(read) * 1e9 / (5000.0 * 32 * 2), 0, 0};
+        out[m++] = (derived){"scoring.i8_floor_steps_per_second",
+                             "int8 sketch pass floor (5k x 32)", "steps/s",
+                             row_median(read) * 1e9 / (5000.0 * 32 * 1), 0, 0};
     return m;
 }
 

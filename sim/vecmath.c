@@ -749,40 +749,34 @@ void vm_pair_dots(double *out, const double *const *rows, int k, int d)
     }
 }
 
-/* ---- bfloat16 rows in blocks of eight ---- */
+/* ---- int8 rows in blocks of eight ---- */
 
-uint16_t vm_bf16_of(double v)
+size_t vm_i8_block_entry(int i, int c, int d)
 {
-    float f = (float)v;
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    /* round to nearest, ties to even, on the 16 bits dropped */
-    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+    size_t pairs = (size_t)(d + 1) / 2;
+    return (size_t)(i / 8) * pairs * 16 + (size_t)(c / 2) * 16 + (size_t)(2 * (i % 8) + c % 2);
 }
 
-double vm_bf16_value(uint16_t h)
+int vm_i8_max_x(int d)
 {
-    uint32_t b = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &b, sizeof f);
-    return f;
+    long limit = 2147483647L / (127L * (d > 1 ? d : 1));
+    return limit < 32767 ? (int)limit : 32767;
 }
 
-int vm_bf16_block_slot(int r) { return 2 * (r % 4) + r / 4; }
-
-/* Eight rows' sums in column order, one row at a time. */
-static __attribute__((noinline)) void bf16_blocks_dot_base(float *out, const uint16_t *B,
-                                                           const float *x, int from,
-                                                           int n_blocks, int d)
+/* Eight rows' exact sums in column order, one row at a time, then each scaled
+ * as the vector kernel scales it. */
+static __attribute__((noinline)) void i8_blocks_dot_base(float *out, const int8_t *B,
+                                                         const int16_t *x, const float *scale,
+                                                         float t, int from, int n_blocks, int d)
 {
+    int pairs = (d + 1) / 2;
     for (int b = from; b < n_blocks; b++) {
-        const uint16_t *p = B + (size_t)b * (size_t)d * 8;
+        const int8_t *p = B + (size_t)b * (size_t)pairs * 16;
         for (int r = 0; r < 8; r++) {
-            const uint16_t *entry = p + vm_bf16_block_slot(r);
-            float sum = 0.0f;
-            for (int c = 0; c < d; c++)
-                sum += x[c] * (float)vm_bf16_value(entry[8 * c]);
-            out[8 * b + r] = sum;
+            int32_t sum = 0;
+            for (int j = 0; j < pairs; j++)
+                sum += p[16 * j + 2 * r] * x[2 * j] + p[16 * j + 2 * r + 1] * x[2 * j + 1];
+            out[8 * b + r] = ((float)sum * scale[8 * b + r]) * t;
         }
     }
 }
@@ -798,79 +792,63 @@ static __attribute__((noinline)) int first_sum_not_below_base(const float *f, fl
 }
 
 #ifdef VM_DISPATCH
-/* Rows 0-3 (shifted up: the low 16 bits of each 32-bit word) and rows 4-7
- * (masked: the high 16 bits) of one block's column pair j (columns 2j and 2j + 1,
- * the two halves of a 32-byte load) as singles, times xj, into lo and hi. */
-#define BF16_BLOCK_STEP(p, lo, hi)                                                       \
-    do {                                                                                 \
-        __m256i u_ = _mm256_loadu_si256((const __m256i *)(const void *)((p) + 16 * j));   \
-        lo = BF16_MADD(lo, _mm256_castsi256_ps(_mm256_slli_epi32(u_, 16)), xj);           \
-        hi = BF16_MADD(hi, _mm256_castsi256_ps(_mm256_and_si256(u_, mask)), xj);          \
-    } while (0)
+/* One block's column pair j: its sixteen entries (row r's pair at 2r, 2r + 1)
+ * widened to 16 bits, each row's two products summed into its 32-bit lane of
+ * acc (vpmaddwd: exact, as the sums stay below 2^31). The sums are vector
+ * extensions' values, not __m256i: with += GCC keeps each in its register
+ * instead of copying it every step. */
+typedef int v8i __attribute__((vector_size(32)));
+#define I8_BLOCK_STEP(p, acc)                                                            \
+    acc += (v8i)_mm256_madd_epi16(                                                       \
+                 _mm256_cvtepi8_epi16(                                                   \
+                     _mm_loadu_si128((const __m128i *)(const void *)((p) + 16 * j))),    \
+                 xj)
 
-/* The lower half of each accumulator sums the even columns, the upper half the
- * odd ones: rows 0-3 are lo's halves added, rows 4-7 hi's. */
-#define BF16_BLOCK_STORE(o, lo, hi)                                                      \
-    _mm256_storeu_ps(o, _mm256_set_m128(                                                 \
-        _mm_add_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1)),            \
-        _mm_add_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1))))
+/* The eight sums as singles, times the rows' scales, times t. */
+#define I8_BLOCK_STORE(o, acc, sc)                                                       \
+    _mm256_storeu_ps(                                                                    \
+        o, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps((__m256i)(acc)), _mm256_loadu_ps(sc)), tv))
 
-/* Column pairs vm_bf16_blocks_dot's vector kernels take; wider rows go to the
- * plain loop. */
-enum { BF16_MAX_PAIRS = 128 };
-
-/* Four blocks per pass over the columns (eight independent chains of additions),
- * two columns per step, each column pair of x broadcast once into xv; d is
- * even. Returns the blocks done. With FMA the product and the sum round once
- * (within the same bound). */
-#define BF16_BLOCKS_DOT_AVX2(suffix, attr)                                                \
-    static attr int bf16_blocks_dot_##suffix(float *out, const uint16_t *B, const float *x, \
-                                             int n_blocks, int d)                         \
-    {                                                                                     \
-        const __m256i mask = _mm256_set1_epi32((int)0xffff0000u);                         \
-        __m256 xv[BF16_MAX_PAIRS];                                                        \
-        if (d > 2 * BF16_MAX_PAIRS)                                                       \
-            return 0;                                                                     \
-        for (int j = 0; j < d / 2; j++)                                                   \
-            xv[j] = _mm256_set_m128(_mm_broadcast_ss(x + 2 * j + 1),                      \
-                                    _mm_broadcast_ss(x + 2 * j));                         \
-        size_t step = (size_t)d * 8;                                                      \
-        int b = 0;                                                                        \
-        for (; b + 4 <= n_blocks; b += 4) {                                               \
-            const uint16_t *p0 = B + (size_t)b * step, *p1 = p0 + step, *p2 = p1 + step,  \
-                           *p3 = p2 + step;                                               \
-            __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, \
-                   hi2 = lo0, lo3 = lo0, hi3 = lo0;                                       \
-            for (int j = 0; j < d / 2; j++) {                                             \
-                __m256 xj = xv[j];                                                        \
-                BF16_BLOCK_STEP(p0, lo0, hi0);                                            \
-                BF16_BLOCK_STEP(p1, lo1, hi1);                                            \
-                BF16_BLOCK_STEP(p2, lo2, hi2);                                            \
-                BF16_BLOCK_STEP(p3, lo3, hi3);                                            \
-            }                                                                             \
-            BF16_BLOCK_STORE(out + 8 * b, lo0, hi0);                                      \
-            BF16_BLOCK_STORE(out + 8 * b + 8, lo1, hi1);                                  \
-            BF16_BLOCK_STORE(out + 8 * b + 16, lo2, hi2);                                 \
-            BF16_BLOCK_STORE(out + 8 * b + 24, lo3, hi3);                                 \
-        }                                                                                 \
-        for (; b < n_blocks; b++) {                                                       \
-            const uint16_t *p0 = B + (size_t)b * step;                                    \
-            __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0;                                  \
-            for (int j = 0; j < d / 2; j++) {                                             \
-                __m256 xj = xv[j];                                                        \
-                BF16_BLOCK_STEP(p0, lo0, hi0);                                            \
-            }                                                                             \
-            BF16_BLOCK_STORE(out + 8 * b, lo0, hi0);                                      \
-        }                                                                                 \
-        return b;                                                                         \
+/* Four blocks per pass over the column pairs (four independent sums), each pair
+ * of x broadcast once as a 32-bit word; returns the blocks done. */
+static VM_AVX2 int i8_blocks_dot_avx2(float *out, const int8_t *B, const int16_t *x,
+                                      const float *scale, float t, int n_blocks, int d)
+{
+    int pairs = (d + 1) / 2;
+    size_t step = (size_t)pairs * 16;
+    __m256 tv = _mm256_set1_ps(t);
+    int b = 0;
+    for (; b + 4 <= n_blocks; b += 4) {
+        const int8_t *p0 = B + (size_t)b * step, *p1 = p0 + step, *p2 = p1 + step,
+                     *p3 = p2 + step;
+        v8i a0 = {0}, a1 = a0, a2 = a0, a3 = a0;
+        for (int j = 0; j < pairs; j++) {
+            int32_t pair;
+            memcpy(&pair, x + 2 * j, sizeof pair);
+            __m256i xj = _mm256_set1_epi32(pair);
+            I8_BLOCK_STEP(p0, a0);
+            I8_BLOCK_STEP(p1, a1);
+            I8_BLOCK_STEP(p2, a2);
+            I8_BLOCK_STEP(p3, a3);
+        }
+        I8_BLOCK_STORE(out + 8 * b, a0, scale + 8 * b);
+        I8_BLOCK_STORE(out + 8 * b + 8, a1, scale + 8 * b + 8);
+        I8_BLOCK_STORE(out + 8 * b + 16, a2, scale + 8 * b + 16);
+        I8_BLOCK_STORE(out + 8 * b + 24, a3, scale + 8 * b + 24);
     }
-
-#define BF16_MADD(acc, a, b) _mm256_add_ps(acc, _mm256_mul_ps(a, b))
-BF16_BLOCKS_DOT_AVX2(avx2, VM_AVX2)
-#undef BF16_MADD
-#define BF16_MADD(acc, a, b) _mm256_fmadd_ps(a, b, acc)
-BF16_BLOCKS_DOT_AVX2(fma, __attribute__((target("avx2,fma"))))
-#undef BF16_MADD
+    for (; b < n_blocks; b++) {
+        const int8_t *p0 = B + (size_t)b * step;
+        v8i a0 = {0};
+        for (int j = 0; j < pairs; j++) {
+            int32_t pair;
+            memcpy(&pair, x + 2 * j, sizeof pair);
+            __m256i xj = _mm256_set1_epi32(pair);
+            I8_BLOCK_STEP(p0, a0);
+        }
+        I8_BLOCK_STORE(out + 8 * b, a0, scale + 8 * b);
+    }
+    return b;
+}
 
 /* first_sum_not_below sixteen at a time, the same operations (a product, then
  * a sum); returns where the scan stopped. */
@@ -893,15 +871,15 @@ static VM_AVX2 int first_sum_not_below_avx2(const float *f, float a, const float
 
 #endif
 
-void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blocks, int d)
+void vm_i8_blocks_dot(float *out, const int8_t *B, const int16_t *x, const float *scale, float t,
+                      int n_blocks, int d)
 {
     int b = 0;
 #ifdef VM_DISPATCH
-    if (HAVE_AVX2() && d % 2 == 0)
-        b = __builtin_cpu_supports("fma") ? bf16_blocks_dot_fma(out, B, x, n_blocks, d)
-                                          : bf16_blocks_dot_avx2(out, B, x, n_blocks, d);
+    if (HAVE_AVX2())
+        b = i8_blocks_dot_avx2(out, B, x, scale, t, n_blocks, d);
 #endif
-    bf16_blocks_dot_base(out, B, x, b, n_blocks, d);
+    i8_blocks_dot_base(out, B, x, scale, t, b, n_blocks, d);
 }
 
 int vm_first_sum_not_below(const float *f, float a, const float *w, int from, int n, float t)

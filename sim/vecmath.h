@@ -5,10 +5,10 @@
  * IEEE operations in the same order whatever the code path (no fused multiply-add,
  * no reassociation): on CPUs with AVX2 the same operations run on four values at
  * once, elsewhere two (SSE2) or one at a time. So these may serve an environment,
- * whose simulated world must not depend on the CPU. The exceptions are the
- * learners' exponential (vm_exp_fast*, which fuses multiply-adds where the CPU can)
- * and the bfloat16 pass at the end, an approximation with an error bound, whose
- * users must (and agents/rank.h does) turn it into exact results. */
+ * whose simulated world must not depend on the CPU. The exception is the
+ * learners' exponential (vm_exp_fast*, which fuses multiply-adds where the CPU
+ * can). The int8 pass at the end is an approximation, reproducible too, whose
+ * users must (and sim/sketch.h does) bound its error. */
 #ifndef DIVSIM_VECMATH_H
 #define DIVSIM_VECMATH_H
 
@@ -100,20 +100,25 @@ void vm_rows_backward(double *dx, double *dA, double *dbias, const double *A, co
 /* y[i] += x[i] for i < n. */
 void vm_add_array(double *y, const double *x, int n);
 
-/* bfloat16: the top 16 bits of an IEEE single (8 significant bits, a single's
- * range). vm_bf16_of rounds v to a single, then to the nearest bfloat16 (ties to
- * even), for finite v of magnitude below 2^120; vm_bf16_value is exact. */
-uint16_t vm_bf16_of(double v);
-double vm_bf16_value(uint16_t h);
+/* A first, approximate scoring pass over rows stored as int8 in blocks of eight
+ * rows, column pairs interleaved: B[b][j][2 r + h] = B[vm_i8_block_entry(8 b + r,
+ * 2 j + h, d)] is column 2 j + h of row 8 b + r, for n_blocks blocks of
+ * ceil(d / 2) pairs (column d zero when d is odd). With x [2 ceil(d / 2)] as
+ * int16 (x[d] = 0 when d is odd) and each row's scale [8 n_blocks],
+ *     out[i] = ((float)D_i * scale[i]) * t,  D_i = sum_c B_ic x_c,
+ * in single precision. D_i is an exact integer when every |B_ic| <= 127 and
+ * every |x_c| <= vm_i8_max_x(d) (so |D_i| < 2^31), so out is the same bit for
+ * bit on every CPU. */
+void vm_i8_blocks_dot(float *out, const int8_t *B, const int16_t *x, const float *scale, float t,
+                      int n_blocks, int d);
 
-/* A first, approximate scoring pass over rows stored as bfloat16 in blocks of
- * eight rows, column-interleaved: B[b][c][vm_bf16_block_slot(r)] is column c of
- * row 8 b + r, for n_blocks blocks of d columns. out[8 b + r] = the sum over c
- * of x[c] times that entry in single precision, in an order that depends on the
- * CPU (AVX2 sums even and odd columns apart, fused multiply-adds where the CPU
- * has FMA): an approximation within d 2^-24 sum |x[c] entry| of the exact sum,
- * not a reproducible value (agents/rank.h makes exact use of it). */
-void vm_bf16_blocks_dot(float *out, const uint16_t *B, const float *x, int n_blocks, int d);
+/* Where entry (row i, column c) of a matrix of d columns sits among
+ * vm_i8_blocks_dot's blocks. */
+size_t vm_i8_block_entry(int i, int c, int d);
+
+/* The largest |x_c| vm_i8_blocks_dot takes for d columns:
+ * min(32767, floor((2^31 - 1) / (127 d))). */
+int vm_i8_max_x(int d);
 
 /* The first i in [from, n) with !(f[i] + a w[i] < t) in single precision (the
  * product rounded, then the sum: the same on every CPU), or n. */
@@ -132,10 +137,6 @@ void vm_lookup_singles(float *out, const float *table, int table_n, const int *i
 enum { VM_GROUP = 64 };
 void vm_group_max_singles(float *group_max, const float *x, int n);
 int vm_positions_not_below(int *out, const float *x, const float *group_max, int n, float t);
-
-/* Where row r of a block of vm_bf16_blocks_dot sits among the eight slots of a
- * column: 2 (r mod 4) + r / 4, so that each 32-bit word holds rows r and r + 4. */
-int vm_bf16_block_slot(int r);
 
 /* ---- the learners' exponential ----
  * The same e^x (within about 1 ulp; +Inf above 709.78, 0 below -745.14, subnormal

@@ -934,7 +934,7 @@ static void assert_sketch_exact(const double *A, int n, int d, const double *x, 
     rank_sketch_free(&s);
 }
 
-/* Near-ties the bfloat16 pass cannot tell apart: a cluster of 40 rows, each one
+/* Near-ties the int8 pass cannot tell apart: a cluster of 40 rows, each one
  * base vector (close to x, so the cluster holds the top) plus a perturbation of
  * relative size 1e-9 (exact scores differ, approximate ones collide), with exact
  * duplicates (ties broken by id) and rows one ulp apart, among random rows; a
@@ -986,8 +986,8 @@ END_TEST
  * the longest 64 rows (a whole first chunk, norm 1.1) score up to |x| at
  * cosines from 1/1.1 down, and shorter rows parallel to x score 1.003 |x| (then
  * less, in runs of five equal rows: ties to the lower id), which the bound only
- * just lets through (the sketch's error is 2^-8 |x| |A_i|). A stop 1% early
- * misses them. */
+ * just lets through (the sketch's error is below 0.007 |x| |A_i| at d = 3).
+ * A stop 1% early misses them. */
 START_TEST(test_sketch_early_stop_is_tight)
 {
     enum { N = 203, D = 3, LONG = 64 };

@@ -514,73 +514,152 @@ START_TEST(test_adam_scaled)
 }
 END_TEST
 
-/* ---- bfloat16 ---- */
+/* ---- int8 rows in blocks of eight ---- */
 
-/* Rounding to the nearest bfloat16, ties to even (1 + 2^-8 lies halfway between
- * 1 and 1 + 2^-7, 1 + 3 2^-8 between 1 + 2^-7 and 1 + 2^-6), and within 2^-8
- * relative of the value for 10^5 values over 2^-100 .. 2^100 of either sign. */
-START_TEST(test_bf16_rounding)
+/* The blocked pass's definition, one row at a time in plain integers (D in 64
+ * bits, so an overflow of the kernel's 32-bit sums would show), then scaled as
+ * vecmath.h states. */
+static float i8_plain_score(const int8_t *rows, const int16_t *x, float scale, float t, int i,
+                            int d)
 {
-    ck_assert_uint_eq(vm_bf16_of(1.0), 0x3f80);
-    ck_assert_uint_eq(vm_bf16_of(1.0 + 0x1p-8), 0x3f80);
-    ck_assert_uint_eq(vm_bf16_of(1.0 + 3 * 0x1p-8), 0x3f82);
-    ck_assert_uint_eq(vm_bf16_of(-2.0), 0xc000);
-    ck_assert_uint_eq(vm_bf16_of(0.0), 0x0000);
-    ck_assert_double_eq(vm_bf16_value(0x3f81), 1.0 + 0x1p-7);
-    gsl_rng *r = rng_new(21);
-    for (int i = 0; i < 100000; i++) {
-        double v = ldexp(gsl_rng_uniform(r) + 0.5, (int)gsl_rng_uniform_int(r, 201) - 100);
-        if (i % 2)
-            v = -v;
-        double b = vm_bf16_value(vm_bf16_of(v));
-        ck_assert_double_le(fabs(b - v), 0x1p-8 * fabs(v) * (1 + 0x1p-20));
+    int64_t sum = 0;
+    for (int c = 0; c < d; c++)
+        sum += (int64_t)rows[i * d + c] * x[c];
+    ck_assert(sum > -2147483648LL && sum < 2147483648LL);
+    return ((float)(int32_t)sum * scale) * t;
+}
+
+static int same_single(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* rows [n][d] (n a multiple of 8) into vm_i8_blocks_dot's layout */
+static int8_t *i8_blocks_of(const int8_t *rows, int n, int d)
+{
+    int8_t *B = calloc((size_t)n * (size_t)(d + 1) + 1, 1);
+    ck_assert_ptr_nonnull(B);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < d; c++)
+            B[vm_i8_block_entry(i, c, d)] = rows[i * d + c];
+    return B;
+}
+
+/* rows [n][d] and x [d] through vm_i8_blocks_dot, bit for bit against the plain
+ * loop (whichever kernel this CPU runs: the AVX2 one takes four blocks at a time,
+ * then one, so n_blocks 0 .. 9 runs every tail). */
+static void assert_i8_pass(const int8_t *rows, const int16_t *x, const float *scale, float t,
+                           int n_blocks, int d)
+{
+    int n = 8 * n_blocks;
+    int8_t *B = i8_blocks_of(rows, n, d);
+    int16_t *xp = calloc((size_t)d + 1, sizeof *xp);
+    float *out = malloc(((size_t)n + 1) * sizeof *out);
+    ck_assert(xp && out);
+    memcpy(xp, x, (size_t)d * sizeof *x);
+    vm_i8_blocks_dot(out, B, xp, scale, t, n_blocks, d);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(same_single(out[i], i8_plain_score(rows, x, scale[i], t, i, d)),
+                      "row %d of %d, d %d: %a", i, n, d, (double)out[i]);
+    free(B);
+    free(xp);
+    free(out);
+}
+
+/* Known answers: rows (1, 2, 3) and (-127, 0, 127) with x (1, -1, 2) give D = 5
+ * and 127; scales 0.5 and 2, t 0.25: 0.625 and 63.5. Entry positions: column
+ * pairs of sixteen bytes, row r's pair at 2r. */
+START_TEST(test_i8_known_answers)
+{
+    ck_assert_uint_eq(vm_i8_block_entry(0, 0, 3), 0);
+    ck_assert_uint_eq(vm_i8_block_entry(1, 1, 3), 3);
+    ck_assert_uint_eq(vm_i8_block_entry(7, 2, 3), 30);
+    ck_assert_uint_eq(vm_i8_block_entry(8, 0, 3), 32);
+    ck_assert_int_eq(vm_i8_max_x(1), 32767);
+    ck_assert_int_eq(vm_i8_max_x(32), 32767);
+    ck_assert_int_eq(vm_i8_max_x(4096), 4128); /* floor((2^31 - 1) / (127 * 4096)) */
+    int8_t rows[8 * 3] = {1, 2, 3, -127, 0, 127};
+    int16_t x[3] = {1, -1, 2};
+    float scale[8] = {0.5f, 2.0f}, out[8];
+    int8_t *B = i8_blocks_of(rows, 8, 3);
+    int16_t xp[4] = {1, -1, 2, 0};
+    vm_i8_blocks_dot(out, B, xp, scale, 0.25f, 1, 3);
+    ck_assert_float_eq(out[0], 0.625f);
+    ck_assert_float_eq(out[1], 63.5f);
+    for (int i = 2; i < 8; i++)
+        ck_assert_float_eq(out[i], 0.0f);
+    free(B);
+    assert_i8_pass(rows, x, scale, 0.25f, 1, 3);
+}
+END_TEST
+
+/* Random entries at d = 1, 2, 3, 7, 8, 32, 33 and 0 .. 9 blocks, bit for bit
+ * against the plain loop; scales and t over many binades so that the singles'
+ * roundings matter. */
+START_TEST(test_i8_blocks_dot)
+{
+    static const int dims[] = {1, 2, 3, 7, 8, 32, 33};
+    gsl_rng *r = rng_new(22);
+    for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++) {
+        int d = dims[k], limit = vm_i8_max_x(d);
+        for (int n_blocks = 0; n_blocks <= 9; n_blocks++) {
+            int n = 8 * n_blocks;
+            int8_t *rows = malloc((size_t)(n * d) + 1);
+            int16_t *x = malloc((size_t)d * sizeof *x);
+            float *scale = malloc(((size_t)n + 1) * sizeof *scale);
+            ck_assert(rows && x && scale);
+            for (int i = 0; i < n * d; i++)
+                rows[i] = (int8_t)((int)gsl_rng_uniform_int(r, 255) - 127);
+            for (int c = 0; c < d; c++)
+                x[c] = (int16_t)((long)gsl_rng_uniform_int(r, 2 * (unsigned long)limit + 1) - limit);
+            for (int i = 0; i < n; i++)
+                scale[i] = (float)ldexp(gsl_rng_uniform(r) + 0.5, (int)gsl_rng_uniform_int(r, 61) - 40);
+            float t = (float)ldexp(gsl_rng_uniform(r) + 0.5, (int)gsl_rng_uniform_int(r, 41) - 30);
+            assert_i8_pass(rows, x, scale, t, n_blocks, d);
+            free(rows);
+            free(x);
+            free(scale);
+        }
     }
     gsl_rng_free(r);
 }
 END_TEST
 
-/* The blocked pass: each row's approximate score against the exact sum of its
- * bfloat16 entries times the single x (computed in double, exact to 2^-53 here),
- * within the single-precision summation bound d 2^-24 sum |x||y| (Higham eq.
- * 3.5, with room), for 0 to 5 blocks and d = 1, 2, 3, 8, 32 (odd d runs the
- * baseline kernel, even d the AVX2 one where the CPU has it). A row put in the
- * wrong slot would be off by a whole product. */
-START_TEST(test_bf16_blocks_dot)
+/* The extremes: every |entry| = 127 and |x| = vm_i8_max_x(d), signs alike so
+ * that the sums reach their largest magnitude (127 X d, just below 2^31 at
+ * d = 4096), and mixed, at d = 4095 and 4096 and 5 blocks; t = 1 and scales 1,
+ * so the plain loop's 64-bit sum (checked below 2^31) is the score rounded to
+ * single once. */
+START_TEST(test_i8_extremes)
 {
-    static const int dims[] = {1, 2, 3, 8, 32};
-    gsl_rng *r = rng_new(22);
-    for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
-        int d = dims[t];
-        for (int n_blocks = 0; n_blocks <= 5; n_blocks++) {
-            int n = 8 * n_blocks;
-            uint16_t *B = calloc((size_t)(n * d) + 1, sizeof *B);
-            float *x = malloc((size_t)d * sizeof *x), *out = malloc(((size_t)n + 1) * sizeof *out);
-            double *rows = malloc(((size_t)(n * d) + 1) * sizeof *rows);
-            ck_assert(B && x && out && rows);
-            for (int c = 0; c < d; c++)
-                x[c] = (float)(gsl_rng_uniform(r) * 2 - 1);
-            for (int i = 0; i < n; i++)
-                for (int c = 0; c < d; c++) {
-                    uint16_t h = vm_bf16_of(gsl_rng_uniform(r) * 2 - 1);
-                    rows[i * d + c] = vm_bf16_value(h);
-                    B[(size_t)(i / 8) * (size_t)d * 8 + (size_t)(8 * c) + (size_t)vm_bf16_block_slot(i % 8)] = h;
-                }
-            vm_bf16_blocks_dot(out, B, x, n_blocks, d);
-            for (int i = 0; i < n; i++) {
-                double exact = 0, magnitude = 0;
-                for (int c = 0; c < d; c++) {
-                    exact += (double)x[c] * rows[i * d + c];
-                    magnitude += fabs((double)x[c] * rows[i * d + c]);
-                }
-                ck_assert_double_le(fabs(out[i] - exact), d * 0x1p-24 * magnitude * 1.01);
+    static const int dims[] = {4095, 4096};
+    for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++) {
+        int d = dims[k], n = 40, limit = vm_i8_max_x(d);
+        int8_t *rows = malloc((size_t)(n * d));
+        int16_t *x = malloc((size_t)d * sizeof *x);
+        float scale[40];
+        ck_assert(rows && x);
+        for (int c = 0; c < d; c++)
+            x[c] = (int16_t)(c % 3 == 2 ? -limit : limit);
+        for (int i = 0; i < n; i++) {
+            scale[i] = 1.0f;
+            for (int c = 0; c < d; c++) {
+                int same = i % 4 == 0 ? 1 : i % 4 == 1 ? -1 : (i + c) % 2 ? 1 : -1;
+                rows[i * d + c] = (int8_t)(127 * same * (x[c] < 0 ? -1 : 1));
             }
-            free(B);
-            free(x);
-            free(out);
-            free(rows);
         }
+        assert_i8_pass(rows, x, scale, 1.0f, n / 8, d);
+        /* row 0 sums 127 X d exactly, row 1 its negative */
+        int8_t *B = i8_blocks_of(rows, n, d);
+        int16_t *xp = calloc((size_t)d + 1, sizeof *xp);
+        float out[40];
+        ck_assert_ptr_nonnull(xp);
+        memcpy(xp, x, (size_t)d * sizeof *x);
+        vm_i8_blocks_dot(out, B, xp, scale, 1.0f, n / 8, d);
+        ck_assert_float_eq(out[0], (float)(127.0 * limit * d));
+        ck_assert_float_eq(out[1], -(float)(127.0 * limit * d));
+        free(B);
+        free(xp);
+        free(rows);
+        free(x);
     }
-    gsl_rng_free(r);
 }
 END_TEST
 
@@ -601,8 +680,9 @@ static Suite *vecmath_suite(void)
     tcase_add_test(tc, test_small_kernels);
     tcase_add_test(tc, test_adam);
     tcase_add_test(tc, test_adam_scaled);
-    tcase_add_test(tc, test_bf16_rounding);
-    tcase_add_test(tc, test_bf16_blocks_dot);
+    tcase_add_test(tc, test_i8_known_answers);
+    tcase_add_test(tc, test_i8_blocks_dot);
+    tcase_add_test(tc, test_i8_extremes);
     suite_add_tcase(s, tc);
     return s;
 }
