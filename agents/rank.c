@@ -102,8 +102,9 @@ static int top_k_sorted(const int *candidates, const double *scores, int n, int 
     ranked top[SORTED_MAX];
     int len = 0;
     for (int j = 0; j < n; j++) {
-        if (len == k) { /* most positions score below the k-th: four at a time */
-            j = vm_first_not_below(scores, j, n, top[k - 1].score);
+        if (len == k && scores[j] < top[k - 1].score) {
+            /* where one scores below the k-th, most that follow do: four at a time */
+            j = vm_first_not_below(scores, j + 1, n, top[k - 1].score);
             if (j == n)
                 break;
         }

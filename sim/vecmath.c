@@ -931,7 +931,7 @@ static __attribute__((noinline)) int positions_not_below_base(int *out, const fl
     for (int j = from; j < n; j += VM_GROUP) {
         int reached = 0;
         for (int l = 0; l < 8; l++)
-            reached |= !(group_max[j / 8 + l] < t);
+            reached |= !(group_max[8 * (j / VM_GROUP) + l] < t);
         if (reached)
             found += entries_not_below(out + found, x, j, n - j < VM_GROUP ? n - j : VM_GROUP, t);
     }
@@ -986,7 +986,7 @@ static VM_AVX2 int group_max_avx2(float *group_max, const float *x, int n)
             m = _mm256_max_ps(m, e);
             nan = _mm256_or_ps(nan, _mm256_cmp_ps(e, e, _CMP_UNORD_Q));
         }
-        _mm256_storeu_ps(group_max + j / 8, _mm256_blendv_ps(m, inf, nan));
+        _mm256_storeu_ps(group_max + 8 * (j / VM_GROUP), _mm256_blendv_ps(m, inf, nan));
     }
     return j;
 }
@@ -1032,7 +1032,7 @@ void vm_group_max_singles(float *group_max, const float *x, int n)
         j = group_max_avx2(group_max, x, n);
 #endif
     for (; j < n; j += VM_GROUP)
-        group_max_base(group_max + j / 8, x + j, n - j < VM_GROUP ? n - j : VM_GROUP);
+        group_max_base(group_max + 8 * (j / VM_GROUP), x + j, n - j < VM_GROUP ? n - j : VM_GROUP);
 }
 
 int vm_positions_not_below(int *out, const float *x, const float *group_max, int n, float t)
