@@ -59,12 +59,6 @@ typedef struct {
     int unusable; /* a round that leaves no test */
 } round_record;
 
-/* One bound of every candidate position, and its summary for the scans. */
-typedef struct {
-    float *hi;        /* [n_items] */
-    float *group_max; /* [8 ceil(n_items / VM_GROUP)] vm_group_max_singles of hi */
-} bound_column;
-
 typedef struct {
     agent base;
     privileged_view truth;
@@ -76,11 +70,9 @@ typedef struct {
     int *heap;          /* [max(shortlist, first screen)] scratch for rank_top_k */
     int *best;          /* [slate] positions of the slate */
     round_record rounds; /* of the last best_assortment */
-    /* screening (screened_act): per candidate position, the bounds */
-    bound_column utility_hi;     /* V_i >= v_i */
-    bound_column neg_utility_hi; /* N_i >= -v_i */
-    bound_column log_ratio_hi;   /* R_i >= log r_i */
-    bound_column log_value_hi;   /* L_i >= v_i + log r_i */
+    /* screening (screened_act): per candidate position, the bounds V_i >= v_i,
+     * N_i >= -v_i, R_i >= log r_i, L_i >= v_i + log r_i, with their summaries */
+    bound_column bound[N_BOUNDS]; /* [n_items] each */
     int *found;         /* [n_items] scratch: the positions a scan finds */
     unsigned char *in_set; /* [n_items] 1 for the positions in the screened set */
     int *pick;          /* [SCREEN_PER_SLOT slates] scratch: the first set's picks */
@@ -114,11 +106,9 @@ static void oracle_destroy(agent *a)
     free(o->short_ids);
     free(o->short_score);
     free(o->short_best);
-    bound_column *columns[4] = {&o->utility_hi, &o->neg_utility_hi, &o->log_ratio_hi,
-                                &o->log_value_hi};
-    for (int c = 0; c < 4; c++) {
-        free(columns[c]->hi);
-        free(columns[c]->group_max);
+    for (int c = 0; c < N_BOUNDS; c++) {
+        free(o->bound[c].hi);
+        free(o->bound[c].group_max);
     }
     free(o->found);
     free(o->pick);
@@ -128,6 +118,8 @@ static void oracle_destroy(agent *a)
     free(o->set_utility);
     free(o);
 }
+
+_Static_assert(VM_GROUP == 64, "bound_column's summaries (sim/slate.h) are groups of 64");
 
 /* The singles of a bound column's summary, for n candidates. */
 static size_t group_floats(size_t n) { return 8 * ((n + VM_GROUP - 1) / VM_GROUP); }
@@ -159,12 +151,10 @@ static int oracle_create(const void *config, const env_spec *spec, const agent_c
     o->short_score = calloc(m, sizeof *o->short_score);
     o->short_best = calloc(k, sizeof *o->short_best);
     int screening_ok = 1;
-    bound_column *columns[4] = {&o->utility_hi, &o->neg_utility_hi, &o->log_ratio_hi,
-                                &o->log_value_hi};
-    for (int c = 0; c < 4; c++) {
-        columns[c]->hi = calloc(n, sizeof(float));
-        columns[c]->group_max = calloc(group_floats(n), sizeof(float));
-        screening_ok = screening_ok && columns[c]->hi && columns[c]->group_max;
+    for (int c = 0; c < N_BOUNDS; c++) {
+        o->bound[c].hi = calloc(n, sizeof(float));
+        o->bound[c].group_max = calloc(group_floats(n), sizeof(float));
+        screening_ok = screening_ok && o->bound[c].hi && o->bound[c].group_max;
     }
     o->found = calloc(n, sizeof *o->found);
     o->in_set = calloc(n, sizeof *o->in_set);
@@ -456,7 +446,7 @@ static int widen_by_rounds(oracle *o, int n, double top, scan_marks *seen, int *
         if (!(t_value >= seen->value && t_room >= seen->room)) {
             seen->value = t_value;
             seen->room = t_room;
-            added += widen_both(o, &o->log_value_hi, t_value, &o->utility_hi, t_room, n, m);
+            added += widen_both(o, &o->bound[BOUND_LOG_VALUE], t_value, &o->bound[BOUND_UTILITY], t_room, n, m);
         }
     }
     if (r->least_lambda < INFINITY) {
@@ -467,9 +457,9 @@ static int widen_by_rounds(oracle *o, int n, double top, scan_marks *seen, int *
         double t_ratio = log_half - margin(log_half, 0);
         double t_neg = -(top + log_ratio) - margin(top, log_ratio);
         if (scan_needed(&seen->ratio, t_ratio))
-            added += widen_above(o, &o->log_ratio_hi, n, t_ratio, m);
+            added += widen_above(o, &o->bound[BOUND_LOG_RATIO], n, t_ratio, m);
         if (scan_needed(&seen->neg, t_neg))
-            added += widen_above(o, &o->neg_utility_hi, n, t_neg, m);
+            added += widen_above(o, &o->bound[BOUND_NEG_UTILITY], n, t_neg, m);
     }
     return added;
 }
@@ -522,9 +512,9 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
 {
     int n = obs->n_candidates, m = 0, done = 0;
     int first = SCREEN_PER_SLOT * k < n ? SCREEN_PER_SLOT * k : n;
-    add_best(o, obs, &o->log_value_hi, first, k, &m);
-    add_best(o, obs, &o->neg_utility_hi, first, k, &m);
-    o->rounds.value_cap = value_cap(&o->log_ratio_hi, n);
+    add_best(o, obs, &o->bound[BOUND_LOG_VALUE], first, k, &m);
+    add_best(o, obs, &o->bound[BOUND_NEG_UTILITY], first, k, &m);
+    o->rounds.value_cap = value_cap(&o->bound[BOUND_LOG_RATIO], n);
     scan_marks seen = {NAN, NAN, NAN, NAN, NAN};
     for (int widening = 0; widening <= MAX_WIDENINGS; widening++) {
         double v0;
@@ -533,7 +523,7 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
             return rc;
         done = m;
         double top = vm_max(o->set_utility, m, v0);
-        if (scan_needed(&seen.top, top) && widen_above(o, &o->utility_hi, n, top, &m) > 0)
+        if (scan_needed(&seen.top, top) && widen_above(o, &o->bound[BOUND_UTILITY], n, top, &m) > 0)
             continue;
         vm_exp_shifted(o->weight, o->set_utility, top, m);
         best_assortment(o, m, k, o->set_ids, vm_exp(v0 - top));
@@ -553,16 +543,11 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
 static int screened_act(oracle *o, const observation *obs, int k, int *slate)
 {
     int n = obs->n_candidates;
-    int rc = o->truth.bounds(o->truth.ctx, obs->user, obs->candidates, n, o->utility_hi.hi,
-                             o->neg_utility_hi.hi, o->log_ratio_hi.hi, o->log_value_hi.hi);
+    int rc = o->truth.bounds(o->truth.ctx, obs->user, obs->candidates, n, o->bound);
     if (rc < 0)
         return err_set(o->base.err, rc, "the environment gave no bounds");
     if (rc == 0)
         return SCREEN_DECLINED;
-    bound_column *columns[4] = {&o->utility_hi, &o->neg_utility_hi, &o->log_ratio_hi,
-                                &o->log_value_hi};
-    for (int c = 0; c < 4; c++)
-        vm_group_max_singles(columns[c]->group_max, columns[c]->hi, n);
     rc = screen(o, obs, k, slate);
     memset(o->in_set, 0, (size_t)n);
     return rc;

@@ -63,8 +63,8 @@ struct env_type {
     int (*xPrivileged)(env *e, int user, const int *items, int n, double *utility,
                        double *value_if_clicked, double *no_click_utility);
     /* Screening bounds for the oracle (privileged_view.bounds); NULL if none. */
-    int (*xPrivilegedBounds)(env *e, int user, const int *items, int n, float *utility_hi,
-                             float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi);
+    int (*xPrivilegedBounds)(env *e, int user, const int *items, int n,
+                             bound_column out[N_BOUNDS]);
     /* True item latents [n_items][*dim], unit norm: for metrics (ILD) only.
      * NULL (or a NULL slot) means items are mutually orthogonal: ILD 1. */
     const double *(*xLatents)(const env *e, int *dim);

@@ -24,12 +24,11 @@ static int view_utilities(void *ctx, int user, const int *items, int n, double *
     return e->type->xPrivileged(e, user, items, n, utility, value, no_click_utility);
 }
 
-static int view_bounds(void *ctx, int user, const int *items, int n, float *utility_hi,
-                       float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi)
+static int view_bounds(void *ctx, int user, const int *items, int n,
+                       bound_column out[N_BOUNDS])
 {
     env *e = ctx;
-    return e->type->xPrivilegedBounds(e, user, items, n, utility_hi, neg_utility_hi,
-                                      log_ratio_hi, log_value_hi);
+    return e->type->xPrivilegedBounds(e, user, items, n, out);
 }
 
 privileged_view env_privileged_view(env *e)

@@ -1172,47 +1172,87 @@ BOUND_INLINE v8f load8(const float *from)
     return v;
 }
 
-/* The bounds of n items from their f, |q|, appeal, log-price and satiation
- * cost (in: five arrays [n]) into outs (utility_hi, neg_utility_hi,
- * log_ratio_hi, log_value_hi), eight at a time; the last few through padded
- * copies. */
-static BOUND_CLONES void bound_run(const bound_terms *terms, const float *const in[5], int n,
-                                   float *const outs[4])
+BOUND_INLINE v8f max8(v8f a, v8f b) { return select8(a > b, a, b); }
+
+/* The bounds of the items from .. from + n - 1 (from a multiple of VM_GROUP),
+ * given their f, |q|, appeal, log-price and satiation cost (in: five arrays
+ * [n]), into out's columns with their group maxima, eight at a time (the last
+ * few of the run through padded copies). Returns 0 if a bound may be NaN (a
+ * NaN would not show in the maxima), else 1. */
+static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const in[5], int from,
+                                  int n, bound_column out[N_BOUNDS])
 {
     const bound_terms c = *terms; /* a local copy: the stores cannot change it */
-    float *out0 = outs[0], *out1 = outs[1], *out2 = outs[2], *out3 = outs[3];
-    int j = 0;
-    for (; j + 8 <= n; j += 8) {
-        v8f out[4];
-        bound_block(&c, load8(in[0] + j), load8(in[1] + j), load8(in[2] + j), load8(in[3] + j),
-                    load8(in[4] + j), out);
-        memcpy(out0 + j, &out[0], sizeof out[0]);
-        memcpy(out1 + j, &out[1], sizeof out[1]);
-        memcpy(out2 + j, &out[2], sizeof out[2]);
-        memcpy(out3 + j, &out[3], sizeof out[3]);
+    const float *f = in[0], *norm = in[1], *appeal = in[2], *log_price = in[3], *cost = in[4];
+    float *hi[N_BOUNDS], *group_max[N_BOUNDS];
+    for (int o = 0; o < N_BOUNDS; o++) {
+        hi[o] = out[o].hi + from;
+        group_max[o] = out[o].group_max + 8 * (from / VM_GROUP);
     }
-    if (j == n)
-        return;
-    v8f lanes[5] = {{0}}, out[4];
-    for (int k = 0; k < 5; k++)
-        memcpy(&lanes[k], in[k] + j, sizeof(float) * (size_t)(n - j));
-    bound_block(&c, lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], out);
-    for (int k = 0; k < 4; k++)
-        memcpy(outs[k] + j, &out[k], sizeof(float) * (size_t)(n - j));
+    const v8f lowest = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                        -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    v8f sum = {0}; /* NaN if a bound is (or if the sum overflows: a false alarm) */
+    float *hi0 = hi[0], *hi1 = hi[1], *hi2 = hi[2], *hi3 = hi[3]; /* in registers */
+    for (int g = 0; g < n; g += VM_GROUP) {
+        v8f top[N_BOUNDS], b[N_BOUNDS];
+        v8f top0 = lowest, top1 = lowest, top2 = lowest, top3 = lowest;
+        int end = n - g < VM_GROUP ? n : g + VM_GROUP, j = g;
+        for (; j + 8 <= end; j += 8) {
+            bound_block(&c, load8(f + j), load8(norm + j), load8(appeal + j),
+                        load8(log_price + j), load8(cost + j), b);
+            sum += b[1] + b[3]; /* b[3] sums b[0] and b[2]: a NaN in either shows there */
+            memcpy(hi0 + j, &b[0], sizeof b[0]);
+            memcpy(hi1 + j, &b[1], sizeof b[1]);
+            memcpy(hi2 + j, &b[2], sizeof b[2]);
+            memcpy(hi3 + j, &b[3], sizeof b[3]);
+            top0 = max8(b[0], top0);
+            top1 = max8(b[1], top1);
+            top2 = max8(b[2], top2);
+            top3 = max8(b[3], top3);
+        }
+        top[0] = top0;
+        top[1] = top1;
+        top[2] = top2;
+        top[3] = top3;
+        if (j < end) {
+            size_t bytes = sizeof(float) * (size_t)(end - j);
+            v8f lanes[5] = {{0}};
+            for (int k = 0; k < 5; k++)
+                memcpy(&lanes[k], in[k] + j, bytes);
+            bound_block(&c, lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], b);
+            for (int o = 0; o < N_BOUNDS; o++) {
+                for (int l = end - j; l < 8; l++)
+                    b[o][l] = 0.0f; /* for the sum */
+                sum += b[o];
+                for (int l = end - j; l < 8; l++)
+                    b[o][l] = -INFINITY; /* for the maxima */
+                memcpy(hi[o] + j, &b[o], bytes);
+                top[o] = max8(b[o], top[o]);
+            }
+        }
+        for (int o = 0; o < N_BOUNDS; o++)
+            memcpy(group_max[o] + 8 * (g / VM_GROUP), &top[o], sizeof top[o]);
+    }
+    int finite_sum = 1;
+    for (int l = 0; l < 8; l++)
+        finite_sum &= sum[l] == sum[l];
+    return finite_sum;
 }
 
-/* Items a chunk of bound_all takes: its looked-up inputs stay in L1. */
+/* Items a chunk of bound_all takes (a multiple of VM_GROUP): its looked-up
+ * inputs stay in L1. */
 enum { BOUND_CHUNK = 256 };
 
-/* The bounds of items [n] into outs; direct: items[j] = j, whose inputs are
+/* The bounds of items [n] into out; direct: items[j] = j, whose inputs are
  * read in place (only the satiation costs looked up), where others' are
- * looked up a chunk at a time. s->topic_cost_single holds the user's costs. */
-static void bound_all(const shop_state *s, const bound_terms *c, const int *items, int n,
-                      int direct, float *const outs[4])
+ * looked up a chunk at a time. s->topic_cost_single holds the user's costs.
+ * Returns bound_run's verdict. */
+static int bound_all(const shop_state *s, const bound_terms *c, const int *items, int n,
+                     int direct, bound_column out[N_BOUNDS])
 {
     const float *f = s->latent_sketch.approx, *norm = s->latent_sketch.norms_single;
     float looked_up[5][BOUND_CHUNK];
-    int topic[BOUND_CHUNK];
+    int topic[BOUND_CHUNK], ok = 1;
     for (int j = 0; j < n; j += BOUND_CHUNK) {
         int count = n - j < BOUND_CHUNK ? n - j : BOUND_CHUNK;
         const float *in[5] = {f + j, norm + j, s->appeal_single + j, s->log_price_single + j,
@@ -1229,14 +1269,13 @@ static void bound_all(const shop_state *s, const bound_terms *c, const int *item
             topic_of = topic;
         }
         vm_lookup_singles(looked_up[4], s->topic_cost_single, s->topics, topic_of, count);
-        float *const chunk_outs[4] = {outs[0] + j, outs[1] + j, outs[2] + j, outs[3] + j};
-        bound_run(c, in, count, chunk_outs);
+        ok &= bound_run(c, in, j, count, out);
     }
+    return ok;
 }
 
-static int shop_privileged_bounds(env *e, int u, const int *items, int n, float *utility_hi,
-                                  float *neg_utility_hi, float *log_ratio_hi,
-                                  float *log_value_hi)
+static int shop_privileged_bounds(env *e, int u, const int *items, int n,
+                                  bound_column out[N_BOUNDS])
 {
     shop_state *s = as_shop(e);
     reward_kind reward = s->ctx.reward;
@@ -1257,9 +1296,7 @@ static int shop_privileged_bounds(env *e, int u, const int *items, int n, float 
         s->topic_cost_single[k] = (float)s->topic_cost[k];
     }
     bound_terms c = bound_terms_of(s, &t, &err, max_cost);
-    float *const outs[4] = {utility_hi, neg_utility_hi, log_ratio_hi, log_value_hi};
-    bound_all(s, &c, items, n, own && !s->churn, outs);
-    return 1;
+    return bound_all(s, &c, items, n, own && !s->churn, out);
 }
 
 static const double *shop_latents(const env *e, int *dim)

@@ -62,27 +62,37 @@ typedef struct {
     int done;              /* the session ended after this step */
 } feedback;
 
+/* The screening bounds of privileged_view.bounds, in this order:
+ *     v_i <= utility_hi,  -v_i <= neg_utility_hi,  log r_i <= log_ratio_hi,
+ *     v_i + log r_i <= log_value_hi    (log 0 = -Inf) */
+enum { BOUND_UTILITY, BOUND_NEG_UTILITY, BOUND_LOG_RATIO, BOUND_LOG_VALUE, N_BOUNDS };
+
+/* One bound of n items and its summary for scans: group_max[8 g + l] is the
+ * largest of hi[64 g + 8 v + l] over v < 8, +Inf if one of them is NaN, -Inf
+ * past n (vm_group_max_singles in sim/vecmath.h, VM_GROUP = 64). */
+typedef struct {
+    float *hi;        /* [n] */
+    float *group_max; /* [8 ceil(n / 64)] */
+} bound_column;
+
 /* Access to an environment's true model, handed only to agents that declare
  * needs_privileged (the oracle). For each item: its current MNL utility for the
  * user (without position bias) and its expected reward if clicked; and the
  * utility of not clicking. Any output may be NULL.
  *
  * bounds, NULL where the environment offers none: for each item, cheap upper
- * bounds as singles (every output one)
- *     v_i <= utility_hi,  -v_i <= neg_utility_hi,  log r_i <= log_ratio_hi,
- *     v_i + log r_i <= log_value_hi    (log 0 = -Inf)
- * proven for the very doubles utilities would give now (v_i the utility,
- * r_i >= 0 the value_if_clicked), NaN where none can be given. An item's
- * values from utilities do not depend on which other items are asked with it,
- * so a caller may screen with the bounds and ask for the few items that can
- * matter. Returns 1 when the bounds are written, 0 when the environment cannot
- * bound now (nothing written; ask utilities for all), or an error code. */
+ * bounds as singles, with their summaries (every column of out written), proven
+ * for the very doubles utilities would give now (v_i the utility, r_i >= 0 the
+ * value_if_clicked), NaN where none can be given. An item's values from
+ * utilities do not depend on which other items are asked with it, so a caller
+ * may screen with the bounds and ask for the few items that can matter.
+ * Returns 1 when the bounds are written, 0 when the environment cannot bound
+ * now (ask utilities for all), or an error code. */
 typedef struct {
     void *ctx;
     int (*utilities)(void *ctx, int user, const int *items, int n, double *utility,
                      double *value_if_clicked, double *no_click_utility);
-    int (*bounds)(void *ctx, int user, const int *items, int n, float *utility_hi,
-                  float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi);
+    int (*bounds)(void *ctx, int user, const int *items, int n, bound_column out[N_BOUNDS]);
 } privileged_view;
 
 #endif

@@ -9,6 +9,7 @@
 #include "../sim/common.h"
 #include "../sim/rng.h"
 #include "../sim/sketch.h"
+#include "../sim/vecmath.h"
 #include "testutil.h"
 
 #include <gsl/gsl_randist.h>
@@ -23,8 +24,7 @@ extern const agent_type oracle_agent;
 typedef struct {
     int (*utilities)(void *ctx, int user, const int *items, int n, double *utility,
                      double *value, double *no_click_utility);
-    int (*bounds)(void *ctx, int user, const int *items, int n, float *utility_hi,
-                  float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi);
+    int (*bounds)(void *ctx, int user, const int *items, int n, bound_column out[N_BOUNDS]);
     void *ctx;
     long asked; /* items asked for values so far */
 } counted_view;
@@ -37,12 +37,11 @@ static int counted_utilities(void *ctx, int user, const int *items, int n, doubl
     return c->utilities(c->ctx, user, items, n, utility, value, no_click_utility);
 }
 
-static int counted_bounds(void *ctx, int user, const int *items, int n, float *utility_hi,
-                          float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi)
+static int counted_bounds(void *ctx, int user, const int *items, int n,
+                          bound_column out[N_BOUNDS])
 {
     counted_view *c = ctx;
-    return c->bounds(c->ctx, user, items, n, utility_hi, neg_utility_hi, log_ratio_hi,
-                     log_value_hi);
+    return c->bounds(c->ctx, user, items, n, out);
 }
 
 /* An oracle on the view; given the bounds (screened) or not (exact). */
@@ -128,12 +127,10 @@ static int shop_utilities(void *ctx, int user, const int *items, int n, double *
     return shop_env.xPrivileged(e, user, items, n, utility, value, no_click_utility);
 }
 
-static int shop_bounds(void *ctx, int user, const int *items, int n, float *utility_hi,
-                       float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi)
+static int shop_bounds(void *ctx, int user, const int *items, int n, bound_column out[N_BOUNDS])
 {
     env *e = ctx;
-    return shop_env.xPrivilegedBounds(e, user, items, n, utility_hi, neg_utility_hi,
-                                      log_ratio_hi, log_value_hi);
+    return shop_env.xPrivilegedBounds(e, user, items, n, out);
 }
 
 /* Runs `steps` steps of the shop with the screened oracle's slates, checking
@@ -223,6 +220,41 @@ START_TEST(test_screened_matches_exact_on_varied_shops)
 }
 END_TEST
 
+/* Bound columns for n items, as a caller of privileged_view.bounds holds them. */
+typedef struct {
+    bound_column column[N_BOUNDS];
+} bound_columns_fixture;
+
+static void columns_open(bound_columns_fixture *f, int n)
+{
+    for (int c = 0; c < N_BOUNDS; c++) {
+        f->column[c].hi = malloc(sizeof(float) * (size_t)n);
+        f->column[c].group_max = malloc(sizeof(float) * 8 * (size_t)(n / VM_GROUP + 1));
+        REQUIRE(f->column[c].hi && f->column[c].group_max, "out of memory");
+    }
+}
+
+static void columns_close(bound_columns_fixture *f)
+{
+    for (int c = 0; c < N_BOUNDS; c++) {
+        free(f->column[c].hi);
+        free(f->column[c].group_max);
+    }
+}
+
+/* The environment's summaries are those vm_group_max_singles gives. */
+static void assert_summaries(const bound_columns_fixture *f, int n)
+{
+    float want[8 * 64];
+    REQUIRE(n <= 64 * VM_GROUP, "%d items", n);
+    for (int c = 0; c < N_BOUNDS; c++) {
+        vm_group_max_singles(want, f->column[c].hi, n);
+        size_t floats = 8 * (size_t)((n + VM_GROUP - 1) / VM_GROUP);
+        REQUIRE(memcmp(want, f->column[c].group_max, sizeof(float) * floats) == 0,
+                "bound %d: summaries differ", c);
+    }
+}
+
 /* Every exact value within its bound, for every item and many users through
  * a run (satiation, drift, churn): v <= V, -v <= N, log r <= R and
  * v + log r <= L; and the bounds are tight enough to screen with (V - v below
@@ -246,9 +278,13 @@ START_TEST(test_shop_bounds_hold)
             gsl_rng *visits = rng_stream_new(3 * (uint64_t)i + (uint64_t)j, RNG_AGENT_SAMPLING);
             int cap = e->spec.n_items, slate[64];
             double *v = malloc(sizeof(double) * (size_t)cap * 2); /* [2][cap] */
-            float *hi = malloc(sizeof(float) * (size_t)cap * 4);  /* [4][cap] */
             double *r = v + cap;
-            float *neg = hi + cap, *ratio = neg + cap, *value = ratio + cap;
+            bound_columns_fixture bounds;
+            columns_open(&bounds, cap);
+            const float *hi = bounds.column[BOUND_UTILITY].hi;
+            const float *neg = bounds.column[BOUND_NEG_UTILITY].hi;
+            const float *ratio = bounds.column[BOUND_LOG_RATIO].hi;
+            const float *value = bounds.column[BOUND_LOG_VALUE].hi;
             counted_view view = {shop_utilities, shop_bounds, e, 0};
             agent *a = make_oracle(&e->spec, &view, 1, rewards[j]);
             double t = 0, worst_gap = 0;
@@ -261,8 +297,9 @@ START_TEST(test_shop_bounds_hold)
                 int n;
                 CALL_OK(shop_env.xCandidates(e, user, &items, &n));
                 CALL_OK(shop_env.xPrivileged(e, user, items, n, v, r, NULL));
-                REQUIRE(shop_env.xPrivilegedBounds(e, user, items, n, hi, neg, ratio, value) == 1,
+                REQUIRE(shop_env.xPrivilegedBounds(e, user, items, n, bounds.column) == 1,
                         "no bounds");
+                assert_summaries(&bounds, n);
                 for (int q = 0; q < n; q++) {
                     double log_r = log(r[q]);
                     REQUIRE(v[q] <= hi[q] && -v[q] <= neg[q] && log_r <= ratio[q] &&
@@ -282,7 +319,7 @@ START_TEST(test_shop_bounds_hold)
                     worst_gap);
             oracle_agent.xDestroy(a);
             free(v);
-            free(hi);
+            columns_close(&bounds);
             gsl_rng_free(visits);
             shop_close(&f);
         }
@@ -318,20 +355,21 @@ static int model_utilities(void *ctx, int user, const int *items, int n, double 
 static double up(double x) { return isfinite(x) ? x + 0x1p-48 * (1 + fabs(x)) : x; }
 
 /* The exact quantities plus the slacks: bounds as loose as the slack says,
- * rounded up to singles. */
-static int model_bounds(void *ctx, int user, const int *items, int n, float *utility_hi,
-                        float *neg_utility_hi, float *log_ratio_hi, float *log_value_hi)
+ * rounded up to singles, with their summaries. */
+static int model_bounds(void *ctx, int user, const int *items, int n, bound_column out[N_BOUNDS])
 {
     const model *t = ctx;
     (void)user;
     for (int j = 0; j < n; j++) {
         int i = items[j];
         double log_r = log(t->r[i]), log_value = t->v[i] + log_r;
-        utility_hi[j] = sketch_single_up(t->v[i] + t->slack[0][i]);
-        neg_utility_hi[j] = sketch_single_up(-t->v[i] + t->slack[1][i]);
-        log_ratio_hi[j] = sketch_single_up(up(log_r) + t->slack[2][i]);
-        log_value_hi[j] = sketch_single_up(up(log_value) + t->slack[3][i]);
+        out[BOUND_UTILITY].hi[j] = sketch_single_up(t->v[i] + t->slack[0][i]);
+        out[BOUND_NEG_UTILITY].hi[j] = sketch_single_up(-t->v[i] + t->slack[1][i]);
+        out[BOUND_LOG_RATIO].hi[j] = sketch_single_up(up(log_r) + t->slack[2][i]);
+        out[BOUND_LOG_VALUE].hi[j] = sketch_single_up(up(log_value) + t->slack[3][i]);
     }
+    for (int c = 0; c < N_BOUNDS; c++)
+        vm_group_max_singles(out[c].group_max, out[c].hi, n);
     return 1;
 }
 
