@@ -507,20 +507,21 @@ static void add_best(oracle *o, const observation *obs, const bound_column *colu
 /* Forms the screened set and checks it: DS_OK with the slate written,
  * SCREEN_DECLINED, or an error code. The first set: the best L_i and the best
  * N_i (the least attractive items, the likely fillers of a slate whose last
- * places cost). in_set is all zero on entry. */
-static int screen(oracle *o, const observation *obs, int k, int *slate)
+ * places cost). in_set is all zero on entry; *set_size gets the set's size. */
+static int screen(oracle *o, const observation *obs, int k, int *slate, int *set_size)
 {
-    int n = obs->n_candidates, m = 0, done = 0;
+    int n = obs->n_candidates, done = 0, m = 0, rc = SCREEN_DECLINED;
     int first = SCREEN_PER_SLOT * k < n ? SCREEN_PER_SLOT * k : n;
     add_best(o, obs, &o->bound[BOUND_LOG_VALUE], first, k, &m);
     add_best(o, obs, &o->bound[BOUND_NEG_UTILITY], first, k, &m);
     o->rounds.value_cap = value_cap(&o->bound[BOUND_LOG_RATIO], n);
     scan_marks seen = {NAN, NAN, NAN, NAN, NAN};
-    for (int widening = 0; widening <= MAX_WIDENINGS; widening++) {
+    for (int widening = 0; widening <= MAX_WIDENINGS && rc == SCREEN_DECLINED; widening++) {
         double v0;
-        int rc = set_values(o, obs, done, m, &v0);
+        rc = set_values(o, obs, done, m, &v0);
         if (rc != DS_OK)
-            return rc;
+            break;
+        rc = SCREEN_DECLINED;
         done = m;
         double top = vm_max(o->set_utility, m, v0);
         if (scan_needed(&seen.top, top) && widen_above(o, &o->bound[BOUND_UTILITY], n, top, &m) > 0)
@@ -529,13 +530,14 @@ static int screen(oracle *o, const observation *obs, int k, int *slate)
         best_assortment(o, m, k, o->set_ids, vm_exp(v0 - top));
         int added = widen_by_rounds(o, n, top, &seen, &m);
         if (added < 0)
-            return SCREEN_DECLINED;
+            break;
         if (added == 0) {
             order_by_value(o, o->set_ids, k, slate);
-            return DS_OK;
+            rc = DS_OK;
         }
     }
-    return SCREEN_DECLINED;
+    *set_size = m;
+    return rc;
 }
 
 /* The slate from the screening bounds and the exact values of the set they
@@ -548,8 +550,10 @@ static int screened_act(oracle *o, const observation *obs, int k, int *slate)
         return err_set(o->base.err, rc, "the environment gave no bounds");
     if (rc == 0)
         return SCREEN_DECLINED;
-    rc = screen(o, obs, k, slate);
-    memset(o->in_set, 0, (size_t)n);
+    int set_size;
+    rc = screen(o, obs, k, slate, &set_size);
+    for (int j = 0; j < set_size; j++)
+        o->in_set[o->set_pos[j]] = 0;
     return rc;
 }
 
