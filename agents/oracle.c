@@ -446,7 +446,8 @@ static int widen_by_rounds(oracle *o, int n, double top, scan_marks *seen, int *
         if (!(t_value >= seen->value && t_room >= seen->room)) {
             seen->value = t_value;
             seen->room = t_room;
-            added += widen_both(o, &o->bound[BOUND_LOG_VALUE], t_value, &o->bound[BOUND_UTILITY], t_room, n, m);
+            added += widen_both(o, &o->bound[BOUND_LOG_VALUE], t_value, &o->bound[BOUND_UTILITY],
+                                t_room, n, m);
         }
     }
     if (r->least_lambda < INFINITY) {

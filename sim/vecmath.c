@@ -1020,6 +1020,8 @@ void vm_lookup_singles(float *out, const float *table, int table_n, const int *i
 #ifdef VM_DISPATCH
     if (HAVE_AVX2())
         j = lookup_singles_avx2(out, table, table_n, index, n);
+#else
+    (void)table_n;
 #endif
     lookup_singles_base(out, table, index, j, n);
 }
