@@ -351,7 +351,16 @@ static int exact_act(oracle *o, const observation *obs, int k, int *slate)
  *    w_i > 2 |theta| / lambda scores w_i (r_i - lambda) <= -w_i lambda / 2 <
  *    theta, so R_i < log(lambda / 2) and N_i < -top - log(2 |theta| / lambda),
  *    with the same margins, put it below theta (|theta| / lambda at least 2^-900
- *    and lambda at least 2^-100, so that the score is a normal number).
+ *    and lambda at least 2^-100, so that the score is a normal number). An item
+ *    that fails that test is checked once more, by itself: with rho >= r_i
+ *    (e^{R_i} raised past the exponential's error) below the least such lambda
+ *    lambda_0, and omega <= w_i (e^{-N_i - top} lowered past it: v_i >= -N_i,
+ *    the subtraction and vm_exp monotone within a few ulps), if
+ *    omega (lambda_0 - rho) > q lambda_0 (1 + 2^-29) with q the largest
+ *    |theta| / lambda, then omega > q and w_i (lambda - r_i) - q lambda grows
+ *    with lambda, so w_i (lambda - r_i) exceeds |theta| (1 + 2^-30) in every
+ *    such round, and the computed score (two roundings of 2^-53) stays below
+ *    theta; omega (lambda_0 - rho) >= 2^-900 keeps it a normal number.
  * Then in every round each outside item scores strictly below the k-th best of
  * C, and the rounds on C choose what the rounds on all n choose, in the same
  * order. Positions that fail a test join C and the rounds run again. */
@@ -411,9 +420,11 @@ static double margin(double a, double b) { return 0x1p-30 * (1.0 + fabs(a) + fab
 /* The thresholds of the scans made so far for a step (NaN: none yet). A scan
  * at thresholds no lower than the last one's adds nothing: every position it
  * would add, that one added. (The shift only rises as the set grows, so the
- * scan of V_i runs once or twice a step.) */
+ * scan of V_i runs once or twice a step.) The scans for the rounds whose k-th
+ * best is not positive keep no mark: they leave out items that pass the
+ * second test, which the next rounds may not pass. */
 typedef struct {
-    double top, value, room, ratio, neg;
+    double top, value, room;
 } scan_marks;
 
 /* 1 if a scan at t is needed after one at *last (which then becomes t). */
@@ -423,6 +434,35 @@ static int scan_needed(double *last, double t)
         return 0;
     *last = t;
     return 1;
+}
+
+/* The second test of the rounds whose k-th best is not positive (see above):
+ * 1 if position j scores below the k-th best in every one of them. */
+static int below_every_costly_round(const oracle *o, int j, double top)
+{
+    const round_record *r = &o->rounds;
+    double lambda = r->least_lambda, q = fmax(r->worst_ratio, 0x1p-900);
+    double rho = exp(o->bound[BOUND_LOG_RATIO].hi[j]) * (1 + 0x1p-40);
+    double omega = exp(-(double)o->bound[BOUND_NEG_UTILITY].hi[j] - top) * (1 - 0x1p-40);
+    double least_cost = omega * (lambda - rho);
+    return rho < lambda && least_cost >= 0x1p-900 && least_cost < INFINITY &&
+           least_cost > q * lambda * (1 + 0x1p-29);
+}
+
+/* Adds the positions j < n with bound[j] >= t (or NaN) that fail
+ * below_every_costly_round; returns how many. */
+static int widen_costly(oracle *o, const bound_column *bound, double t, int n, double top,
+                        int *m)
+{
+    int found = vm_positions_not_below(o->found, bound->hi, bound->group_max, n,
+                                       sketch_single_down(t));
+    int added = 0;
+    for (int q = 0; q < found; q++) {
+        int j = o->found[q];
+        if (!(bound->hi[j] < t) && !o->in_set[j] && !below_every_costly_round(o, j, top))
+            added += add_to_set(o, j, m);
+    }
+    return added;
 }
 
 /* Adds the positions that may score at or above a round's k-th best on C (see
@@ -457,10 +497,8 @@ static int widen_by_rounds(oracle *o, int n, double top, scan_marks *seen, int *
         double log_ratio = log(2.0 * (r->worst_ratio > 0x1p-900 ? r->worst_ratio : 0x1p-900));
         double t_ratio = log_half - margin(log_half, 0);
         double t_neg = -(top + log_ratio) - margin(top, log_ratio);
-        if (scan_needed(&seen->ratio, t_ratio))
-            added += widen_above(o, &o->bound[BOUND_LOG_RATIO], n, t_ratio, m);
-        if (scan_needed(&seen->neg, t_neg))
-            added += widen_above(o, &o->bound[BOUND_NEG_UTILITY], n, t_neg, m);
+        added += widen_costly(o, &o->bound[BOUND_LOG_RATIO], t_ratio, n, top, m);
+        added += widen_costly(o, &o->bound[BOUND_NEG_UTILITY], t_neg, n, top, m);
     }
     return added;
 }
@@ -516,7 +554,7 @@ static int screen(oracle *o, const observation *obs, int k, int *slate, int *set
     add_best(o, obs, &o->bound[BOUND_LOG_VALUE], first, k, &m);
     add_best(o, obs, &o->bound[BOUND_NEG_UTILITY], first, k, &m);
     o->rounds.value_cap = value_cap(&o->bound[BOUND_LOG_RATIO], n);
-    scan_marks seen = {NAN, NAN, NAN, NAN, NAN};
+    scan_marks seen = {NAN, NAN, NAN};
     for (int widening = 0; widening <= MAX_WIDENINGS && rc == SCREEN_DECLINED; widening++) {
         double v0;
         rc = set_values(o, obs, done, m, &v0);
