@@ -32,7 +32,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* The first screened set: SCREEN_PER_SLOT slates of the best L_i and as many
  * of the best N_i; it grows at most MAX_WIDENINGS times before the oracle
