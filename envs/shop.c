@@ -423,9 +423,6 @@ static void draw_user(shop_state *s, int u, const gsl_ran_discrete_t *topic_of_u
     if (!normalize(mu, s->dim)) /* opposite centroids cancelling: practically never */
         memcpy(mu, s->centroid + (size_t)chosen[0] * s->dim, sizeof(double) * (size_t)s->dim);
     memcpy(user_x(s, u), mu, sizeof(double) * (size_t)s->dim);
-    /* Written here, not left to calloc's lazily mapped zero pages: their page faults
-     * would land on first visits, in the middle of a run. */
-    memset(user_satiation(s, u), 0, sizeof(float) * (size_t)s->topics);
     shop_user *p = user_of(s, u);
     p->price_mult = mean_one_lognormal(r, c->price_weight_sd);
     p->base_rate = c->visit_rate * mean_one_lognormal(r, c->visit_rate_sd);
@@ -749,7 +746,7 @@ static int shop_allocate(shop_state *s)
     s->at_mu = s->at_x + sizeof(double) * d;
     s->at_sat = s->at_mu + sizeof(double) * d;
     s->record = (s->at_sat + sizeof(float) * t + 7) / 8 * 8;
-    s->users = calloc(users, s->record); /* every record is written by draw_user */
+    s->users = users <= SIZE_MAX / s->record ? alloc_random_access(users * s->record) : NULL;
     s->v = malloc(sizeof(double) * k);
     s->prob = malloc(sizeof(double) * k);
     s->aff = malloc(sizeof(double) * k);

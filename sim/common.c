@@ -1,3 +1,5 @@
+/* madvise(MADV_HUGEPAGE) is Linux's, beyond POSIX */
+#define _DEFAULT_SOURCE
 #include "common.h"
 
 #include <errno.h>
@@ -8,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 int err_set(char *err, int code, const char *fmt, ...)
 {
@@ -93,4 +98,24 @@ void *alloc_cache_aligned(size_t bytes)
         return NULL;
     /* aligned_alloc wants a size that is a multiple of the alignment */
     return aligned_alloc(LINE, (bytes + LINE - 1) / LINE * LINE + (bytes == 0) * LINE);
+}
+
+void *alloc_random_access(size_t bytes)
+{
+    enum { HUGE_PAGE = 2 << 20 };
+    void *p;
+    if (bytes < HUGE_PAGE) {
+        p = alloc_cache_aligned(bytes);
+    } else {
+        if (bytes > SIZE_MAX - HUGE_PAGE)
+            return NULL;
+        p = aligned_alloc(HUGE_PAGE, (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (p)
+            (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: refused, pages stay small */
+#endif
+    }
+    if (p)
+        memset(p, 0, bytes); /* before the first read, and faulting the pages in now */
+    return p;
 }

@@ -179,7 +179,7 @@ static int engine_alloc_users(engine *g)
     if (h > UINT8_MAX || (uint64_t)g->es->n_items + 1 > UINT32_MAX / 4)
         return DS_ENOMEM; /* beyond what the packed history holds */
     g->user_bytes = (sizeof(user_state) + h * sizeof(uint32_t) + 63) / 64 * 64;
-    g->users = m <= SIZE_MAX / g->user_bytes ? alloc_cache_aligned(m * g->user_bytes) : NULL;
+    g->users = m <= SIZE_MAX / g->user_bytes ? alloc_random_access(m * g->user_bytes) : NULL;
     g->obs_history = malloc((h + 1) * sizeof *g->obs_history);
     g->visits.heap = malloc((m + 1) * sizeof *g->visits.heap);
     g->visits.cap = m;
