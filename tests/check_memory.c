@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include <malloc.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -143,6 +144,32 @@ START_TEST(a_run_whose_agent_does_not_fit_is_refused)
 }
 END_TEST
 
+/* alloc_random_access: zeroed even where the allocator hands back a block just
+ * filled with garbage and freed (small sizes come from malloc's free lists);
+ * on a cache line, and from 2 MiB on a huge page's boundary. */
+START_TEST(random_access_tables_are_zeroed_and_aligned)
+{
+    const size_t two_mib = (size_t)2 << 20;
+    const size_t sizes[] = {1, 100, 4096, two_mib - 1, two_mib, 3 * two_mib + 5};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        unsigned char *garbage = alloc_cache_aligned(n);
+        ck_assert_ptr_nonnull(garbage);
+        memset(garbage, 0xa5, n);
+        free(garbage);
+        unsigned char *p = alloc_random_access(n);
+        ck_assert_ptr_nonnull(p);
+        size_t align = n >= two_mib ? two_mib : 64;
+        ck_assert_msg((uintptr_t)p % align == 0, "%zu bytes at %p", n, (void *)p);
+        size_t nonzero = 0;
+        for (size_t i = 0; i < n; i++)
+            nonzero += p[i] != 0;
+        ck_assert_msg(nonzero == 0, "%zu of %zu bytes not zero", nonzero, n);
+        free(p);
+    }
+}
+END_TEST
+
 static Suite *memory_suite(void)
 {
     Suite *s = suite_create("memory");
@@ -152,6 +179,7 @@ static Suite *memory_suite(void)
     tcase_add_test(c, estimates_follow_the_allocations);
     tcase_add_test(c, a_huge_model_is_estimated);
     tcase_add_test(c, a_run_whose_agent_does_not_fit_is_refused);
+    tcase_add_test(c, random_access_tables_are_zeroed_and_aligned);
     suite_add_tcase(s, c);
     return s;
 }
