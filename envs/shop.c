@@ -903,11 +903,14 @@ static void apply_click(shop_state *s, int u, int i, double t, double *scale)
 
 /* Asks for the slate items' rows and scalars at once: with a catalogue beyond the
  * cache, each is a miss, and issued together they overlap instead of waiting on
- * one another through the dot products. */
+ * one another through the dot products. Of a long row only the first 256 bytes
+ * (d <= 32 whole): the hardware's stream prefetch follows a dot product along
+ * the rest, which would not stay in L1 if it were all asked for at once. */
 PREFETCHER prefetch_slate(const shop_state *s, const int *slate)
 {
 #if defined(__GNUC__)
     size_t row = sizeof(double) * (size_t)s->dim;
+    row = row < 256 ? row : 256;
     for (int j = 0; j < s->cfg.slate; j++) {
         int i = slate[j];
         const char *q = (const char *)item_latent(s, i);
