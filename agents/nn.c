@@ -418,7 +418,9 @@ static softmax_entropy entropy_of_weights(const nn_softmax *w)
 
 double nn_entropy(const double *s, int n) { return entropy_parts(s, n).h; }
 
-void nn_softmax_weigh(nn_softmax *w, double *e, const double *s, int n)
+typedef void weigh_fn(double *y, const double *x, double b, int skip, int n, double *sums);
+
+static void softmax_weigh(nn_softmax *w, double *e, const double *s, int n, weigh_fn *weigh)
 {
     *w = (nn_softmax){.s = s, .e = e, .n = n, .m = vm_max(s, n, -INFINITY)};
     w->top = n > 0 ? vm_first_not_below(s, 0, n, w->m) : 0;
@@ -426,11 +428,21 @@ void nn_softmax_weigh(nn_softmax *w, double *e, const double *s, int n)
         w->top = 0;
     if (n > 0) {
         double sums[3];
-        vm_exp_fast_weigh(e, s, w->m, w->top, n, sums);
+        weigh(e, s, w->m, w->top, n, sums);
         w->z = sums[0]; /* = sum_of(e, n), bit for bit */
         w->ent_rest = sums[1];
         w->ent_wsum = sums[2];
     }
+}
+
+void nn_softmax_weigh(nn_softmax *w, double *e, const double *s, int n)
+{
+    softmax_weigh(w, e, s, n, vm_exp_fast_weigh);
+}
+
+void nn_softmax_weigh_single(nn_softmax *w, double *e, const double *s, int n)
+{
+    softmax_weigh(w, e, s, n, vm_exp_single_weigh);
 }
 
 /* The entropy's parts, computed on the first call after a weighing. */

@@ -181,6 +181,10 @@ typedef struct {
 /* Weighs logits s [n] (n >= 1) into e [n], summing them and the entropy's parts in
  * the same pass (vm_exp_fast_weigh); w borrows both. */
 void nn_softmax_weigh(nn_softmax *w, double *e, const double *s, int n);
+/* The same with the weights to single precision (vm_exp_single_weigh): for the
+ * update's chunks, whose logits come from single-precision products. The
+ * functions below then work on these weights as on the others. */
+void nn_softmax_weigh_single(nn_softmax *w, double *e, const double *s, int n);
 /* The entropy (computed once per weighing, then remembered) and its gradient. */
 double nn_softmax_entropy(nn_softmax *w);
 void nn_softmax_entropy_backward(double *ds, double g, nn_softmax *w);

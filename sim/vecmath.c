@@ -28,6 +28,11 @@
 
 typedef double v4d __attribute__((vector_size(32)));
 typedef unsigned long long v4u __attribute__((vector_size(32)));
+typedef long long v4l __attribute__((vector_size(32)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int v8i __attribute__((vector_size(32)));
+typedef int v4i __attribute__((vector_size(16)));
 
 /* ---- the exponential ---- */
 
@@ -797,7 +802,6 @@ static __attribute__((noinline)) int first_sum_not_below_base(const float *f, fl
  * acc (vpmaddwd: exact, as the sums stay below 2^31). The sums are vector
  * extensions' values, not __m256i: with += GCC keeps each in its register
  * instead of copying it every step. */
-typedef int v8i __attribute__((vector_size(32)));
 #define I8_BLOCK_STEP(p, acc)                                                            \
     acc += (v8i)_mm256_madd_epi16(                                                       \
                  _mm256_cvtepi8_epi16(                                                   \
@@ -1142,6 +1146,115 @@ VM_EXP_FAST(fma, VM_FMA, VM_FMA, MADD_FMA, SPLAT_FMA, ANY_FMA)
 #define exp_fast_weigh_fma exp_fast_weigh_base
 #endif
 
+/* ---- the learners' exponential in single precision ----
+ * e^d for eight differences d = x - b at once: d rounded to a float, reduced and
+ * its polynomial (Taylor to r^7, truncation below 6e-9 relative for |r| <= 0.35)
+ * evaluated in single precision, the power of two applied in double, so the
+ * result spans double's range, not float's. A group with a difference outside
+ * [-EXP_NORMAL, EXP_NORMAL] (or NaN) goes through exp_fast4 instead. */
+
+#define SHIFT_F 12582912.0f    /* 1.5 * 2^23 */
+#define LN2_HI_F 0.693359375f  /* 9 bits: k LN2_HI_F is exact for |k| < 2^15 */
+#define LN2_LO_F -2.12194440e-4f
+
+VM_INLINE v8f splat8f(float c) { return (v8f){c, c, c, c, c, c, c, c}; }
+
+/* The lanes of a single-precision result p times 2^k, in double: the four from
+ * (half 0 or 1). Generic code (GCC lowers the conversions into pieces, so the
+ * AVX2 kernel converts with intrinsics instead). */
+#define NARROW_PLAIN(d0, d1)                                                               \
+    __builtin_shufflevector(__builtin_convertvector(d0, v4f),                             \
+                            __builtin_convertvector(d1, v4f), 0, 1, 2, 3, 4, 5, 6, 7)
+#define HALF4(v, h) __builtin_shufflevector(v, v, 4 * (h), 4 * (h) + 1, 4 * (h) + 2, 4 * (h) + 3)
+#define WIDEN_PLAIN(p, h) __builtin_convertvector(HALF4(p, h), v4d)
+#define WIDEN_K_PLAIN(k, h) __builtin_convertvector(HALF4(k, h), v4l)
+
+#define VM_EXP_SINGLE(suffix, target, attr, MADD, MADDF, splat, splat8f, ANY8, NARROW, WIDEN, \
+                      WIDEN_K)                                                            \
+    /* e^d for d0, d1, each lane within [-EXP_NORMAL, EXP_NORMAL] */                      \
+    VM_INLINE target void exp_single8_##suffix(v4d *e0, v4d *e1, v8f x)                   \
+    {                                                                                     \
+        v8f t = MADDF(x, splat8f((float)LOG2E), splat8f(SHIFT_F));                        \
+        v8f kf = t - splat8f(SHIFT_F);                                                    \
+        v8f r = MADDF(-kf, splat8f(LN2_HI_F), x);                                         \
+        r = MADDF(-kf, splat8f(LN2_LO_F), r);                                             \
+        v8f q = MADDF(splat8f((float)C7), r, splat8f((float)C6));                         \
+        q = MADDF(q, r, splat8f((float)C5));                                              \
+        q = MADDF(q, r, splat8f((float)C4));                                              \
+        q = MADDF(q, r, splat8f((float)C3));                                              \
+        q = MADDF(q, r, splat8f((float)C2));                                              \
+        v8f p = splat8f(1.0f) + MADDF(r * r, q, r);                                       \
+        v8i k = (v8i)t - (v8i)splat8f(SHIFT_F);                                           \
+        *e0 = WIDEN(p, 0) * (v4d)((WIDEN_K(k, 0) + 1023) << 52);                          \
+        *e1 = WIDEN(p, 1) * (v4d)((WIDEN_K(k, 1) + 1023) << 52);                          \
+    }                                                                                     \
+    VM_INLINE target int in_single_range_##suffix(v8f x)                                  \
+    {                                                                                     \
+        return !ANY8(~((v8i)(x >= splat8f(-EXP_NORMAL)) & (v8i)(x <= splat8f(EXP_NORMAL)))); \
+    }                                                                                     \
+    /* exp_fast_weigh's pass, eight at a time in single precision, up to the end or to   \
+     * a group out of range; the sums' lanes as there (e0 then e1 into lane j: the       \
+     * indices = j mod 4 in order) */                                                     \
+    static attr int exp_single_weigh_##suffix(double *y, const double *x, double b,       \
+                                              double skip, int n, v4d *acc)               \
+    {                                                                                     \
+        v4d z = acc[0], rest = acc[1], ws = acc[2], at = {0.0, 1.0, 2.0, 3.0};            \
+        int i = 0;                                                                        \
+        for (; i + 8 <= n; i += 8) {                                                      \
+            v4d a0 = load4(x + i), a1 = load4(x + i + 4), e0, e1;                         \
+            v8f d = NARROW(a0 - splat(b), a1 - splat(b));                                 \
+            if (!in_single_range_##suffix(d))                                             \
+                break;                                                                    \
+            exp_single8_##suffix(&e0, &e1, d);                                            \
+            store4(y + i, e0);                                                            \
+            store4(y + i + 4, e1);                                                        \
+            z += e0;                                                                      \
+            z += e1;                                                                      \
+            rest += select4((v4u)(at != splat(skip)), e0, splat(0.0));                    \
+            rest += select4((v4u)(at + splat(4.0) != splat(skip)), e1, splat(0.0));       \
+            ws = MADD(e0, splat(b) - a0, ws);                                             \
+            ws = MADD(e1, splat(b) - a1, ws);                                             \
+            at += splat(8.0);                                                             \
+        }                                                                                 \
+        acc[0] = z;                                                                       \
+        acc[1] = rest;                                                                    \
+        acc[2] = ws;                                                                      \
+        return i;                                                                         \
+    }                                                                                     \
+    /* the weights of fewer than eight, padded with b; 0 if one is out of range */        \
+    static attr int exp_single_tail_##suffix(double *y, const double *x, double b, int n) \
+    {                                                                                     \
+        double in[8] = {b, b, b, b, b, b, b, b}, out[8];                                  \
+        memcpy(in, x, (size_t)n * sizeof *in);                                            \
+        v8f d = NARROW(load4(in) - splat(b), load4(in + 4) - splat(b));                   \
+        if (!in_single_range_##suffix(d))                                                 \
+            return 0;                                                                     \
+        v4d e0, e1;                                                                       \
+        exp_single8_##suffix(&e0, &e1, d);                                                \
+        store4(out, e0);                                                                  \
+        store4(out + 4, e1);                                                              \
+        memcpy(y, out, (size_t)n * sizeof *out);                                          \
+        return 1;                                                                         \
+    }
+
+#define MADDF_PLAIN(a, b, c) ((a) * (b) + (c))
+#define ANY8_PLAIN(m) (((m)[0] | (m)[1] | (m)[2] | (m)[3] | (m)[4] | (m)[5] | (m)[6] | (m)[7]) != 0)
+VM_EXP_SINGLE(base, , __attribute__((noinline)), MADD_PLAIN, MADDF_PLAIN, splat, splat8f,
+              ANY8_PLAIN, NARROW_PLAIN, WIDEN_PLAIN, WIDEN_K_PLAIN)
+#ifdef VM_DISPATCH
+#define MADDF_FMA(a, b, c) ((v8f)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define SPLAT8F_FMA(c) ((v8f)_mm256_set1_ps(c))
+#define NARROW_AVX2(d0, d1)                                                                \
+    ((v8f)_mm256_set_m128(_mm256_cvtpd_ps((__m256d)(d1)), _mm256_cvtpd_ps((__m256d)(d0))))
+#define WIDEN_AVX2(p, h) ((v4d)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)(p), h)))
+#define WIDEN_K_AVX2(k, h) ((v4l)_mm256_cvtepi32_epi64(_mm256_extracti128_si256((__m256i)(k), h)))
+VM_EXP_SINGLE(fma, VM_FMA, VM_FMA, MADD_FMA, MADDF_FMA, SPLAT_FMA, SPLAT8F_FMA, ANY_FMA,
+              NARROW_AVX2, WIDEN_AVX2, WIDEN_K_AVX2)
+#else
+#define exp_single_weigh_fma exp_single_weigh_base
+#define exp_single_tail_fma exp_single_tail_base
+#endif
+
 /* The kernel for this CPU over all of x [n], the tail padded with b (e^0). */
 static void exp_fast_run(double *y, const double *x, double b, int diff, int n)
 {
@@ -1203,6 +1316,36 @@ void vm_exp_fast_weigh(double *y, const double *x, double b, int skip, int n, do
             acc[1][0] += i == skip ? 0.0 : y[i];
             acc[2][0] += y[i] * (b - x[i]);
         }
+    }
+    for (int k = 0; k < 3; k++)
+        sums[k] = (acc[k][0] + acc[k][1]) + (acc[k][2] + acc[k][3]);
+}
+
+/* Groups of eight in single precision; a group out of its range, and a tail out
+ * of it, by exp_fast_weigh (whose lanes are the same); the tail past the last group
+ * of eight: its first four (if there are four) into the sums' lanes as the kernels
+ * add, the rest into lane 0 one by one. */
+void vm_exp_single_weigh(double *y, const double *x, double b, int skip, int n, double *sums)
+{
+    v4d acc[3] = {splat(0.0), splat(0.0), splat(0.0)};
+    int fma = HAVE_FMA(), i = 0;
+    while (i + 8 <= n) {
+        i += fma ? exp_single_weigh_fma(y + i, x + i, b, skip - i, n - i, acc)
+                 : exp_single_weigh_base(y + i, x + i, b, skip - i, n - i, acc);
+        if (i + 8 <= n) /* a group out of range */
+            i += fma ? exp_fast_weigh_fma(y + i, x + i, b, skip - i, 8, acc)
+                     : exp_fast_weigh_base(y + i, x + i, b, skip - i, 8, acc);
+    }
+    if (i < n && !(fma ? exp_single_tail_fma(y + i, x + i, b, n - i)
+                       : exp_single_tail_base(y + i, x + i, b, n - i)))
+        exp_fast_run(y + i, x + i, b, 1, n - i);
+    for (int lanes = n - i >= 4 ? 4 : 1; i < n; i++) {
+        int j = lanes == 4 ? i % 4 : 0;
+        acc[0][j] += y[i];
+        acc[1][j] += i == skip ? 0.0 : y[i];
+        acc[2][j] += y[i] * (b - x[i]);
+        if (j == 3)
+            lanes = 1;
     }
     for (int k = 0; k < 3; k++)
         sums[k] = (acc[k][0] + acc[k][1]) + (acc[k][2] + acc[k][3]);

@@ -1046,6 +1046,64 @@ START_TEST(test_softmax_shared_weights)
 }
 END_TEST
 
+/* nn_softmax_weigh_single against nn_softmax_weigh over the same extreme logits:
+ * every weight has a relative error of at most eps = 2^-22 + R 2^-24, R the range
+ * of the finite logits (vm_exp_single_weigh), so log P (2k normalisers and
+ * weights) is within 2k eps + 1e-12 |log P|, the entropy within (2 + R) 2 eps,
+ * and the head's gradient within 4 eps of its largest element; NaN where the
+ * double weights give NaN. Prints the worst error in units of those bounds. */
+START_TEST(test_softmax_single_weights)
+{
+    enum { NMAX = 300 };
+    double s[NMAX], e1[NMAX], e2[NMAX], ds1[NMAX], ds2[NMAX];
+    double work[2 * NMAX + NMAX / NN_PL_BLOCK + 1], coef1[NMAX + 2], coef2[NMAX + 2], worst = 0;
+    int slate[NMAX];
+    gsl_rng *r = rng_new(7), *r1 = rng_new(8);
+    for (int kind = 0; kind < 8; kind++)
+        for (int t = 0; t < 60; t++) {
+            int n = 1 + (int)gsl_rng_uniform_int(r, NMAX);
+            int k = 1 + (int)gsl_rng_uniform_int(r, n < 12 ? (unsigned long)n : 12);
+            extreme_logits(s, n, kind, r);
+            double lo = INFINITY, hi = -INFINITY;
+            for (int i = 0; i < n; i++)
+                if (isfinite(s[i])) {
+                    lo = fmin(lo, s[i]);
+                    hi = fmax(hi, s[i]);
+                }
+            double eps = 0x1p-22 + (hi - lo) * 0x1p-24;
+            nn_softmax w1, w2;
+            nn_softmax_weigh(&w1, e1, s, n);
+            nn_softmax_weigh_single(&w2, e2, s, n);
+            ck_assert_int_eq(nn_softmax_pl_sample(slate, work, r1, &w1, k), DS_OK);
+            double a = nn_softmax_pl_logprob_coefs(&w1, work, slate, k, coef1);
+            double b = nn_softmax_pl_logprob_coefs(&w2, work, slate, k, coef2);
+            double tol = 2 * k * eps + 1e-12 * fabs(a);
+            ck_assert_msg(fabs(a - b) <= tol || (isnan(a) && isnan(b)),
+                          "kind %d: log P %.17g vs %.17g", kind, a, b);
+            worst = fmax(worst, fabs(a - b) / tol);
+            double h1 = nn_softmax_entropy(&w1), h2 = nn_softmax_entropy(&w2);
+            tol = (2 + (hi - lo)) * 2 * eps;
+            ck_assert_msg(fabs(h1 - h2) <= tol || (isnan(h1) && isnan(h2)),
+                          "kind %d: H %.17g vs %.17g", kind, h1, h2);
+            worst = fmax(worst, fabs(h1 - h2) / tol);
+            nn_softmax_head_backward(ds1, work, 0.3, -0.7, &w1, slate, k, coef1);
+            nn_softmax_head_backward(ds2, work, 0.3, -0.7, &w2, slate, k, coef2);
+            double big = 0;
+            for (int i = 0; i < n; i++)
+                big = fmax(big, fabs(ds1[i]));
+            for (int i = 0; i < n; i++) {
+                ck_assert_msg(fabs(ds1[i] - ds2[i]) <= 4 * eps * big,
+                              "kind %d: d/ds[%d] %.17g vs %.17g", kind, i, ds1[i], ds2[i]);
+                if (big > 0)
+                    worst = fmax(worst, fabs(ds1[i] - ds2[i]) / (4 * eps * big));
+            }
+        }
+    printf("  single-precision softmax weights: worst error %.3f of its bound\n", worst);
+    gsl_rng_free(r);
+    gsl_rng_free(r1);
+}
+END_TEST
+
 /* ---- losses ---- */
 
 enum { LN = 6 };
@@ -1413,6 +1471,7 @@ static Suite *nn_suite(void)
     tcase_add_test(pl, test_pl_sample_matches_pl);
     tcase_add_test(pl, test_pl_sample_across_blocks);
     tcase_add_test(pl, test_softmax_shared_weights);
+    tcase_add_test(pl, test_softmax_single_weights);
     suite_add_tcase(s, pl);
     TCase *net_tc = tcase_create("network");
     tcase_add_test(net_tc, test_composed_network);

@@ -123,6 +123,28 @@ START_TEST(test_exp_special_values)
 }
 END_TEST
 
+/* The sums of vm_exp_*_weigh recomputed from its weights: sums[0] in four
+ * interleaved partial sums bit for bit; without e[skip], and of e (b - x), to
+ * 1e-15 relative (n terms of one sign, summed in another order). */
+static void check_weigh_sums(const double *e, const double *x, double b, int skip, int n,
+                             const double *sums)
+{
+    double lane[4] = {0, 0, 0, 0}, rest = 0, ws = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++)
+            lane[j] += e[i + j];
+    for (; i < n; i++)
+        lane[0] += e[i];
+    for (i = 0; i < n; i++) {
+        rest += i == skip ? 0.0 : e[i];
+        ws += e[i] * (b - x[i]);
+    }
+    ck_assert(same_bits(sums[0], (lane[0] + lane[1]) + (lane[2] + lane[3])));
+    ck_assert(fabs(sums[1] - rest) <= 1e-15 * rest);
+    ck_assert(fabs(sums[2] - ws) <= 1e-15 * fabs(ws));
+}
+
 /* Every length from 0 to 41 (the padded tail): the array kernels as the scalar
  * ones, in place too, and e^{x - b} as e^d (1 + r) with d, r the TwoSum of x - b
  * (fused where the CPU fuses: fma() rounds once, as the instruction does), within
@@ -145,33 +167,69 @@ START_TEST(test_exp_fast_kernels_match_scalar)
             ck_assert(ulps(y[i], exp(x[i] - b)) <= 2.0 ||
                       fabs(y[i] - exp(x[i] - b)) <= 1e-300);
         }
-        /* weighing and summing: the same weights; the sum in four interleaved
-         * partial sums bit for bit; without y[skip], and of y (b - x), to 1e-15
-         * relative (n terms of one sign, summed in another order) */
+        /* weighing and summing: the same weights, and their sums */
         double e[MAXN], sums[3];
         int skip = n > 0 ? (int)gsl_rng_uniform_int(r, (unsigned long)n) : 0;
         vm_exp_fast_weigh(e, x, b, skip, n, sums);
-        double lane[4] = {0, 0, 0, 0}, rest = 0, ws = 0;
-        int i = 0;
-        for (; i + 4 <= n; i += 4)
-            for (int j = 0; j < 4; j++)
-                lane[j] += e[i + j];
-        for (; i < n; i++)
-            lane[0] += e[i];
-        for (i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++)
             ck_assert(same_bits(e[i], y[i]));
-            rest += i == skip ? 0.0 : e[i];
-            ws += e[i] * (b - x[i]);
-        }
-        ck_assert(same_bits(sums[0], (lane[0] + lane[1]) + (lane[2] + lane[3])));
-        ck_assert(fabs(sums[1] - rest) <= 1e-15 * rest);
-        ck_assert(fabs(sums[2] - ws) <= 1e-15 * fabs(ws));
+        check_weigh_sums(e, x, b, skip, n, sums);
         memcpy(y, x, (size_t)n * sizeof *y);
         vm_exp_fast_array(y, y, n);
-        for (i = 0; i < n; i++)
+        for (int i = 0; i < n; i++)
             ck_assert(same_bits(y[i], vm_exp_fast(x[i])));
     }
     gsl_rng_free(r);
+}
+END_TEST
+
+/* vm_exp_single_weigh, every length from 0 to 200: each weight within 2^-22 of
+ * exp(fl(x - b)), fl rounding to a float (over [-708, 708] in a sweep of 2 10^5),
+ * and every weight of a group of eight (or tail) with a difference out of that
+ * range within 2 ulps of exp(x - b), as vm_exp_fast_diff (below -745 exactly 0;
+ * NaN for NaN); its sums as check_weigh_sums. */
+START_TEST(test_exp_single_weigh)
+{
+    enum { LONG = 200000 };
+    double *x = malloc(LONG * sizeof *x), *e = malloc(LONG * sizeof *e), sums[3];
+    ck_assert(x && e);
+    for (int i = 0; i < LONG; i++)
+        x[i] = -708.0 + 1416.0 * i / (LONG - 1);
+    vm_exp_single_weigh(e, x, 0.0, -1, LONG, sums);
+    for (int i = 0; i < LONG; i++) {
+        double want = exp((double)(float)x[i]);
+        ck_assert_msg(fabs(e[i] - want) <= 0x1p-22 * want, "x %.17g: %.17g, want %.17g", x[i],
+                      e[i], want);
+    }
+    gsl_rng *r = rng_new(13);
+    for (int n = 0; n <= 200; n++) {
+        double b = 30 * gsl_rng_uniform(r);
+        for (int i = 0; i < n; i++)
+            x[i] = 60 * (gsl_rng_uniform(r) - 0.5);
+        if (n > 20) { /* a group, and the tail, with differences out of range */
+            x[3] = b - 800.0;
+            x[n - 1] = b - 720.0;
+        }
+        int skip = n > 0 ? (int)gsl_rng_uniform_int(r, (unsigned long)n) : 0;
+        vm_exp_single_weigh(e, x, b, skip, n, sums);
+        for (int i = 0; i < n; i++) {
+            double d = x[i] - b, want = exp((double)(float)d);
+            int fallback = n > 20 && (i / 8 == 0 || i / 8 == (n - 1) / 8);
+            if (fallback)
+                ck_assert(ulps(e[i], exp(d)) <= 2.0 || fabs(e[i] - exp(d)) <= 1e-300);
+            else
+                ck_assert(fabs(e[i] - want) <= 0x1p-22 * want);
+        }
+        if (n > 20)
+            ck_assert(e[3] == 0.0);
+        check_weigh_sums(e, x, b, skip, n, sums);
+    }
+    x[5] = NAN;
+    vm_exp_single_weigh(e, x, 0.0, 0, 16, sums);
+    ck_assert(isnan(e[5]) && isnan(sums[0]) && !isnan(e[4]) && !isnan(e[12]));
+    gsl_rng_free(r);
+    free(x);
+    free(e);
 }
 END_TEST
 
@@ -673,6 +731,7 @@ static Suite *vecmath_suite(void)
     tcase_add_test(tc, test_exp_kernels_match_scalar);
     tcase_add_test(tc, test_exp_fast_accuracy);
     tcase_add_test(tc, test_exp_fast_kernels_match_scalar);
+    tcase_add_test(tc, test_exp_single_weigh);
     tcase_add_test(tc, test_rows_match_plain_loops);
     tcase_add_test(tc, test_rows_backward_d16);
     tcase_add_test(tc, test_scans);
