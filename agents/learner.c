@@ -248,7 +248,7 @@ static int chunk_rows(const learner_config *cfg, int n_items)
 static int chunk_alloc(learner *l, char *err)
 {
     int rc = policy_batch_alloc(&l->chunk, &l->net, chunk_rows(&l->cfg, l->net.n_items),
-                                err);
+                                l->cfg.item_precision == LEARNER_ITEMS_SINGLE, err);
     if (rc != DS_OK)
         return rc;
     size_t C = (size_t)l->chunk.cap, F = (size_t)l->n_features;
@@ -668,7 +668,10 @@ static void chunk_head(learner *l, int b, size_t i, int want_value, int want_gra
     learner_step s = learner_step_at(l, i);
     double *logits = l->chunk.logits + (size_t)b * (size_t)l->net.n_items;
     double *coef = l->chunk_coef;
-    nn_softmax_weigh(&l->soft, l->work.weights, logits, s.n);
+    if (!s.candidates && l->chunk.E_single) /* single-precision logits: weights to match */
+        nn_softmax_weigh_single(&l->soft, l->work.weights, logits, s.n);
+    else
+        nn_softmax_weigh(&l->soft, l->work.weights, logits, s.n);
     learner_eval ev = {
         .logp = nn_softmax_pl_logprob_coefs(&l->soft, l->work.work, s.slate, l->k, coef),
         .entropy = nn_softmax_entropy(&l->soft),
@@ -718,24 +721,28 @@ static void chunk_run(learner *l, int B, int want_value, int want_grad,
 void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value,
                        int want_grad, learner_step_loss loss, void *ctx)
 {
-    /* identity catalogues first (their item scores are one dgemm a chunk), then the
-     * steps with candidate lists */
+    /* identity catalogues first (their item scores are one sgemm a chunk, over
+     * E_out as the weights are now), then the steps with candidate lists */
     for (int identity = 1; identity >= 0; identity--) {
-        int B = 0;
-        for (size_t j = 0; j < n; j++) {
-            learner_step s = learner_step_at(l, steps[j]);
-            if ((s.candidates == NULL) != identity)
-                continue;
-            l->chunk_step[B] = steps[j];
-            l->chunk_cand[B] = s.candidates;
-            l->chunk_n[B] = s.n;
-            if (++B == l->chunk.cap) {
+        int B = 0, loaded = !identity;
+        for (size_t j = 0; j <= n; j++) {
+            if (j < n) {
+                learner_step s = learner_step_at(l, steps[j]);
+                if ((s.candidates == NULL) != identity)
+                    continue;
+                l->chunk_step[B] = steps[j];
+                l->chunk_cand[B] = s.candidates;
+                l->chunk_n[B] = s.n;
+                B++;
+            }
+            if (B == l->chunk.cap || (j == n && B > 0)) {
+                if (!loaded)
+                    policy_batch_load_items(&l->chunk, &l->net, l->params.w);
+                loaded = 1;
                 chunk_run(l, B, want_value, want_grad, loss, ctx);
                 B = 0;
             }
         }
-        if (B > 0)
-            chunk_run(l, B, want_value, want_grad, loss, ctx);
     }
 }
 
@@ -935,7 +942,10 @@ double learner_memory_estimate(size_t size, const learner_config *cfg, int with_
                      N * d + N /* E_out, b_out */ + (with_value ? trunk + H + 1 : 0);
     double work = 7 * H + 2 * d + 3 * N + (double)nn_pl_sample_work(spec->n_items) + enc_work;
     /* the update's chunks: policy_batch, features and their gradient, dL/dV */
-    work += chunk_rows(cfg, spec->n_items) * (6 * H + 2 * d + 2 + N + 2 * F);
+    int rows = chunk_rows(cfg, spec->n_items);
+    work += rows * (6 * H + 2 * d + 2 + N + 2 * F);
+    if (cfg->item_precision == LEARNER_ITEMS_SINGLE) /* floats, as doubles */
+        work += (double)policy_batch_singles(spec->n_items, cfg->embed_dim, rows) / 2;
     /* serve = int8: the snapshot's tables, a byte a weight stored twice (quant.h) */
     double served = cfg->serve == LEARNER_SERVE_INT8 ? 2 * weights : 0;
     /* A step held in the store, and its scratch in the batch (learner_batch). */

@@ -101,10 +101,12 @@ typedef struct {
     int tf_context, tf_layers, tf_heads, tf_width, tf_mlp_ratio; /* transformer_config */
     char init[PARAM_STRING_LEN]; /* checkpoint of the transformer's tensors, or "none" */
     int serve;             /* learner_serve: the eval phase's networks */
+    int item_precision;    /* learner_item_precision: the update's whole-catalogue head */
 } learner_config;
 
 typedef enum { LEARNER_ENCODER_HISTORY = 0, LEARNER_ENCODER_TRANSFORMER = 1 } learner_encoder;
 typedef enum { LEARNER_SERVE_DOUBLE = 0, LEARNER_SERVE_INT8 = 1 } learner_serve;
+typedef enum { LEARNER_ITEMS_SINGLE = 0, LEARNER_ITEMS_DOUBLE = 1 } learner_item_precision;
 
 /* The common entries of a parameter table; learning_rate and batch_episodes
  * take agent-specific defaults, written as strings ("1e-3", "32"). */
@@ -144,7 +146,10 @@ typedef enum { LEARNER_SERVE_DOUBLE = 0, LEARNER_SERVE_INT8 = 1 } learner_serve;
              "weights (encoder = transformer); none = train from scratch"),                \
     P_CHOICE(learner_config, serve, "double", "double|int8",                             \
              "eval phase: act with the double networks, or with an int8 snapshot of "    \
-             "them (per-row scales) taken when the eval phase starts")
+             "them (per-row scales) taken when the eval phase starts"),                   \
+    P_CHOICE(learner_config, item_precision, "single", "single|double",                  \
+             "update: the item scores over the whole catalogue, their softmax weights "  \
+             "and their gradients in single precision (about twice as fast) or double")
 
 /* xValidate of the learning agents (their config begins with learner_config):
  * tf_heads divides tf_width, init is only given with encoder = transformer, and

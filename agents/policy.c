@@ -3,6 +3,7 @@
 #include "../sim/common.h"
 #include "../sim/vecmath.h"
 
+#include <gsl/gsl_cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,7 +219,12 @@ void policy_backward(const policy_net *net, const double *w, double *grad, const
 
 /* ---- a chunk of states at once ---- */
 
-int policy_batch_alloc(policy_batch *pb, const policy_net *net, int cap, char *err)
+/* Items per product of the item head's backward: dE_out of that many items in
+ * single precision before it is added to the double gradient. */
+#define ITEM_BLOCK 512
+
+int policy_batch_alloc(policy_batch *pb, const policy_net *net, int cap, int single,
+                       char *err)
 {
     memset(pb, 0, sizeof *pb);
     if (cap < 1)
@@ -227,9 +233,16 @@ int policy_batch_alloc(policy_batch *pb, const policy_net *net, int cap, char *e
     size_t N = (size_t)net->n_items;
     size_t total = C * (6 * H + 2 * d + 1 + N);
     double *slab = calloc(total, sizeof *slab);
-    if (!slab)
+    float *singles = NULL;
+    if (single)
+        singles = calloc(policy_batch_singles(net->n_items, net->embed_dim, cap),
+                         sizeof *singles);
+    if (!slab || (single && !singles)) {
+        free(slab);
+        free(singles);
         return err_set(err, DS_ENOMEM, "out of memory for a policy batch of %zu doubles",
                        total);
+    }
     pb->cap = cap;
     pb->a1 = slab;
     pb->a2 = pb->a1 + C * H;
@@ -241,13 +254,34 @@ int policy_batch_alloc(policy_batch *pb, const policy_net *net, int cap, char *e
     pb->dh = pb->h + C * d;
     pb->value = pb->dh + C * d;
     pb->logits = pb->value + C;
+    if (!single)
+        return DS_OK;
+    pb->E_single = singles;
+    pb->h_single = pb->E_single + N * d;
+    pb->logits_single = pb->h_single + C * d;
+    pb->dE_single = pb->logits_single + C * N;
     return DS_OK;
+}
+
+size_t policy_batch_singles(int n_items, int embed_dim, int cap)
+{
+    size_t C = (size_t)cap, d = (size_t)embed_dim, N = (size_t)n_items;
+    size_t block = N < ITEM_BLOCK ? N : ITEM_BLOCK;
+    return N * d + C * d + C * N + (block > C ? block : C) * d;
 }
 
 void policy_batch_free(policy_batch *pb)
 {
-    if (pb)
+    if (pb) {
+        free(pb->E_single);
         free_slab(pb->a1, pb, sizeof *pb); /* the slab starts at a1 */
+    }
+}
+
+void policy_batch_load_items(policy_batch *pb, const policy_net *net, const double *w)
+{
+    if (pb->E_single)
+        vm_to_single(pb->E_single, w + net->E_out, (size_t)net->n_items * (size_t)net->embed_dim);
 }
 
 /* out [B][O] = tanh(in W^T + b). */
@@ -267,6 +301,41 @@ static int all_identity(const int *const *cand, int B)
     return 1;
 }
 
+/* The item head over the identity catalogue in single precision (one sgemm):
+ * logits [B][N] = h E_out^T + b_out, the products summed in floats over E_single,
+ * then widened and the bias added in double. */
+static void items_forward_single(policy_batch *pb, const double *b_out, int B, int d, int N)
+{
+    vm_to_single(pb->h_single, pb->h, (size_t)B * (size_t)d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, N, d, 1.0f, pb->h_single, d,
+                pb->E_single, d, 0.0f, pb->logits_single, N);
+    for (int b = 0; b < B; b++)
+        vm_widen_add(pb->logits + (size_t)b * N, pb->logits_single + (size_t)b * N, b_out, N);
+}
+
+/* Its backward, with pb->logits the gradients G [B][N]: dE_out += G^T h item
+ * block by item block, db_out += the rows of G (db_out NULL: not), and pb->dh =
+ * G E_out, each product in single precision, accumulated into the double
+ * gradients. */
+static void items_backward_single(policy_batch *pb, double *dE_out, double *db_out, int B,
+                                  int d, int N)
+{
+    size_t BN = (size_t)B * (size_t)N, dd = (size_t)d;
+    vm_to_single(pb->logits_single, pb->logits, BN);
+    for (int j = 0; j < N; j += ITEM_BLOCK) {
+        int items = N - j < ITEM_BLOCK ? N - j : ITEM_BLOCK;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, items, d, B, 1.0f,
+                    pb->logits_single + j, N, pb->h_single, d, 0.0f, pb->dE_single, d);
+        vm_add_single(dE_out + (size_t)j * dd, pb->dE_single, (size_t)items * dd);
+    }
+    if (db_out)
+        for (int b = 0; b < B; b++)
+            vm_add_array(db_out, pb->logits + (size_t)b * N, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d, N, 1.0f, pb->logits_single, N,
+                pb->E_single, d, 0.0f, pb->dE_single, d);
+    vm_add_single(pb->dh, pb->dE_single, (size_t)B * dd);
+}
+
 void policy_forward_batch(const policy_net *net, const double *w, const double *X, int B,
                           const int *const *cand, const int *n, int want_value,
                           policy_batch *pb)
@@ -275,7 +344,9 @@ void policy_forward_batch(const policy_net *net, const double *w, const double *
     tanh_layer_batch(pb->a1, X, w + net->pi_W1, w + net->pi_b1, B, F, H);
     tanh_layer_batch(pb->a2, pb->a1, w + net->pi_W2, w + net->pi_b2, B, H, H);
     nn_dense_forward(pb->h, pb->a2, w + net->pi_W3, w + net->pi_b3, B, H, d);
-    if (all_identity(cand, B))
+    if (all_identity(cand, B) && pb->E_single)
+        items_forward_single(pb, w + net->b_out, B, d, N);
+    else if (all_identity(cand, B))
         nn_dense_forward(pb->logits, pb->h, w + net->E_out, w + net->b_out, B, d, N);
     else
         for (int b = 0; b < B; b++)
@@ -318,7 +389,10 @@ void policy_backward_batch(const policy_net *net, const double *w, double *grad,
     int H = net->hidden, F = net->n_features, d = net->embed_dim, N = net->n_items;
     size_t BH = (size_t)B * (size_t)H;
     memset(pb->dh, 0, (size_t)B * (size_t)d * sizeof *pb->dh);
-    if (all_identity(cand, B))
+    if (all_identity(cand, B) && pb->E_single)
+        items_backward_single(pb, grad + net->E_out, bias_added ? NULL : grad + net->b_out,
+                              B, d, N);
+    else if (all_identity(cand, B))
         nn_dense_backward(pb->dh, grad + net->E_out, bias_added ? NULL : grad + net->b_out,
                           pb->logits, pb->h, w + net->E_out, B, d, N);
     else

@@ -100,11 +100,16 @@ void policy_backward(const policy_net *net, const double *w, double *grad, const
 
 /* ---- a chunk of states at once (the update's minibatches) ----
  * The same networks over B states, each layer one matrix product (cblas_dgemm
- * through nn_dense_*) instead of B matrix-vector products; when every state's
- * candidates are the identity catalogue, the item scores of all B states are one
- * dgemm, logits = h E_out^T + b_out, and their backward two, dE_out += G^T h and
- * dh = G E_out. Results equal policy_forward and policy_backward state by state
- * up to the order of summation. */
+ * through nn_dense_*) instead of B matrix-vector products. When every state's
+ * candidates are the identity catalogue, the item head of all B states is one
+ * product, logits = h E_out^T + b_out, and its backward two, dE_out += G^T h and
+ * dh = G E_out. A batch allocated single runs these in single precision
+ * (cblas_sgemm, about twice dgemm's rate), over a float copy of E_out
+ * (policy_batch_load_items), accumulating into the double gradients: its logits
+ * and gradients agree with policy_forward's and policy_backward's to single
+ * precision. Otherwise, and with candidate lists, the results equal
+ * policy_forward and policy_backward state by state up to the order of
+ * summation. */
 typedef struct {
     int cap;          /* rows */
     double *a1, *a2;  /* [cap][H] policy trunk activations */
@@ -115,12 +120,23 @@ typedef struct {
                          the caller overwrites them with their gradients for the backward */
     double *dh;       /* [cap][d] backward scratch */
     double *g1, *g2;  /* [cap][H] backward scratch */
+    /* single only (else NULL): */
+    float *E_single;  /* [N][d] E_out in single precision */
+    float *h_single;  /* [cap][d] */
+    float *logits_single; /* [cap][N] */
+    float *dE_single; /* [max(cap, min(N, 512))][d] backward scratch */
 } policy_batch;
 
-/* One allocation for cap >= 1 rows; DS_EINPUT, DS_ENOMEM. policy_batch_free of a
- * zeroed or freed batch (or NULL) is a no-op. */
-int policy_batch_alloc(policy_batch *pb, const policy_net *net, int cap, char *err);
+/* One allocation of doubles for cap >= 1 rows and, single, one of floats (as many
+ * as policy_batch_singles gives for the net's N and d); DS_EINPUT, DS_ENOMEM.
+ * policy_batch_free of a zeroed or freed batch (or NULL) is a no-op. */
+int policy_batch_alloc(policy_batch *pb, const policy_net *net, int cap, int single,
+                       char *err);
+size_t policy_batch_singles(int n_items, int embed_dim, int cap);
 void policy_batch_free(policy_batch *pb);
+/* Single: copies E_out of w into pb->E_single, as the identity catalogues'
+ * products need after every change of the weights. Otherwise a no-op. */
+void policy_batch_load_items(policy_batch *pb, const policy_net *net, const double *w);
 
 /* The forward pass of B <= cap states X [B][F], state b over the candidates cand[b]
  * [n[b]] (NULL: the identity catalogue, n[b] = N): pb->logits rows, and with

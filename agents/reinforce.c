@@ -227,8 +227,9 @@ static double reinforce_memory_estimate(const void *config, const env_spec *spec
 
 const agent_type reinforce_agent = {
     .name = "reinforce",
-    .version = 3, /* 2: the batch in chunks of matrix products; tanh vectorised;
-                     3: the softmax weights by the learners' faster exponential */
+    .version = 4, /* 2: the batch in chunks of matrix products; tanh vectorised;
+                     3: the softmax weights by the learners' faster exponential;
+                     4: the update's item head in single precision (item_precision) */
     .summary = "REINFORCE over Plackett-Luce slates: reward-to-go, moving-average or "
                "learned baseline, optional top-K correction",
     .params = PARAM_TABLE(reinforce_config, reinforce_params),

@@ -131,6 +131,21 @@ VM_INLINE v4d load4(const double *p)
 
 VM_INLINE void store4(double *p, v4d v) { memcpy(p, &v, sizeof v); }
 
+VM_INLINE v4f load4f(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+VM_INLINE void store4f(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+
+/* Four floats to doubles (GCC lowers the generic conversion in halves). */
+VM_INLINE v4d widen4_base(v4f x) { return __builtin_convertvector(x, v4d); }
+#ifdef VM_DISPATCH
+VM_INLINE VM_AVX2 v4d widen4_avx2(v4f x) { return (v4d)_mm256_cvtps_pd((__m128)x); }
+#endif
+
 /* a where mask is all ones, else b. */
 VM_INLINE v4d select4(v4u mask, v4d a, v4d b)
 {
@@ -346,6 +361,27 @@ VM_INLINE v4d dot4_rows(const double *r0, const double *r1, const double *r2,
             store4(y + i, load4(y + i) + load4(x + i));                                   \
         return i;                                                                         \
     }                                                                                     \
+    static attr size_t to_single_##suffix(float *y, const double *x, size_t n)           \
+    {                                                                                     \
+        size_t i = 0;                                                                     \
+        for (; i + 4 <= n; i += 4)                                                        \
+            store4f(y + i, __builtin_convertvector(load4(x + i), v4f));                   \
+        return i;                                                                         \
+    }                                                                                     \
+    static attr size_t add_single_##suffix(double *y, const float *x, size_t n)          \
+    {                                                                                     \
+        size_t i = 0;                                                                     \
+        for (; i + 4 <= n; i += 4)                                                        \
+            store4(y + i, load4(y + i) + widen4_##suffix(load4f(x + i)));    \
+        return i;                                                                         \
+    }                                                                                     \
+    static attr int widen_add_##suffix(double *y, const float *x, const double *b, int n) \
+    {                                                                                     \
+        int i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4)                                                        \
+            store4(y + i, widen4_##suffix(load4f(x + i)) + load4(b + i));    \
+        return i;                                                                         \
+    }                                                                                     \
     static attr int rows_dot_##suffix(double *out, const double *A, const int *rows,     \
                                       const double *x, int n, int d)                      \
     {                                                                                     \
@@ -378,6 +414,9 @@ VM_KERNELS(avx2, VM_AVX2)
 #define rows_weighted_sum_avx2 rows_weighted_sum_base
 #define rows_backward_avx2 rows_backward_base
 #define add_array_avx2 add_array_base
+#define to_single_avx2 to_single_base
+#define add_single_avx2 add_single_base
+#define widen_add_avx2 widen_add_base
 #endif
 
 /* i = the AVX2 kernel's reach (0 without AVX2); the baseline kernel takes what
@@ -660,6 +699,29 @@ void vm_add_array(double *y, const double *x, int n)
     VM_RUN(add_array, i, (y, x, n), (y + i, x + i, n - i));
     for (; i < n; i++)
         y[i] += x[i];
+}
+
+void vm_to_single(float *y, const double *x, size_t n)
+{
+    size_t i = HAVE_AVX2() ? to_single_avx2(y, x, n) : 0;
+    i += to_single_base(y + i, x + i, n - i);
+    for (; i < n; i++)
+        y[i] = (float)x[i];
+}
+
+void vm_add_single(double *y, const float *x, size_t n)
+{
+    size_t i = HAVE_AVX2() ? add_single_avx2(y, x, n) : 0;
+    i += add_single_base(y + i, x + i, n - i);
+    for (; i < n; i++)
+        y[i] += x[i];
+}
+
+void vm_widen_add(double *y, const float *x, const double *b, int n)
+{
+    VM_RUN(widen_add, i, (y, x, b, n), (y + i, x + i, b + i, n - i));
+    for (; i < n; i++)
+        y[i] = (double)x[i] + b[i];
 }
 
 /* ---- every pair's dot product ---- */

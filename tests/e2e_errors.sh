@@ -115,7 +115,7 @@ bad_file memory.ini "memory.ini:2: a run would need about [0-9.]+ GiB .*the limi
 printf '[env]\nkind = shop\nusers = 10000000\nitems = 10000000\ndim = 256\n[agent]\nkind = random\n' | ini envmem.ini
 bad_file envmem.ini "envmem.ini:1: \[env\] shop would need about [0-9.]+ GiB"
 printf '[env]\nkind = shop\nitems = 10000000\nusers = 100\n[agent]\nkind = reinforce\n[agent.reinforce]\nembed_dim = 1024\n' | ini agentmem.ini
-bad_file agentmem.ini "agentmem.ini:7: a run would need about [0-9.]+ GiB: 6[01][0-9]\.[0-9] GiB for agent 'reinforce', [0-9.]+ GiB for env 'shop' \(10000000 items, 100 users\).*the limit is [0-9.]+ GiB"
+bad_file agentmem.ini "agentmem.ini:7: a run would need about [0-9.]+ GiB: 64[0-9]\.[0-9] GiB for agent 'reinforce', [0-9.]+ GiB for env 'shop' \(10000000 items, 100 users\).*the limit is [0-9.]+ GiB"
 if [ $sanitized = 0 ]; then # the limit comes from ulimit -v: about 1.9 GiB here
     printf '[experiment]\ntrain_episodes = 40000000\n%s\n' "$BASE" | ini ulimit.ini
     expect 2 "ulimit.ini:2: a run would need about [0-9.]+ GiB .*the limit is 1.9 GiB \(the address-space limit, ulimit -v\)" \
