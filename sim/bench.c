@@ -57,7 +57,7 @@
 
 /* ------------------------------------------------------------ the cases */
 
-typedef enum { DRIVE_DIRECT, DRIVE_ENGINE, DRIVE_SWEEP, DRIVE_DGEMM, DRIVE_READ, DRIVE_ACT } drive_kind;
+typedef enum { DRIVE_DIRECT, DRIVE_ENGINE, DRIVE_SWEEP, DRIVE_GEMM, DRIVE_READ, DRIVE_ACT } drive_kind;
 
 typedef struct {
     const char *id;      /* stable key (JSON, --only) */
@@ -155,7 +155,10 @@ static const bench_case cases[] = {
      "env.kind=shop env.items=2000 env.dim=16 agent.kind=oracle experiment.seeds=1-4 "
      "experiment.train_episodes=0 experiment.eval_episodes=6000",
      0, 0, 3, 0, 1.8},
-    {"dgemm", "machine", "dgemm peak, 1024 x 1024, 1 thread", DRIVE_DGEMM, "", 0, 1024, 5, 0, 0},
+    {"dgemm", "machine", "dgemm peak, 1024 x 1024, 1 thread", DRIVE_GEMM, "", 0, 1024, 5, 0, 0},
+    /* the peak of the learners' item head in single precision (item_precision) */
+    {"sgemm", "machine", "sgemm peak, 1024 x 1024, 1 thread", DRIVE_GEMM, "single", 0, 1024, 5,
+     0, 0},
     /* the floor of a full-catalogue pass: 5,000 x 32 doubles through vm_rows_dot */
     {"read", "machine", "scoring pass 5k x 32 doubles (best of 50)", DRIVE_READ, "", 0, 160000,
      9, 0, 0},
@@ -724,7 +727,19 @@ static int run_sweep(const experiment *x, const scratch *s, int reps, case_resul
 
 /* ------------------------------------------------------------ dgemm */
 
-static int run_dgemm(int reps, int n, case_result *out, char *err)
+/* A square product of n in double or (single) in single precision: the peak of
+ * the BLAS the learners' updates run on. */
+static void square_product(int single, int n, const void *a, const void *b, void *c)
+{
+    if (single)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
+                    0.0f, c, n);
+    else
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a, n, b, n, 0.0,
+                    c, n);
+}
+
+static int run_gemm(int reps, int n, int single, case_result *out, char *err)
 {
     size_t nn = (size_t)n * (size_t)n;
     double *a = malloc(nn * sizeof *a), *b = malloc(nn * sizeof *b), *c = malloc(nn * sizeof *c);
@@ -732,17 +747,22 @@ static int run_dgemm(int reps, int n, case_result *out, char *err)
         free(a);
         free(b);
         free(c);
-        return err_set(err, DS_ENOMEM, "out of memory for dgemm matrices of %d", n);
+        return err_set(err, DS_ENOMEM, "out of memory for gemm matrices of %d", n);
     }
-    for (size_t i = 0; i < nn; i++) {
-        a[i] = (double)(i % 7) - 3.0;
-        b[i] = (double)(i % 5) * 0.25;
+    for (size_t i = 0; i < nn; i++) { /* the floats, if single, in the first half */
+        double x = (double)(i % 7) - 3.0, y = (double)(i % 5) * 0.25;
+        if (single) {
+            ((float *)(void *)a)[i] = (float)x;
+            ((float *)(void *)b)[i] = (float)y;
+        } else {
+            a[i] = x;
+            b[i] = y;
+        }
     }
     double flops = 2.0 * n * (double)n * n;
     for (int i = -1; i < reps; i++) { /* one warm-up */
         double w0 = wall_seconds(), c0 = cpu_seconds();
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a, n, b, n, 0.0,
-                    c, n);
+        square_product(single, n, a, b, c);
         double w = wall_seconds() - w0, cpu = cpu_seconds() - c0;
         if (i >= 0) {
             out->wall[i] = flops / w * 1e-9;
@@ -1023,7 +1043,7 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
         steps = steps / 20 > 0 ? steps / 20 : 1;
         warmup = warmup / 20;
     }
-    if (opt->steps > 0 && c->drive != DRIVE_DGEMM && c->drive != DRIVE_READ)
+    if (opt->steps > 0 && c->drive != DRIVE_GEMM && c->drive != DRIVE_READ)
         steps = opt->steps;
     if (reps > BENCH_MAX_REPS)
         reps = BENCH_MAX_REPS;
@@ -1033,8 +1053,9 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
         out->peak_bytes = peak_rss_bytes() - rss0;
         return rc;
     }
-    if (c->drive == DRIVE_DGEMM || c->drive == DRIVE_READ) {
-        int rc = c->drive == DRIVE_DGEMM ? run_dgemm(reps, (int)steps < 64 ? 64 : (int)steps, out, err)
+    if (c->drive == DRIVE_GEMM || c->drive == DRIVE_READ) {
+        int rc = c->drive == DRIVE_GEMM ? run_gemm(reps, (int)steps < 64 ? 64 : (int)steps,
+                                                    strcmp(c->set, "single") == 0, out, err)
                                          : run_read(reps, c->steps, strcmp(c->set, "i8") == 0, out, err);
         out->peak_bytes = peak_rss_bytes() - rss0;
         return rc;
@@ -1055,7 +1076,7 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
     case DRIVE_DIRECT: rc = run_direct(c, &x.runs[0], reps, steps, warmup, out, err); break;
     case DRIVE_ENGINE: rc = run_engine(&x.runs[0], reps, steps, out, err); break;
     case DRIVE_SWEEP: rc = run_sweep(&x, &s, reps, out, worker, err); break;
-    case DRIVE_DGEMM:
+    case DRIVE_GEMM:
     case DRIVE_READ:
     case DRIVE_ACT: break;
     }
@@ -1212,6 +1233,7 @@ static int derive(const row *rows, int n, derived *out)
                              row_median(a) / row_median(b), 0, 0};
     }
     const row *ppo = find_row(rows, n, "ppo.2k"), *peak = find_row(rows, n, "dgemm");
+    const row *speak = find_row(rows, n, "sgemm");
     if (ppo && ppo->r.update_gflops > 0) {
         out[m++] = (derived){"ppo.update_gflops", "ppo update phase: matmul GFLOP/s", "GFLOP/s",
                              ppo->r.update_gflops, 0, 0};
@@ -1221,6 +1243,10 @@ static int derive(const row *rows, int n, derived *out)
             out[m++] = (derived){"ppo.update_peak_fraction",
                                  "ppo update phase / dgemm peak", "",
                                  ppo->r.update_gflops / row_median(peak), 0, 0};
+        if (speak) /* the item head, most of the FLOPs, runs in single precision */
+            out[m++] = (derived){"ppo.update_sgemm_peak_fraction",
+                                 "ppo update phase / sgemm peak", "",
+                                 ppo->r.update_gflops / row_median(speak), 0, 0};
     }
     m += derive_act(rows, n, out + m);
     const row *read = find_row(rows, n, "read");
@@ -1240,7 +1266,7 @@ static const char *unit_of(const bench_case *c)
 {
     switch (c->drive) {
     case DRIVE_SWEEP: return "x";
-    case DRIVE_DGEMM: return "GFLOP/s";
+    case DRIVE_GEMM: return "GFLOP/s";
     case DRIVE_READ: return "GB/s";
     case DRIVE_ACT: return "acts/s";
     default: return "steps/s";

@@ -103,11 +103,12 @@ START_TEST(test_env_only_case)
 }
 END_TEST
 
-START_TEST(test_dgemm_and_table)
+START_TEST(test_gemm_and_table)
 {
-    bench_options opt = {.quick = 1, .only = "dgemm"};
+    bench_options opt = {.quick = 1, .only = "gemm"};
     char *text = run_bench(&opt);
     ck_assert_ptr_nonnull(strstr(text, "dgemm peak"));
+    ck_assert_ptr_nonnull(strstr(text, "sgemm peak"));
     ck_assert_ptr_nonnull(strstr(text, "GFLOP/s"));
     ck_assert_ptr_null(strstr(text, "failed"));
     free(text);
@@ -130,7 +131,7 @@ static Suite *bench_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_options);
     tcase_add_test(tc, test_env_only_case);
-    tcase_add_test(tc, test_dgemm_and_table);
+    tcase_add_test(tc, test_gemm_and_table);
     tcase_add_test(tc, test_no_case);
     suite_add_tcase(s, tc);
     return s;
