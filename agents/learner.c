@@ -309,6 +309,7 @@ int learner_create(size_t size, const learner_config *cfg, int with_value,
     }
     for (int u = 0; u < spec->n_users; u++)
         l->log_of_user[u] = -1;
+    l->items_stale = 1;
     l->wall_mark = monotonic_seconds();
     *out = l;
     return DS_OK;
@@ -416,6 +417,26 @@ static int served_features(learner *l, const observation *obs, const learner_ses
                                       log ? log->n : 0, l->x, NULL, l->base.err);
 }
 
+/* The update's float copy of E_out, as the weights are now (item_precision
+ * single; a no-op in double). */
+static void load_items(learner *l)
+{
+    policy_batch_load_items(&l->chunk, &l->net, l->params.w);
+    l->items_stale = 0;
+}
+
+/* l->soft over logits [n] of the candidates cand (NULL: the identity catalogue):
+ * with item_precision single, the identity catalogue's weights in single
+ * precision, when acting as in the update (whose logits are of single-precision
+ * products), so that the log-probability a step records is the update's. */
+static void softmax_weigh(learner *l, const int *cand, const double *logits, int n)
+{
+    if (!cand && l->cfg.item_precision == LEARNER_ITEMS_SINGLE)
+        nn_softmax_weigh_single(&l->soft, l->work.weights, logits, n);
+    else
+        nn_softmax_weigh(&l->soft, l->work.weights, logits, n);
+}
+
 /* The step's logits into l->work.logits: with the snapshot when serving int8 in
  * the eval phase, else the double networks (and the value when record). */
 static int act_logits(learner *l, const observation *obs, const learner_session_log *log,
@@ -427,10 +448,17 @@ static int act_logits(learner *l, const observation *obs, const learner_session_
         if (l->served)
             served_drop(l); /* learning again: the snapshot is stale */
         int rc = state_features(l, obs, log);
-        if (rc == DS_OK)
-            policy_forward(&l->net, l->params.w, l->x, ids, n, &l->work,
-                           record && l->net.with_value ? value : NULL);
-        return rc;
+        double *v = record && l->net.with_value ? value : NULL;
+        if (rc != DS_OK)
+            return rc;
+        if (ids || !l->chunk.E_single) {
+            policy_forward(&l->net, l->params.w, l->x, ids, n, &l->work, v);
+            return DS_OK;
+        }
+        if (l->items_stale)
+            load_items(l);
+        policy_forward_single(&l->net, l->params.w, l->x, l->chunk.E_single, &l->work, v);
+        return DS_OK;
     }
     int rc = l->served ? DS_OK : served_build(l);
     if (rc == DS_OK)
@@ -463,7 +491,7 @@ int learner_act(agent *a, const observation *obs, int *slate)
                        "after update %ld", l->updates - 1);
     int greedy = !a->learning && l->cfg.greedy_eval;
     if (!greedy || record)
-        nn_softmax_weigh(&l->soft, l->work.weights, l->work.logits, n);
+        softmax_weigh(l, ids, l->work.logits, n);
     if (greedy)
         policy_top_k(l->positions, l->work.logits, n, k);
     else if ((rc = nn_softmax_pl_sample(l->positions, l->work.work, l->sampling, &l->soft,
@@ -668,10 +696,7 @@ static void chunk_head(learner *l, int b, size_t i, int want_value, int want_gra
     learner_step s = learner_step_at(l, i);
     double *logits = l->chunk.logits + (size_t)b * (size_t)l->net.n_items;
     double *coef = l->chunk_coef;
-    if (!s.candidates && l->chunk.E_single) /* single-precision logits: weights to match */
-        nn_softmax_weigh_single(&l->soft, l->work.weights, logits, s.n);
-    else
-        nn_softmax_weigh(&l->soft, l->work.weights, logits, s.n);
+    softmax_weigh(l, s.candidates, logits, s.n);
     learner_eval ev = {
         .logp = nn_softmax_pl_logprob_coefs(&l->soft, l->work.work, s.slate, l->k, coef),
         .entropy = nn_softmax_entropy(&l->soft),
@@ -737,7 +762,7 @@ void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value
             }
             if (B == l->chunk.cap || (j == n && B > 0)) {
                 if (!loaded)
-                    policy_batch_load_items(&l->chunk, &l->net, l->params.w);
+                    load_items(l);
                 loaded = 1;
                 chunk_run(l, B, want_value, want_grad, loss, ctx);
                 B = 0;
@@ -861,6 +886,7 @@ int learner_apply_gradient(learner *l, double lr, double *grad_norm)
         return rc;
     /* the clip, the step and the check of the weights in one pass */
     double scale = nn_clip_scale(norm, l->cfg.max_grad_norm);
+    l->items_stale = 1;
     if (!nn_adam_step_scaled(&l->params, &l->adam, lr, scale))
         return err_set(l->base.err, DS_ENUMERIC, "parameters are not finite after update %ld",
                        l->updates);

@@ -80,9 +80,14 @@ int policy_work_alloc(policy_work *work, const policy_net *net, char *err)
     size_t H = (size_t)net->hidden, d = (size_t)net->embed_dim, N = (size_t)net->n_items;
     size_t total = 7 * H + 2 * d + 3 * N + nn_pl_sample_work(net->n_items);
     double *slab = calloc(total, sizeof *slab);
-    if (!slab)
+    work->h_single = calloc(d, sizeof *work->h_single);
+    if (!slab || !work->h_single) {
+        free(slab);
+        free(work->h_single);
+        work->h_single = NULL;
         return err_set(err, DS_ENOMEM, "out of memory for a policy workspace of %zu doubles",
                        total);
+    }
     work->a1 = slab;
     work->a2 = work->a1 + H;
     work->v1 = work->a2 + H;
@@ -108,8 +113,10 @@ static void free_slab(double *slab, void *owner, size_t size)
 
 void policy_work_free(policy_work *work)
 {
-    if (work)
+    if (work) {
+        free(work->h_single);
         free_slab(work->a1, work, sizeof *work); /* the slab starts at a1 */
+    }
 }
 
 int policy_candidates(const policy_net *net, const int *cand, int n, const int **ids,
@@ -149,15 +156,21 @@ static void value_forward(const policy_net *net, const double *w, const double *
     work->value_ready = 1;
 }
 
-void policy_forward(const policy_net *net, const double *w, const double *x,
-                    const int *cand, int n, policy_work *work, double *value)
+/* The policy trunk: work->h of x. */
+static void state_forward(const policy_net *net, const double *w, const double *x,
+                          policy_work *work)
 {
     int H = net->hidden, F = net->n_features, d = net->embed_dim;
     tanh_layer(work->a1, x, w + net->pi_W1, w + net->pi_b1, F, H);
     tanh_layer(work->a2, work->a1, w + net->pi_W2, w + net->pi_b2, H, H);
     nn_dense_forward(work->h, work->a2, w + net->pi_W3, w + net->pi_b3, 1, H, d);
-    nn_items_forward(work->logits, w + net->E_out, w + net->b_out, work->h, cand, n, d);
     work->value_ready = 0;
+}
+
+/* *value = V of x (value not NULL), as policy_forward gives it. */
+static void forward_value(const policy_net *net, const double *w, const double *x,
+                          policy_work *work, double *value)
+{
     if (!value)
         return;
     if (!net->with_value) {
@@ -166,6 +179,25 @@ void policy_forward(const policy_net *net, const double *w, const double *x,
     }
     value_forward(net, w, x, work);
     *value = work->value;
+}
+
+void policy_forward(const policy_net *net, const double *w, const double *x,
+                    const int *cand, int n, policy_work *work, double *value)
+{
+    state_forward(net, w, x, work);
+    nn_items_forward(work->logits, w + net->E_out, w + net->b_out, work->h, cand, n,
+                     net->embed_dim);
+    forward_value(net, w, x, work, value);
+}
+
+void policy_forward_single(const policy_net *net, const double *w, const double *x,
+                           const float *E_single, policy_work *work, double *value)
+{
+    int d = net->embed_dim;
+    state_forward(net, w, x, work);
+    vm_to_single(work->h_single, work->h, (size_t)d);
+    vm_rows_dot_single(work->logits, E_single, work->h_single, w + net->b_out, net->n_items, d);
+    forward_value(net, w, x, work, value);
 }
 
 /* Back through out = tanh(W in + b) given dout = dL/dout [O]: dW, db and

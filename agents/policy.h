@@ -56,6 +56,7 @@ typedef struct {
     double *work;     /* [nn_pl_sample_work(N)] free for nn_pl_sample / nn_pl_logprob */
     double *g1, *g2, *g3; /* [H] backward scratch */
     double *dh;       /* [d] backward scratch */
+    float *h_single;  /* [d] h in single precision (policy_forward_single) */
 } policy_work;
 
 /* Describes the networks and registers their tensors in layout, in this order:
@@ -87,6 +88,12 @@ int policy_candidates(const policy_net *net, const int *cand, int n, const int *
  * allocate. */
 void policy_forward(const policy_net *net, const double *w, const double *x,
                     const int *cand, int n, policy_work *work, double *value);
+/* The same over the identity catalogue with the item scores in single precision,
+ * against E_single [N][d], a float copy of E_out (policy_batch_load_items):
+ * logit_j = E_single[j] . h in floats (vm_rows_dot_single), + b_out[j] in
+ * double. What the update's single-precision item head computes, for acting. */
+void policy_forward_single(const policy_net *net, const double *w, const double *x,
+                           const float *E_single, policy_work *work, double *value);
 
 /* The backward pass of the last policy_forward on work (same w, x, cand, n):
  * with dlogits [n] the gradient of the loss w.r.t. the logits (NULL: none) and

@@ -1383,6 +1383,86 @@ void vm_exp_fast_weigh(double *y, const double *x, double b, int skip, int n, do
         sums[k] = (acc[k][0] + acc[k][1]) + (acc[k][2] + acc[k][3]);
 }
 
+/* ---- scores in single precision ---- */
+
+VM_INLINE v8f load8f(const float *p)
+{
+    v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* _mm256_hadd_ps in generic form: pairwise sums of a and b, per 128-bit half. */
+VM_INLINE v8f hadd8f(v8f a, v8f b)
+{
+    return __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) +
+           __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+}
+
+/* Lane r: the sum of the lanes of a_r. */
+VM_INLINE v8f sum8_lanes(v8f a0, v8f a1, v8f a2, v8f a3, v8f a4, v8f a5, v8f a6, v8f a7)
+{
+    v8f u0 = hadd8f(hadd8f(a0, a1), hadd8f(a2, a3));
+    v8f u1 = hadd8f(hadd8f(a4, a5), hadd8f(a6, a7));
+    return __builtin_shufflevector(u0, u1, 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(u0, u1, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+/* out[i] = A_i . x + b[i] for rows of A [n][d], d a multiple of 8, eight rows at a
+ * time: the products summed in floats (eight partial sums a row), the bias added
+ * in double. */
+#define VM_ROWS_SINGLE(suffix, attr, MADDF, WIDEN)                                         \
+    static attr int rows_dot_single_##suffix(double *out, const float *A, const float *x,  \
+                                             const double *b, int n, int d)                \
+    {                                                                                     \
+        size_t dd = (size_t)d;                                                            \
+        int i = 0;                                                                        \
+        for (; i + 8 <= n; i += 8) {                                                      \
+            const float *r = A + (size_t)i * dd;                                          \
+            v8f z = {0}, a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;  \
+            for (size_t c = 0; c < dd; c += 8) {                                          \
+                v8f xc = load8f(x + c);                                                   \
+                a0 = MADDF(load8f(r + c), xc, a0);                                        \
+                a1 = MADDF(load8f(r + dd + c), xc, a1);                                   \
+                a2 = MADDF(load8f(r + 2 * dd + c), xc, a2);                               \
+                a3 = MADDF(load8f(r + 3 * dd + c), xc, a3);                               \
+                a4 = MADDF(load8f(r + 4 * dd + c), xc, a4);                               \
+                a5 = MADDF(load8f(r + 5 * dd + c), xc, a5);                               \
+                a6 = MADDF(load8f(r + 6 * dd + c), xc, a6);                               \
+                a7 = MADDF(load8f(r + 7 * dd + c), xc, a7);                               \
+            }                                                                             \
+            v8f s = sum8_lanes(a0, a1, a2, a3, a4, a5, a6, a7);                           \
+            store4(out + i, WIDEN(s, 0) + load4(b + i));                                  \
+            store4(out + i + 4, WIDEN(s, 1) + load4(b + i + 4));                          \
+        }                                                                                 \
+        return i;                                                                         \
+    }
+
+VM_ROWS_SINGLE(base, __attribute__((noinline)), MADDF_PLAIN, WIDEN_PLAIN)
+#ifdef VM_DISPATCH
+VM_ROWS_SINGLE(fma, VM_FMA, MADDF_FMA, WIDEN_AVX2)
+#else
+#define rows_dot_single_fma rows_dot_single_base
+#endif
+
+/* Rows past the kernel's reach (all of them when d is not a multiple of eight)
+ * are summed in order, one float sum a row. */
+void vm_rows_dot_single(double *out, const float *A, const float *x, const double *b, int n,
+                        int d)
+{
+    int i = 0;
+    if (d % 8 == 0)
+        i = HAVE_FMA() ? rows_dot_single_fma(out, A, x, b, n, d)
+                       : rows_dot_single_base(out, A, x, b, n, d);
+    for (; i < n; i++) {
+        const float *r = A + (size_t)i * (size_t)d;
+        float sum = 0.0f;
+        for (int c = 0; c < d; c++)
+            sum += r[c] * x[c];
+        out[i] = (double)sum + b[i];
+    }
+}
+
 /* Groups of eight in single precision; a group out of its range, and a tail out
  * of it, by exp_fast_weigh (whose lanes are the same); the tail past the last group
  * of eight: its first four (if there are four) into the sums' lanes as the kernels

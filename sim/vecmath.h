@@ -99,6 +99,11 @@ void vm_rows_backward(double *dx, double *dA, double *dbias, const double *A, co
 
 /* y[i] += x[i] for i < n. */
 void vm_add_array(double *y, const double *x, int n);
+/* out[i] = A_i . x + b[i] over the rows of A [n][d] in single precision: the
+ * products summed in floats (eight at a time, fused where the CPU fuses, when d is
+ * a multiple of eight), the bias added in double. */
+void vm_rows_dot_single(double *out, const float *A, const float *x, const double *b, int n,
+                        int d);
 /* Between single and double precision, for i < n: y[i] = x[i] rounded to a float;
  * y[i] += x[i]; y[i] = x[i] + b[i]. */
 void vm_to_single(float *y, const double *x, size_t n);

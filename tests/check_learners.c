@@ -1052,6 +1052,36 @@ static void check_int8_serving(const char *const *kv, int n)
     gsl_rng_free(r8);
 }
 
+/* item_precision = single acts with the float copy of E_out: its logits within
+ * 1e-6 of the largest of the double ones, also after an Adam step has moved the
+ * weights (by about 5% of the largest logit here: a stale copy fails by far). */
+START_TEST(single_acting_follows_the_weights)
+{
+    const char *single[] = {"item_precision", "single"}, *dbl[] = {"item_precision", "double"};
+    gsl_rng *r = rng_new(31), *r2 = rng_new(31);
+    learner *l = make_learner(&ppo_agent, single, 1, r), *d = make_learner(&ppo_agent, dbl, 1, r2);
+    random_weights(l, r);
+    memcpy(d->params.w, l->params.w, l->params.n * sizeof *l->params.w);
+    double want[N_ITEMS], got[N_ITEMS], before[N_ITEMS];
+    act_logits_of(l, 10, got);
+    act_logits_of(d, 10, want);
+    ck_assert_msg(relative_diff(want, got, N_ITEMS) < 1e-6, "%g", relative_diff(want, got, N_ITEMS));
+    memcpy(before, want, sizeof before);
+    for (size_t i = 0; i < l->params.n; i++)
+        l->params.grad[i] = d->params.grad[i] = gsl_ran_gaussian(r, 1.0);
+    ck_assert_int_eq(learner_apply_gradient(l, 0.05, NULL), DS_OK);
+    ck_assert_int_eq(learner_apply_gradient(d, 0.05, NULL), DS_OK);
+    act_logits_of(l, 11, got);
+    act_logits_of(d, 11, want);
+    ck_assert_msg(relative_diff(want, before, N_ITEMS) > 1e-2, "the weights did not move");
+    ck_assert_msg(relative_diff(want, got, N_ITEMS) < 1e-6, "%g", relative_diff(want, got, N_ITEMS));
+    ppo_agent.xDestroy(&l->base);
+    ppo_agent.xDestroy(&d->base);
+    gsl_rng_free(r);
+    gsl_rng_free(r2);
+}
+END_TEST
+
 START_TEST(int8_serving_in_eval_only)
 {
     const char *history[] = {"greedy_eval", "true"};
@@ -1346,6 +1376,7 @@ static Suite *learners_suite(void)
     tcase_add_test(core, late_purchase_reaches_its_step);
     tcase_add_test(core, greedy_eval_is_deterministic);
     tcase_add_test(core, int8_serving_in_eval_only);
+    tcase_add_test(core, single_acting_follows_the_weights);
     tcase_add_test(core, bad_observations_are_refused);
     tcase_add_test(core, replay_reproduces_acting);
     tcase_add_test(core, minibatch_matches_steps);
