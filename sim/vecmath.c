@@ -152,6 +152,12 @@ VM_INLINE v4d select4(v4u mask, v4d a, v4d b)
     return (v4d)(((v4u)a & mask) | ((v4u)b & ~mask));
 }
 
+/* v where v > m, else m (m where v is NaN): MAXPD's definition. */
+VM_INLINE v4d max4_base(v4d v, v4d m) { return select4((v4u)(v > m), v, m); }
+#ifdef VM_DISPATCH
+VM_INLINE VM_AVX2 v4d max4_avx2(v4d v, v4d m) { return (v4d)_mm256_max_pd((__m256d)v, (__m256d)m); }
+#endif
+
 /* vm_exp on four lanes, operation for operation. */
 VM_INLINE v4d exp4(v4d x)
 {
@@ -273,15 +279,20 @@ VM_INLINE v4d dot4_rows(const double *r0, const double *r1, const double *r2,
         return i;                                                                         \
     }                                                                                     \
     /* The running maximum of each lane; the caller folds the lanes. */                   \
+    /* four running maxima, so that no step waits for the one before */               \
     static attr int max_##suffix(const double *x, int n, double *lanes)                  \
     {                                                                                     \
-        v4d m = load4(lanes);                                                             \
+        v4d m0 = load4(lanes), m1 = m0, m2 = m0, m3 = m0;                                 \
         int i = 0;                                                                        \
-        for (; i + 4 <= n; i += 4) {                                                      \
-            v4d v = load4(x + i);                                                         \
-            m = select4((v4u)(v > m), v, m);                                              \
+        for (; i + 16 <= n; i += 16) {                                                    \
+            m0 = max4_##suffix(load4(x + i), m0);                                         \
+            m1 = max4_##suffix(load4(x + i + 4), m1);                                     \
+            m2 = max4_##suffix(load4(x + i + 8), m2);                                     \
+            m3 = max4_##suffix(load4(x + i + 12), m3);                                    \
         }                                                                                 \
-        store4(lanes, m);                                                                 \
+        for (; i + 4 <= n; i += 4)                                                        \
+            m0 = max4_##suffix(load4(x + i), m0);                                         \
+        store4(lanes, max4_##suffix(max4_##suffix(m3, m2), max4_##suffix(m1, m0)));      \
         return i;                                                                         \
     }                                                                                     \
     /* Row i += g[i] h, four columns at a time; returns the columns done. */             \
@@ -1231,8 +1242,8 @@ VM_INLINE v8f splat8f(float c) { return (v8f){c, c, c, c, c, c, c, c}; }
 #define WIDEN_PLAIN(p, h) __builtin_convertvector(HALF4(p, h), v4d)
 #define WIDEN_K_PLAIN(k, h) __builtin_convertvector(HALF4(k, h), v4l)
 
-#define VM_EXP_SINGLE(suffix, target, attr, MADD, MADDF, splat, splat8f, ANY8, NARROW, WIDEN, \
-                      WIDEN_K)                                                            \
+#define VM_EXP_SINGLE(suffix, target, attr, MADD, MADDF, splat, splat8f, IN_RANGE8, NARROW, \
+                      WIDEN, WIDEN_K)                                                     \
     /* e^d for d0, d1, each lane within [-EXP_NORMAL, EXP_NORMAL] */                      \
     VM_INLINE target void exp_single8_##suffix(v4d *e0, v4d *e1, v8f x)                   \
     {                                                                                     \
@@ -1250,36 +1261,28 @@ VM_INLINE v8f splat8f(float c) { return (v8f){c, c, c, c, c, c, c, c}; }
         *e0 = WIDEN(p, 0) * (v4d)((WIDEN_K(k, 0) + 1023) << 52);                          \
         *e1 = WIDEN(p, 1) * (v4d)((WIDEN_K(k, 1) + 1023) << 52);                          \
     }                                                                                     \
-    VM_INLINE target int in_single_range_##suffix(v8f x)                                  \
-    {                                                                                     \
-        return !ANY8(~((v8i)(x >= splat8f(-EXP_NORMAL)) & (v8i)(x <= splat8f(EXP_NORMAL)))); \
-    }                                                                                     \
     /* exp_fast_weigh's pass, eight at a time in single precision, up to the end or to   \
      * a group out of range; the sums' lanes as there (e0 then e1 into lane j: the       \
-     * indices = j mod 4 in order) */                                                     \
-    static attr int exp_single_weigh_##suffix(double *y, const double *x, double b,       \
-                                              double skip, int n, v4d *acc)               \
+     * indices = j mod 4 in order), without the sum that leaves one out */               \
+    static attr int exp_single_weigh_##suffix(double *y, const double *x, double b, int n, \
+                                              v4d *acc)                                   \
     {                                                                                     \
-        v4d z = acc[0], rest = acc[1], ws = acc[2], at = {0.0, 1.0, 2.0, 3.0};            \
+        v4d z = acc[0], ws = acc[2];                                                      \
         int i = 0;                                                                        \
         for (; i + 8 <= n; i += 8) {                                                      \
             v4d a0 = load4(x + i), a1 = load4(x + i + 4), e0, e1;                         \
             v8f d = NARROW(a0 - splat(b), a1 - splat(b));                                 \
-            if (!in_single_range_##suffix(d))                                             \
+            if (!IN_RANGE8(d))                                                            \
                 break;                                                                    \
             exp_single8_##suffix(&e0, &e1, d);                                            \
             store4(y + i, e0);                                                            \
             store4(y + i + 4, e1);                                                        \
             z += e0;                                                                      \
             z += e1;                                                                      \
-            rest += select4((v4u)(at != splat(skip)), e0, splat(0.0));                    \
-            rest += select4((v4u)(at + splat(4.0) != splat(skip)), e1, splat(0.0));       \
             ws = MADD(e0, splat(b) - a0, ws);                                             \
             ws = MADD(e1, splat(b) - a1, ws);                                             \
-            at += splat(8.0);                                                             \
         }                                                                                 \
         acc[0] = z;                                                                       \
-        acc[1] = rest;                                                                    \
         acc[2] = ws;                                                                      \
         return i;                                                                         \
     }                                                                                     \
@@ -1289,7 +1292,7 @@ VM_INLINE v8f splat8f(float c) { return (v8f){c, c, c, c, c, c, c, c}; }
         double in[8] = {b, b, b, b, b, b, b, b}, out[8];                                  \
         memcpy(in, x, (size_t)n * sizeof *in);                                            \
         v8f d = NARROW(load4(in) - splat(b), load4(in + 4) - splat(b));                   \
-        if (!in_single_range_##suffix(d))                                                 \
+        if (!IN_RANGE8(d))                                                                \
             return 0;                                                                     \
         v4d e0, e1;                                                                       \
         exp_single8_##suffix(&e0, &e1, d);                                                \
@@ -1299,10 +1302,17 @@ VM_INLINE v8f splat8f(float c) { return (v8f){c, c, c, c, c, c, c, c}; }
         return 1;                                                                         \
     }
 
+/* 1 if every |x| <= EXP_NORMAL, comparing the bits of |x| as integers (which
+ * order as the floats do; a NaN's are above infinity's) */
+VM_INLINE int in_range8_plain(v8f x)
+{
+    v8i out = ~(((v8i)x & 0x7fffffff) <= (v8i)splat8f(EXP_NORMAL));
+    return (out[0] | out[1] | out[2] | out[3] | out[4] | out[5] | out[6] | out[7]) == 0;
+}
+
 #define MADDF_PLAIN(a, b, c) ((a) * (b) + (c))
-#define ANY8_PLAIN(m) (((m)[0] | (m)[1] | (m)[2] | (m)[3] | (m)[4] | (m)[5] | (m)[6] | (m)[7]) != 0)
 VM_EXP_SINGLE(base, , __attribute__((noinline)), MADD_PLAIN, MADDF_PLAIN, splat, splat8f,
-              ANY8_PLAIN, NARROW_PLAIN, WIDEN_PLAIN, WIDEN_K_PLAIN)
+              in_range8_plain, NARROW_PLAIN, WIDEN_PLAIN, WIDEN_K_PLAIN)
 #ifdef VM_DISPATCH
 #define MADDF_FMA(a, b, c) ((v8f)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #define SPLAT8F_FMA(c) ((v8f)_mm256_set1_ps(c))
@@ -1310,7 +1320,10 @@ VM_EXP_SINGLE(base, , __attribute__((noinline)), MADD_PLAIN, MADDF_PLAIN, splat,
     ((v8f)_mm256_set_m128(_mm256_cvtpd_ps((__m256d)(d1)), _mm256_cvtpd_ps((__m256d)(d0))))
 #define WIDEN_AVX2(p, h) ((v4d)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)(p), h)))
 #define WIDEN_K_AVX2(k, h) ((v4l)_mm256_cvtepi32_epi64(_mm256_extracti128_si256((__m256i)(k), h)))
-VM_EXP_SINGLE(fma, VM_FMA, VM_FMA, MADD_FMA, MADDF_FMA, SPLAT_FMA, SPLAT8F_FMA, ANY_FMA,
+#define IN_RANGE8_AVX2(x)                                                                  \
+    (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), (__m256)(x)),  \
+                                      _mm256_set1_ps((float)EXP_NORMAL), _CMP_NLE_UQ)) == 0)
+VM_EXP_SINGLE(fma, VM_FMA, VM_FMA, MADD_FMA, MADDF_FMA, SPLAT_FMA, SPLAT8F_FMA, IN_RANGE8_AVX2,
               NARROW_AVX2, WIDEN_AVX2, WIDEN_K_AVX2)
 #else
 #define exp_single_weigh_fma exp_single_weigh_base
@@ -1472,11 +1485,11 @@ void vm_exp_single_weigh(double *y, const double *x, double b, int skip, int n, 
     v4d acc[3] = {splat(0.0), splat(0.0), splat(0.0)};
     int fma = HAVE_FMA(), i = 0;
     while (i + 8 <= n) {
-        i += fma ? exp_single_weigh_fma(y + i, x + i, b, skip - i, n - i, acc)
-                 : exp_single_weigh_base(y + i, x + i, b, skip - i, n - i, acc);
+        i += fma ? exp_single_weigh_fma(y + i, x + i, b, n - i, acc)
+                 : exp_single_weigh_base(y + i, x + i, b, n - i, acc);
         if (i + 8 <= n) /* a group out of range */
-            i += fma ? exp_fast_weigh_fma(y + i, x + i, b, skip - i, 8, acc)
-                     : exp_fast_weigh_base(y + i, x + i, b, skip - i, 8, acc);
+            i += fma ? exp_fast_weigh_fma(y + i, x + i, b, -1.0, 8, acc)
+                     : exp_fast_weigh_base(y + i, x + i, b, -1.0, 8, acc);
     }
     if (i < n && !(fma ? exp_single_tail_fma(y + i, x + i, b, n - i)
                        : exp_single_tail_base(y + i, x + i, b, n - i)))
@@ -1484,11 +1497,11 @@ void vm_exp_single_weigh(double *y, const double *x, double b, int skip, int n, 
     for (int lanes = n - i >= 4 ? 4 : 1; i < n; i++) {
         int j = lanes == 4 ? i % 4 : 0;
         acc[0][j] += y[i];
-        acc[1][j] += i == skip ? 0.0 : y[i];
         acc[2][j] += y[i] * (b - x[i]);
         if (j == 3)
             lanes = 1;
     }
-    for (int k = 0; k < 3; k++)
-        sums[k] = (acc[k][0] + acc[k][1]) + (acc[k][2] + acc[k][3]);
+    sums[0] = (acc[0][0] + acc[0][1]) + (acc[0][2] + acc[0][3]);
+    sums[1] = skip >= 0 && skip < n ? sums[0] - y[skip] : sums[0];
+    sums[2] = (acc[2][0] + acc[2][1]) + (acc[2][2] + acc[2][3]);
 }
