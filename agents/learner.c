@@ -712,7 +712,7 @@ static void chunk_head(learner *l, int b, size_t i, int want_value, int want_gra
         nn_softmax_head_backward(logits, l->work.work, g.g_logp, g.g_entropy, &l->soft,
                                  s.slate, l->k, coef);
     if (!s.candidates) /* b_out's gradient while the row is in cache (bias_added) */
-        vm_add_array(l->params.grad + l->net.b_out, logits, s.n);
+        policy_batch_row_done(&l->chunk, b, l->params.grad + l->net.b_out);
 }
 
 /* The steps chunk_step [B]: features, forward, loss, and with want_grad backward. */

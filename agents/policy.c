@@ -276,6 +276,7 @@ int policy_batch_alloc(policy_batch *pb, const policy_net *net, int cap, int sin
                        total);
     }
     pb->cap = cap;
+    pb->n_items = net->n_items;
     pb->a1 = slab;
     pb->a2 = pb->a1 + C * H;
     pb->v1 = pb->a2 + C * H;
@@ -345,27 +346,35 @@ static void items_forward_single(policy_batch *pb, const double *b_out, int B, i
         vm_widen_add(pb->logits + (size_t)b * N, pb->logits_single + (size_t)b * N, b_out, N);
 }
 
-/* Its backward, with pb->logits the gradients G [B][N]: dE_out += G^T h item
- * block by item block, db_out += the rows of G (db_out NULL: not), and pb->dh =
- * G E_out, each product in single precision, accumulated into the double
- * gradients. */
+/* Its backward, with pb->logits the gradients G [B][N]: db_out += the rows of G
+ * (db_out NULL: policy_batch_row_done has), dE_out += G^T h item block by item
+ * block and pb->dh = G E_out, each product in single precision, accumulated into
+ * the double gradients. */
 static void items_backward_single(policy_batch *pb, double *dE_out, double *db_out, int B,
                                   int d, int N)
 {
-    size_t BN = (size_t)B * (size_t)N, dd = (size_t)d;
-    vm_to_single(pb->logits_single, pb->logits, BN);
+    size_t dd = (size_t)d;
+    if (db_out) /* else policy_batch_row_done has narrowed the rows */
+        for (int b = 0; b < B; b++)
+            policy_batch_row_done(pb, b, db_out);
     for (int j = 0; j < N; j += ITEM_BLOCK) {
         int items = N - j < ITEM_BLOCK ? N - j : ITEM_BLOCK;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, items, d, B, 1.0f,
                     pb->logits_single + j, N, pb->h_single, d, 0.0f, pb->dE_single, d);
         vm_add_single(dE_out + (size_t)j * dd, pb->dE_single, (size_t)items * dd);
     }
-    if (db_out)
-        for (int b = 0; b < B; b++)
-            vm_add_array(db_out, pb->logits + (size_t)b * N, N);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d, N, 1.0f, pb->logits_single, N,
                 pb->E_single, d, 0.0f, pb->dE_single, d);
     vm_add_single(pb->dh, pb->dE_single, (size_t)B * dd);
+}
+
+void policy_batch_row_done(policy_batch *pb, int b, double *db_out)
+{
+    size_t at = (size_t)b * (size_t)pb->n_items;
+    if (pb->E_single)
+        vm_add_narrow(db_out, pb->logits_single + at, pb->logits + at, pb->n_items);
+    else
+        vm_add_array(db_out, pb->logits + at, pb->n_items);
 }
 
 void policy_forward_batch(const policy_net *net, const double *w, const double *X, int B,

@@ -119,6 +119,7 @@ void policy_backward(const policy_net *net, const double *w, double *grad, const
  * summation. */
 typedef struct {
     int cap;          /* rows */
+    int n_items;      /* N */
     double *a1, *a2;  /* [cap][H] policy trunk activations */
     double *h;        /* [cap][d] state embeddings */
     double *v1, *v2;  /* [cap][H] value trunk activations */
@@ -156,13 +157,17 @@ void policy_forward_batch(const policy_net *net, const double *w, const double *
  * pb->logits rows replaced by the loss's gradients w.r.t. the logits and dvalue
  * [B] w.r.t. V (NULL: none; needs the forward's values): accumulates the parameter
  * gradients into grad and dX [B][F] += dL/dX. With bias_added, the caller has
- * already added the logits' gradient rows into grad's b_out, row after row as
- * this would (when every row is the identity catalogue: while each row was still
- * in cache), and they are not added again. Does not allocate. */
+ * passed every row, once its gradient was written, to policy_batch_row_done, and
+ * b_out's gradient is not added again. Does not allocate. */
 void policy_backward_batch(const policy_net *net, const double *w, double *grad,
                            const double *X, int B, const int *const *cand, const int *n,
                            const double *dvalue, int bias_added, double *dX,
                            policy_batch *pb);
+
+/* Row b's gradient (pb->logits row b) of a chunk over the identity catalogue,
+ * added into db_out [N] while the row is in cache, and in a single batch also
+ * narrowed to the floats the backward's products take. */
+void policy_batch_row_done(policy_batch *pb, int b, double *db_out);
 
 /* The greedy slate: the positions of the k largest logits [n], in decreasing
  * order (ties to the lower position), into slate [k]. 1 <= k <= n. O(n k). */

@@ -386,6 +386,16 @@ VM_INLINE v4d dot4_rows(const double *r0, const double *r1, const double *r2,
             store4(y + i, load4(y + i) + widen4_##suffix(load4f(x + i)));    \
         return i;                                                                         \
     }                                                                                     \
+    static attr int add_narrow_##suffix(double *y, float *z, const double *x, int n)      \
+    {                                                                                     \
+        int i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4) {                                                      \
+            v4d v = load4(x + i);                                                         \
+            store4(y + i, load4(y + i) + v);                                              \
+            store4f(z + i, __builtin_convertvector(v, v4f));                              \
+        }                                                                                 \
+        return i;                                                                         \
+    }                                                                                     \
     static attr int widen_add_##suffix(double *y, const float *x, const double *b, int n) \
     {                                                                                     \
         int i = 0;                                                                        \
@@ -428,6 +438,7 @@ VM_KERNELS(avx2, VM_AVX2)
 #define to_single_avx2 to_single_base
 #define add_single_avx2 add_single_base
 #define widen_add_avx2 widen_add_base
+#define add_narrow_avx2 add_narrow_base
 #endif
 
 /* i = the AVX2 kernel's reach (0 without AVX2); the baseline kernel takes what
@@ -733,6 +744,15 @@ void vm_widen_add(double *y, const float *x, const double *b, int n)
     VM_RUN(widen_add, i, (y, x, b, n), (y + i, x + i, b + i, n - i));
     for (; i < n; i++)
         y[i] = (double)x[i] + b[i];
+}
+
+void vm_add_narrow(double *y, float *z, const double *x, int n)
+{
+    VM_RUN(add_narrow, i, (y, z, x, n), (y + i, z + i, x + i, n - i));
+    for (; i < n; i++) {
+        y[i] += x[i];
+        z[i] = (float)x[i];
+    }
 }
 
 /* ---- every pair's dot product ---- */

@@ -105,10 +105,11 @@ void vm_add_array(double *y, const double *x, int n);
 void vm_rows_dot_single(double *out, const float *A, const float *x, const double *b, int n,
                         int d);
 /* Between single and double precision, for i < n: y[i] = x[i] rounded to a float;
- * y[i] += x[i]; y[i] = x[i] + b[i]. */
+ * y[i] += x[i]; y[i] = x[i] + b[i]; y[i] += x[i] and z[i] = x[i] rounded. */
 void vm_to_single(float *y, const double *x, size_t n);
 void vm_add_single(double *y, const float *x, size_t n);
 void vm_widen_add(double *y, const float *x, const double *b, int n);
+void vm_add_narrow(double *y, float *z, const double *x, int n);
 
 /* A first, approximate scoring pass over rows stored as int8 in blocks of eight
  * rows, column pairs interleaved: B[b][j][2 r + h] = B[vm_i8_block_entry(8 b + r,
