@@ -768,117 +768,117 @@ START_TEST(test_top_k)
 }
 END_TEST
 
-/* policy_forward_single against policy_forward over 20 items at d 16 (the eight-
- * row kernel for 16 of them, the scalar rows for 4), through the float copy a
- * single batch takes of E_out: the logits within 1e-6 of the largest (measured
- * about 1e-8), the value bit for bit. */
-START_TEST(test_forward_single)
-{
-    enum { N = 20, D = 16, F = 9, H = 8 };
+/* ---- single precision: 20 items at d 16 (the eight-row kernel for 16 rows, the
+ * scalar rows for 4), a batch of SB rows allocated single, weights N(0, 0.5^2) ---- */
+
+enum { SN = 20, SD = 16, SF = 9, SH = 8, SB = 3 };
+
+typedef struct {
     nn_layout layout;
     policy_net net;
-    nn_params p;
+    nn_params p, q; /* q: a second gradient over the same shape */
     policy_work work;
     policy_batch pb;
+    gsl_rng *r;
+} single_ctx;
+
+static void single_setup(single_ctx *c, unsigned long seed)
+{
     char err[ERR_LEN];
-    nn_layout_init(&layout);
-    ck_assert_int_eq(policy_init(&net, N, F, H, D, 1, &layout, err), DS_OK);
-    ck_assert_int_eq(nn_params_alloc(&p, layout.size, err), DS_OK);
-    ck_assert_int_eq(policy_work_alloc(&work, &net, err), DS_OK);
-    ck_assert_int_eq(policy_batch_alloc(&pb, &net, 4, 1, err), DS_OK);
-    gsl_rng *r = rng_new(19);
-    nn_init_normal(p.w, r, 0.5, p.n);
-    double x[F], want[N], v_want, v_got, worst = 0, size = 0;
-    nn_init_normal(x, r, 1.0, F);
-    policy_forward(&net, p.w, x, NULL, N, &work, &v_want);
-    memcpy(want, work.logits, sizeof want);
-    policy_batch_load_items(&pb, &net, p.w);
-    policy_forward_single(&net, p.w, x, pb.E_single, &work, &v_got);
-    for (int j = 0; j < N; j++) {
-        worst = fmax(worst, fabs(work.logits[j] - want[j]));
-        size = fmax(size, fabs(want[j]));
+    nn_layout_init(&c->layout);
+    ck_assert_int_eq(policy_init(&c->net, SN, SF, SH, SD, 1, &c->layout, err), DS_OK);
+    ck_assert_int_eq(nn_params_alloc(&c->p, c->layout.size, err), DS_OK);
+    ck_assert_int_eq(nn_params_alloc(&c->q, c->layout.size, err), DS_OK);
+    ck_assert_int_eq(policy_work_alloc(&c->work, &c->net, err), DS_OK);
+    ck_assert_int_eq(policy_batch_alloc(&c->pb, &c->net, SB, 1, err), DS_OK);
+    c->r = rng_new(seed);
+    nn_init_normal(c->p.w, c->r, 0.5, c->p.n);
+    policy_batch_load_items(&c->pb, &c->net, c->p.w);
+}
+
+static void single_teardown(single_ctx *c)
+{
+    gsl_rng_free(c->r);
+    policy_batch_free(&c->pb);
+    policy_work_free(&c->work);
+    nn_params_free(&c->p);
+    nn_params_free(&c->q);
+}
+
+/* max |a - b| over n, checked against tol times max |b|. */
+static void assert_close(const char *what, const double *a, const double *b, size_t n,
+                         double tol)
+{
+    double worst = 0, size = 0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs(a[i] - b[i]));
+        size = fmax(size, fabs(b[i]));
     }
-    ck_assert_msg(worst <= 1e-6 * size, "logits differ by %g of %g", worst, size);
+    ck_assert_msg(size > 0 && worst <= tol * size, "%s: differs by %g of %g", what, worst, size);
+}
+
+/* policy_forward_single against policy_forward, through the float copy a single
+ * batch takes of E_out: the logits within 1e-6 of the largest (measured about
+ * 1e-8), the value bit for bit. */
+START_TEST(test_forward_single)
+{
+    single_ctx c;
+    single_setup(&c, 19);
+    double x[SF], want[SN], v_want, v_got;
+    nn_init_normal(x, c.r, 1.0, SF);
+    policy_forward(&c.net, c.p.w, x, NULL, SN, &c.work, &v_want);
+    memcpy(want, c.work.logits, sizeof want);
+    policy_forward_single(&c.net, c.p.w, x, c.pb.E_single, &c.work, &v_got);
+    assert_close("logits", c.work.logits, want, SN, 1e-6);
     ck_assert(v_got == v_want);
-    gsl_rng_free(r);
-    policy_batch_free(&pb);
-    policy_work_free(&work);
-    nn_params_free(&p);
+    single_teardown(&c);
 }
 END_TEST
 
-/* A single batch of 3 states over 20 items at d 16 against policy_forward and
- * policy_backward state by state in double: logits, and every tensor's gradient,
- * within 1e-5 of its largest (measured about 1e-7). The bias gradient added by
- * policy_backward_batch equals, bit for bit, the caller's policy_batch_row_done
- * (bias_added). */
+/* The single batch against policy_forward and policy_backward state by state in
+ * double: logits, and every tensor's gradient, within 1e-5 of its largest
+ * (measured about 1e-7). The bias gradient added by policy_backward_batch equals,
+ * bit for bit, the caller's policy_batch_row_done (bias_added). */
 START_TEST(test_batch_single)
 {
-    enum { N = 20, D = 16, F = 9, H = 8, B = 3 };
-    nn_layout layout;
-    policy_net net;
-    nn_params p, q;
-    policy_work work;
-    policy_batch pb;
-    char err[ERR_LEN];
-    nn_layout_init(&layout);
-    ck_assert_int_eq(policy_init(&net, N, F, H, D, 1, &layout, err), DS_OK);
-    ck_assert_int_eq(nn_params_alloc(&p, layout.size, err), DS_OK);
-    ck_assert_int_eq(nn_params_alloc(&q, layout.size, err), DS_OK);
-    ck_assert_int_eq(policy_work_alloc(&work, &net, err), DS_OK);
-    ck_assert_int_eq(policy_batch_alloc(&pb, &net, B, 1, err), DS_OK);
-    gsl_rng *r = rng_new(23);
-    nn_init_normal(p.w, r, 0.5, p.n);
-    memcpy(q.w, p.w, p.n * sizeof *p.w);
-    double X[B * F], G[B * N], dX[B * F], dx[F], dvalue[B] = {0.3, -0.2, 0.5};
-    nn_init_normal(X, r, 1.0, B * F);
-    nn_init_normal(G, r, 1.0, B * N);
-    const int *cand[B] = {NULL, NULL, NULL};
-    const int n[B] = {N, N, N};
-    policy_batch_load_items(&pb, &net, p.w);
-    double *grad_of[2] = {p.grad, q.grad};
+    single_ctx c;
+    single_setup(&c, 23);
+    double X[SB * SF], G[SB * SN], dX[SB * SF], dx[SF], dvalue[SB] = {0.3, -0.2, 0.5};
+    nn_init_normal(X, c.r, 1.0, SB * SF);
+    nn_init_normal(G, c.r, 1.0, SB * SN);
+    const int *cand[SB] = {NULL, NULL, NULL};
+    const int n[SB] = {SN, SN, SN};
+    nn_params *grads[2] = {&c.p, &c.q};
     for (int bias_added = 0; bias_added <= 1; bias_added++) {
-        nn_params_zero_grad(bias_added ? &q : &p);
-        policy_forward_batch(&net, p.w, X, B, cand, n, 1, &pb);
-        for (int b = 0; b < B; b++) {
-            double worst = 0, size = 0;
-            policy_forward(&net, p.w, X + b * F, NULL, N, &work, NULL);
-            for (int j = 0; j < N; j++) {
-                worst = fmax(worst, fabs(pb.logits[b * N + j] - work.logits[j]));
-                size = fmax(size, fabs(work.logits[j]));
-            }
-            ck_assert_msg(worst <= 1e-5 * size, "row %d: logits differ by %g", b, worst);
+        nn_params_zero_grad(grads[bias_added]);
+        policy_forward_batch(&c.net, c.p.w, X, SB, cand, n, 1, &c.pb);
+        for (int b = 0; b < SB; b++) {
+            policy_forward(&c.net, c.p.w, X + b * SF, NULL, SN, &c.work, NULL);
+            assert_close("logits", c.pb.logits + b * SN, c.work.logits, SN, 1e-5);
         }
-        memcpy(pb.logits, G, sizeof G);
+        memcpy(c.pb.logits, G, sizeof G);
         if (bias_added)
-            for (int b = 0; b < B; b++)
-                policy_batch_row_done(&pb, b, q.grad + net.b_out);
+            for (int b = 0; b < SB; b++)
+                policy_batch_row_done(&c.pb, b, c.q.grad + c.net.b_out);
         memset(dX, 0, sizeof dX);
-        policy_backward_batch(&net, p.w, grad_of[bias_added], X, B, cand, n, dvalue, bias_added,
-                              dX, &pb);
+        policy_backward_batch(&c.net, c.p.w, grads[bias_added]->grad, X, SB, cand, n, dvalue,
+                              bias_added, dX, &c.pb);
     }
-    ck_assert_int_eq(memcmp(p.grad + net.b_out, q.grad + net.b_out, N * sizeof *p.grad), 0);
-    nn_params_zero_grad(&q); /* the reference, state by state in double */
-    for (int b = 0; b < B; b++) {
+    ck_assert_int_eq(memcmp(c.p.grad + c.net.b_out, c.q.grad + c.net.b_out,
+                            SN * sizeof *c.p.grad),
+                     0);
+    nn_params_zero_grad(&c.q); /* the reference, state by state in double */
+    for (int b = 0; b < SB; b++) {
         memset(dx, 0, sizeof dx);
-        policy_forward(&net, p.w, X + b * F, NULL, N, &work, NULL);
-        policy_backward(&net, p.w, q.grad, X + b * F, NULL, N, G + b * N, dvalue[b], dx, &work);
+        policy_forward(&c.net, c.p.w, X + b * SF, NULL, SN, &c.work, NULL);
+        policy_backward(&c.net, c.p.w, c.q.grad, X + b * SF, NULL, SN, G + b * SN, dvalue[b],
+                        dx, &c.work);
     }
-    for (int k = 0; k < layout.n_tensors; k++) {
-        const nn_tensor *t = &layout.tensors[k];
-        double worst = 0, size = 0;
-        for (size_t e = 0; e < tensor_size(t); e++) {
-            worst = fmax(worst, fabs(p.grad[t->offset + e] - q.grad[t->offset + e]));
-            size = fmax(size, fabs(q.grad[t->offset + e]));
-        }
-        ck_assert_msg(size > 0 && worst <= 1e-5 * size, "%s: gradient differs by %g of %g",
-                      t->name, worst, size);
+    for (int k = 0; k < c.layout.n_tensors; k++) {
+        const nn_tensor *t = &c.layout.tensors[k];
+        assert_close(t->name, c.p.grad + t->offset, c.q.grad + t->offset, tensor_size(t), 1e-5);
     }
-    gsl_rng_free(r);
-    policy_batch_free(&pb);
-    policy_work_free(&work);
-    nn_params_free(&p);
-    nn_params_free(&q);
+    single_teardown(&c);
 }
 END_TEST
 
