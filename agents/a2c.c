@@ -121,7 +121,7 @@ const agent_type a2c_agent = {
     .name = "a2c",
     .version = 4, /* 2: the batch in chunks of matrix products; tanh vectorised;
                      3: the softmax weights by the learners' faster exponential;
-                     4: the update's item head in single precision (item_precision) */
+                     4: the item head in single precision (item_precision) */
     .summary = "synchronous advantage actor-critic over Plackett-Luce slates with GAE",
     .params = PARAM_TABLE(a2c_config, a2c_params),
     .xValidate = learner_validate,

@@ -726,6 +726,8 @@ static void chunk_run(learner *l, int B, int want_value, int want_grad,
         memcpy(l->chunk_x + (size_t)b * F, l->x, F * sizeof *l->x);
     }
     const int *const *cand = l->chunk_cand;
+    if (!cand[0] && l->items_stale) /* identity catalogues: over E_out as it is now */
+        load_items(l);
     policy_forward_batch(&l->net, l->params.w, l->chunk_x, B, cand, l->chunk_n, want_value,
                          &l->chunk);
     for (int b = 0; b < B; b++)
@@ -746,28 +748,24 @@ static void chunk_run(learner *l, int B, int want_value, int want_grad,
 void learner_minibatch(learner *l, const size_t *steps, size_t n, int want_value,
                        int want_grad, learner_step_loss loss, void *ctx)
 {
-    /* identity catalogues first (their item scores are one sgemm a chunk, over
-     * E_out as the weights are now), then the steps with candidate lists */
+    /* identity catalogues first (their item scores are one matrix product a
+     * chunk), then the steps with candidate lists */
     for (int identity = 1; identity >= 0; identity--) {
-        int B = 0, loaded = !identity;
-        for (size_t j = 0; j <= n; j++) {
-            if (j < n) {
-                learner_step s = learner_step_at(l, steps[j]);
-                if ((s.candidates == NULL) != identity)
-                    continue;
-                l->chunk_step[B] = steps[j];
-                l->chunk_cand[B] = s.candidates;
-                l->chunk_n[B] = s.n;
-                B++;
-            }
-            if (B == l->chunk.cap || (j == n && B > 0)) {
-                if (!loaded)
-                    load_items(l);
-                loaded = 1;
+        int B = 0;
+        for (size_t j = 0; j < n; j++) {
+            learner_step s = learner_step_at(l, steps[j]);
+            if ((s.candidates == NULL) != identity)
+                continue;
+            l->chunk_step[B] = steps[j];
+            l->chunk_cand[B] = s.candidates;
+            l->chunk_n[B] = s.n;
+            if (++B == l->chunk.cap) {
                 chunk_run(l, B, want_value, want_grad, loss, ctx);
                 B = 0;
             }
         }
+        if (B > 0)
+            chunk_run(l, B, want_value, want_grad, loss, ctx);
     }
 }
 

@@ -230,8 +230,9 @@ struct learner {
     quant_policy served_policy;
     quant_transformer served_tf; /* encoder = transformer only */
     int served;                  /* 1 while the snapshot is built */
-    /* item_precision = single: 1 when the weights have moved since chunk.E_single
-     * was copied from E_out (acting reloads it then; a minibatch always does) */
+    /* item_precision = single: 1 when the weights may have moved since
+     * chunk.E_single was copied from E_out (learner_apply_gradient sets it; whoever
+     * writes params.w otherwise must too), so that the next use copies it again */
     int items_stale;
 
     /* the algorithm's loss (see the top of this file); set by the agent */

@@ -385,14 +385,14 @@ void policy_forward_batch(const policy_net *net, const double *w, const double *
     tanh_layer_batch(pb->a1, X, w + net->pi_W1, w + net->pi_b1, B, F, H);
     tanh_layer_batch(pb->a2, pb->a1, w + net->pi_W2, w + net->pi_b2, B, H, H);
     nn_dense_forward(pb->h, pb->a2, w + net->pi_W3, w + net->pi_b3, B, H, d);
-    if (all_identity(cand, B) && pb->E_single)
-        items_forward_single(pb, w + net->b_out, B, d, N);
-    else if (all_identity(cand, B))
-        nn_dense_forward(pb->logits, pb->h, w + net->E_out, w + net->b_out, B, d, N);
-    else
+    if (!all_identity(cand, B))
         for (int b = 0; b < B; b++)
             nn_items_forward(pb->logits + (size_t)b * N, w + net->E_out, w + net->b_out,
                              pb->h + (size_t)b * d, cand[b], n[b], d);
+    else if (pb->E_single)
+        items_forward_single(pb, w + net->b_out, B, d, N);
+    else
+        nn_dense_forward(pb->logits, pb->h, w + net->E_out, w + net->b_out, B, d, N);
     if (!want_value || !net->with_value)
         return;
     tanh_layer_batch(pb->v1, X, w + net->v_W1, w + net->v_b1, B, F, H);
@@ -430,17 +430,17 @@ void policy_backward_batch(const policy_net *net, const double *w, double *grad,
     int H = net->hidden, F = net->n_features, d = net->embed_dim, N = net->n_items;
     size_t BH = (size_t)B * (size_t)H;
     memset(pb->dh, 0, (size_t)B * (size_t)d * sizeof *pb->dh);
-    if (all_identity(cand, B) && pb->E_single)
-        items_backward_single(pb, grad + net->E_out, bias_added ? NULL : grad + net->b_out,
-                              B, d, N);
-    else if (all_identity(cand, B))
-        nn_dense_backward(pb->dh, grad + net->E_out, bias_added ? NULL : grad + net->b_out,
-                          pb->logits, pb->h, w + net->E_out, B, d, N);
-    else
+    double *db_out = bias_added ? NULL : grad + net->b_out;
+    if (!all_identity(cand, B))
         for (int b = 0; b < B; b++)
             nn_items_backward(grad + net->E_out, grad + net->b_out, pb->dh + (size_t)b * d,
                               pb->logits + (size_t)b * N, w + net->E_out,
                               pb->h + (size_t)b * d, cand[b], n[b], d);
+    else if (pb->E_single)
+        items_backward_single(pb, grad + net->E_out, db_out, B, d, N);
+    else
+        nn_dense_backward(pb->dh, grad + net->E_out, db_out, pb->logits, pb->h, w + net->E_out,
+                          B, d, N);
     memset(pb->g1, 0, BH * sizeof *pb->g1);
     nn_dense_backward(pb->g1, grad + net->pi_W3, grad + net->pi_b3, pb->dh, pb->a2,
                       w + net->pi_W3, B, H, d);

@@ -354,7 +354,7 @@ const agent_type ppo_agent = {
     .name = "ppo",
     .version = 4, /* 2: minibatches in chunks of matrix products; tanh vectorised;
                      3: the softmax weights by the learners' faster exponential;
-                     4: the update's item head in single precision (item_precision) */
+                     4: the item head in single precision (item_precision) */
     .summary = "proximal policy optimisation (clipped surrogate, GAE, minibatch epochs) "
                "over Plackett-Luce slates",
     .params = PARAM_TABLE(ppo_config, ppo_params),

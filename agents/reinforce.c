@@ -229,7 +229,7 @@ const agent_type reinforce_agent = {
     .name = "reinforce",
     .version = 4, /* 2: the batch in chunks of matrix products; tanh vectorised;
                      3: the softmax weights by the learners' faster exponential;
-                     4: the update's item head in single precision (item_precision) */
+                     4: the item head in single precision (item_precision) */
     .summary = "REINFORCE over Plackett-Luce slates: reward-to-go, moving-average or "
                "learned baseline, optional top-K correction",
     .params = PARAM_TABLE(reinforce_config, reinforce_params),

@@ -91,7 +91,8 @@ static learner *make_learner_of_seed(const agent_type *t, const char *const *kv,
      * differences and known answers below need the loss to double precision */
     const char *with[2 * 40];
     ck_assert_int_le(n, 39);
-    memcpy(with, kv, 2 * (size_t)n * sizeof *kv);
+    if (n > 0)
+        memcpy(with, kv, 2 * (size_t)n * sizeof *kv);
     with[2 * n] = "item_precision";
     with[2 * n + 1] = "double";
     for (int i = 0; i < n; i++)
@@ -229,6 +230,7 @@ static void random_weights(learner *l, gsl_rng *r)
             for (int c = 0; c < C; c++)
                 w[(size_t)i * 2 * C + c] = 1.0 + 0.1 * gsl_ran_gaussian(r, 1.0);
     }
+    l->items_stale = 1; /* the float copy of E_out is now stale */
 }
 
 /* The full loss of agent t configured by kv, on play_batch's 10 steps, with
