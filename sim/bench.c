@@ -57,7 +57,14 @@
 
 /* ------------------------------------------------------------ the cases */
 
-typedef enum { DRIVE_DIRECT, DRIVE_ENGINE, DRIVE_SWEEP, DRIVE_GEMM, DRIVE_READ, DRIVE_ACT } drive_kind;
+typedef enum {
+    DRIVE_DIRECT,
+    DRIVE_ENGINE,
+    DRIVE_SWEEP,
+    DRIVE_GEMM,
+    DRIVE_READ,
+    DRIVE_ACT
+} drive_kind;
 
 typedef struct {
     const char *id;      /* stable key (JSON, --only) */
@@ -1054,9 +1061,10 @@ static int run_case(const bench_case *c, const bench_options *opt, case_result *
         return rc;
     }
     if (c->drive == DRIVE_GEMM || c->drive == DRIVE_READ) {
-        int rc = c->drive == DRIVE_GEMM ? run_gemm(reps, (int)steps < 64 ? 64 : (int)steps,
-                                                    strcmp(c->set, "single") == 0, out, err)
-                                         : run_read(reps, c->steps, strcmp(c->set, "i8") == 0, out, err);
+        int single = strcmp(c->set, "single") == 0, i8 = strcmp(c->set, "i8") == 0;
+        int rc = c->drive == DRIVE_GEMM
+                     ? run_gemm(reps, (int)steps < 64 ? 64 : (int)steps, single, out, err)
+                     : run_read(reps, c->steps, i8, out, err);
         out->peak_bytes = peak_rss_bytes() - rss0;
         return rc;
     }

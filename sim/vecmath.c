@@ -383,7 +383,7 @@ VM_INLINE v4d dot4_rows(const double *r0, const double *r1, const double *r2,
     {                                                                                     \
         size_t i = 0;                                                                     \
         for (; i + 4 <= n; i += 4)                                                        \
-            store4(y + i, load4(y + i) + widen4_##suffix(load4f(x + i)));    \
+            store4(y + i, load4(y + i) + widen4_##suffix(load4f(x + i)));                 \
         return i;                                                                         \
     }                                                                                     \
     static attr int add_narrow_##suffix(double *y, float *z, const double *x, int n)      \
@@ -400,7 +400,7 @@ VM_INLINE v4d dot4_rows(const double *r0, const double *r1, const double *r2,
     {                                                                                     \
         int i = 0;                                                                        \
         for (; i + 4 <= n; i += 4)                                                        \
-            store4(y + i, widen4_##suffix(load4f(x + i)) + load4(b + i));    \
+            store4(y + i, widen4_##suffix(load4f(x + i)) + load4(b + i));                 \
         return i;                                                                         \
     }                                                                                     \
     static attr int rows_dot_##suffix(double *out, const double *A, const int *rows,     \
@@ -1252,9 +1252,10 @@ VM_EXP_FAST(fma, VM_FMA, VM_FMA, MADD_FMA, SPLAT_FMA, ANY_FMA)
 
 VM_INLINE v8f splat8f(float c) { return (v8f){c, c, c, c, c, c, c, c}; }
 
-/* The lanes of a single-precision result p times 2^k, in double: the four from
- * (half 0 or 1). Generic code (GCC lowers the conversions into pieces, so the
- * AVX2 kernel converts with intrinsics instead). */
+/* Conversions between the widths, in generic code (GCC lowers these in pieces,
+ * so the AVX2 kernel uses intrinsics): d0 and d1 narrowed into one vector of
+ * floats; half h (0: lanes 0-3, 1: lanes 4-7) of p widened to doubles, of k to
+ * 64-bit integers. */
 #define NARROW_PLAIN(d0, d1)                                                               \
     __builtin_shufflevector(__builtin_convertvector(d0, v4f),                             \
                             __builtin_convertvector(d1, v4f), 0, 1, 2, 3, 4, 5, 6, 7)
@@ -1264,7 +1265,7 @@ VM_INLINE v8f splat8f(float c) { return (v8f){c, c, c, c, c, c, c, c}; }
 
 #define VM_EXP_SINGLE(suffix, target, attr, MADD, MADDF, splat, splat8f, IN_RANGE8, NARROW, \
                       WIDEN, WIDEN_K)                                                     \
-    /* e^d for d0, d1, each lane within [-EXP_NORMAL, EXP_NORMAL] */                      \
+    /* e^x, each lane of x within [-EXP_NORMAL, EXP_NORMAL], as two halves of doubles */ \
     VM_INLINE target void exp_single8_##suffix(v4d *e0, v4d *e1, v8f x)                   \
     {                                                                                     \
         v8f t = MADDF(x, splat8f((float)LOG2E), splat8f(SHIFT_F));                        \
