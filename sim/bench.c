@@ -142,6 +142,8 @@ static const bench_case cases[] = {
              "act.encoder=history act.embed_dim=16 act.serve=double", 20000),
     ACT_CASE("act.hist16.int8", "history enc, hidden 64, d 16, int8",
              "act.encoder=history act.embed_dim=16 act.serve=int8", 20000),
+    ACT_CASE("act.hist16.single", "the same, single (item_precision)",
+             "act.encoder=history act.embed_dim=16 act.serve=single", 20000),
     ACT_CASE("act.hist32.double", "history enc, hidden 64, d 32, double",
              "act.encoder=history act.embed_dim=32 act.serve=double", 20000),
     ACT_CASE("act.hist32.int8", "history enc, hidden 64, d 32, int8",
@@ -150,6 +152,8 @@ static const bench_case cases[] = {
              "act.encoder=history act.embed_dim=16 act.serve=double act.slate=1", 20000),
     ACT_CASE("act.hist16.slate.int8", "d 16 + a sampled slate of 10, int8",
              "act.encoder=history act.embed_dim=16 act.serve=int8 act.slate=1", 20000),
+    ACT_CASE("act.hist16.slate.single", "d 16 + a sampled slate of 10, single",
+             "act.encoder=history act.embed_dim=16 act.serve=single act.slate=1", 20000),
     ACT_CASE("act.tf.double", "transformer (defaults) + policy, double",
              "act.encoder=transformer act.embed_dim=16 act.serve=double", 4000),
     ACT_CASE("act.tf.double_last", "the same, double, last position only",
@@ -850,7 +854,9 @@ static int run_read(int reps, long n, int i8, case_result *out, char *err)
  * act.slate=1 also a Plackett-Luce slate of 10 drawn from them, as a learner
  * acts while sampling), with the double networks (policy_forward on
  * encoder_features or transformer_features, what learner_act runs) or with
- * the int8 snapshots of agents/quant.h (act.serve=int8); double_last is the
+ * the int8 snapshots of agents/quant.h (act.serve=int8), or (act.serve=single,
+ * history encoder) the scores and weights in single precision as learner_act
+ * computes them by default (item_precision = single); double_last is the
  * transformer snapshot's last-position forward on the double weights. The
  * world has the shop's default sizes (2,000 items over 20 topics, 20 steps);
  * the acts cycle through 64 observations with random histories (10 entries,
@@ -860,7 +866,7 @@ static int run_read(int reps, long n, int i8, case_result *out, char *err)
  * trained network's scale (GELU's erfc costs more on wider inputs). */
 
 enum { ACT_ITEMS = 2000, ACT_TOPICS = 20, ACT_POOL = 64, ACT_SESSION = 20, ACT_K = 10 };
-enum { SERVE_DOUBLE, SERVE_INT8, SERVE_DOUBLE_LAST };
+enum { SERVE_DOUBLE, SERVE_INT8, SERVE_DOUBLE_LAST, SERVE_SINGLE };
 
 typedef struct {
     int use_transformer, embed_dim, serve, slate;
@@ -879,6 +885,7 @@ typedef struct {
     quant_transformer qt;
     nn_softmax soft;
     double *x, *logits;   /* [n_features], [ACT_ITEMS] */
+    float *E_single;      /* SERVE_SINGLE: E_out in single precision */
     int positions[ACT_K];
     gsl_rng *r;
 } act_bench;
@@ -892,6 +899,7 @@ static void act_free(act_bench *b)
     nn_params_free(&b->p);
     free(b->x);
     free(b->logits);
+    free(b->E_single);
     gsl_rng_free(b->r);
     free(b);
 }
@@ -928,8 +936,10 @@ static int act_create(const bench_case *c, act_bench **out, char *err)
     set_value(c->set, "act.embed_dim=", v, sizeof v);
     b->embed_dim = atoi(v);
     set_value(c->set, "act.serve=", v, sizeof v);
-    b->serve = strcmp(v, "int8") == 0 ? SERVE_INT8
-               : strcmp(v, "double_last") == 0 ? SERVE_DOUBLE_LAST : SERVE_DOUBLE;
+    b->serve = strcmp(v, "int8") == 0          ? SERVE_INT8
+               : strcmp(v, "double_last") == 0 ? SERVE_DOUBLE_LAST
+               : strcmp(v, "single") == 0      ? SERVE_SINGLE
+                                               : SERVE_DOUBLE;
     set_value(c->set, "act.slate=", v, sizeof v);
     b->slate = strcmp(v, "1") == 0;
     for (int i = 0; i < ACT_ITEMS; i++)
@@ -972,6 +982,11 @@ static int act_create(const bench_case *c, act_bench **out, char *err)
     act_observations(b);
     if (b->serve == SERVE_INT8)
         rc = quant_policy_build(&b->qp, &b->net, b->p.w, err);
+    size_t table = (size_t)ACT_ITEMS * (size_t)b->embed_dim;
+    if (b->serve == SERVE_SINGLE && !(b->E_single = malloc(table * sizeof *b->E_single)))
+        rc = err_set(err, DS_ENOMEM, "out of memory for the act bench");
+    if (b->E_single)
+        vm_to_single(b->E_single, b->p.w + b->net.E_out, table);
     if (rc == DS_OK && b->use_transformer && b->serve != SERVE_DOUBLE)
         rc = quant_transformer_build(&b->qt, &b->tf, b->p.w,
                                      b->serve == SERVE_INT8 ? QUANT_INT8 : QUANT_DOUBLE, err);
@@ -998,16 +1013,21 @@ static int act_once(act_bench *b, int i, char *err)
         rc = quant_transformer_features(&b->qt, o, session, ACT_SESSION, b->x, NULL, err);
     if (rc != DS_OK)
         return rc;
-    const double *logits = b->logits;
+    const double *logits = b->pw.logits;
     if (b->serve == SERVE_INT8) {
         quant_policy_logits(&b->qp, b->x, NULL, ACT_ITEMS, b->logits);
+        logits = b->logits;
+    } else if (b->serve == SERVE_SINGLE) {
+        policy_forward_single(&b->net, b->p.w, b->x, b->E_single, &b->pw, NULL);
     } else {
         policy_forward(&b->net, b->p.w, b->x, NULL, ACT_ITEMS, &b->pw, NULL);
-        logits = b->pw.logits;
     }
     if (!b->slate)
         return DS_OK;
-    nn_softmax_weigh(&b->soft, b->pw.weights, logits, ACT_ITEMS);
+    if (b->serve == SERVE_SINGLE)
+        nn_softmax_weigh_single(&b->soft, b->pw.weights, logits, ACT_ITEMS);
+    else
+        nn_softmax_weigh(&b->soft, b->pw.weights, logits, ACT_ITEMS);
     return nn_softmax_pl_sample(b->positions, b->pw.work, b->r, &b->soft, ACT_K);
 }
 
@@ -1185,6 +1205,10 @@ static int derive_act(const row *rows, int n, derived *out)
         {"act.hist32.speedup", "act.hist32.int8", "act.hist32.double",
          "act path int8 / double, history enc, d 32", 2.0},
         {"act.hist16.slate.speedup", "act.hist16.slate.int8", "act.hist16.slate.double",
+         "the same with a sampled slate, d 16", 0},
+        {"act.hist16.single_speedup", "act.hist16.single", "act.hist16.double",
+         "act path single / double, history enc, d 16", 0},
+        {"act.hist16.slate.single_speedup", "act.hist16.slate.single", "act.hist16.slate.double",
          "the same with a sampled slate, d 16", 0},
         {"act.tf.speedup", "act.tf.int8", "act.tf.double",
          "act path int8 / double, transformer", 2.0},
