@@ -427,8 +427,9 @@ static void load_items(learner *l)
 
 /* l->soft over logits [n] of the candidates cand (NULL: the identity catalogue):
  * with item_precision single, the identity catalogue's weights in single
- * precision, when acting as in the update (whose logits are of single-precision
- * products), so that the log-probability a step records is the update's. */
+ * precision, when acting as in the update, so that the log-probability a step
+ * records is computed as the update computes it (equal to single precision: the
+ * two sum the scores' products in different orders). */
 static void softmax_weigh(learner *l, const int *cand, const double *logits, int n)
 {
     if (!cand && l->cfg.item_precision == LEARNER_ITEMS_SINGLE)

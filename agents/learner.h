@@ -101,7 +101,7 @@ typedef struct {
     int tf_context, tf_layers, tf_heads, tf_width, tf_mlp_ratio; /* transformer_config */
     char init[PARAM_STRING_LEN]; /* checkpoint of the transformer's tensors, or "none" */
     int serve;             /* learner_serve: the eval phase's networks */
-    int item_precision;    /* learner_item_precision: the update's whole-catalogue head */
+    int item_precision;    /* learner_item_precision: the whole-catalogue item head */
 } learner_config;
 
 typedef enum { LEARNER_ENCODER_HISTORY = 0, LEARNER_ENCODER_TRANSFORMER = 1 } learner_encoder;
@@ -148,8 +148,9 @@ typedef enum { LEARNER_ITEMS_SINGLE = 0, LEARNER_ITEMS_DOUBLE = 1 } learner_item
              "eval phase: act with the double networks, or with an int8 snapshot of "    \
              "them (per-row scales) taken when the eval phase starts"),                   \
     P_CHOICE(learner_config, item_precision, "single", "single|double",                  \
-             "update: the item scores over the whole catalogue, their softmax weights "  \
-             "and their gradients in single precision (about twice as fast) or double")
+             "the item scores over the whole catalogue, when acting (eval phase "        \
+             "included) and in updates, their softmax weights and their gradients in "   \
+             "single precision (about twice as fast) or double")
 
 /* xValidate of the learning agents (their config begins with learner_config):
  * tf_heads divides tf_width, init is only given with encoder = transformer, and

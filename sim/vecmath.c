@@ -1323,11 +1323,10 @@ VM_INLINE v8f splat8f(float c) { return (v8f){c, c, c, c, c, c, c, c}; }
         return 1;                                                                         \
     }
 
-/* 1 if every |x| <= EXP_NORMAL, comparing the bits of |x| as integers (which
- * order as the floats do; a NaN's are above infinity's) */
+/* 1 if every lane of x is within [-EXP_NORMAL, EXP_NORMAL] (none NaN) */
 VM_INLINE int in_range8_plain(v8f x)
 {
-    v8i out = ~(((v8i)x & 0x7fffffff) <= (v8i)splat8f(EXP_NORMAL));
+    v8i out = ~((x >= splat8f(-EXP_NORMAL)) & (x <= splat8f(EXP_NORMAL)));
     return (out[0] | out[1] | out[2] | out[3] | out[4] | out[5] | out[6] | out[7]) == 0;
 }
 
@@ -1497,6 +1496,31 @@ void vm_rows_dot_single(double *out, const float *A, const float *x, const doubl
     }
 }
 
+/* y[from, to) summed in four interleaved partial sums. */
+static double sum4(const double *y, int from, int to)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    int i = from;
+    for (; i + 4 <= to; i += 4)
+        for (int j = 0; j < 4; j++)
+            s[j] += y[i + j];
+    for (; i < to; i++)
+        s[0] += y[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* The sum of y [n] but y[skip]: the whole sum less y[skip] while that keeps the
+ * weights' precision (the difference at least 2^-8 of the sum: its rounding is
+ * then below n 2^-45 relative), else summed afresh, as a peaked softmax (the top
+ * weight almost all of the sum) needs for its entropy. */
+static double sum_but(const double *y, int skip, int n, double sum)
+{
+    if (skip < 0 || skip >= n)
+        return sum;
+    double rest = sum - y[skip];
+    return rest >= 0x1p-8 * sum ? rest : sum4(y, 0, skip) + sum4(y, skip + 1, n);
+}
+
 /* Groups of eight in single precision; a group out of its range, and a tail out
  * of it, by exp_fast_weigh (whose lanes are the same); the tail past the last group
  * of eight: its first four (if there are four) into the sums' lanes as the kernels
@@ -1515,14 +1539,13 @@ void vm_exp_single_weigh(double *y, const double *x, double b, int skip, int n, 
     if (i < n && !(fma ? exp_single_tail_fma(y + i, x + i, b, n - i)
                        : exp_single_tail_base(y + i, x + i, b, n - i)))
         exp_fast_run(y + i, x + i, b, 1, n - i);
-    for (int lanes = n - i >= 4 ? 4 : 1; i < n; i++) {
-        int j = lanes == 4 ? i % 4 : 0;
+    int lanes_end = i + 4 <= n ? i + 4 : i; /* i is a multiple of 8 */
+    for (; i < n; i++) {
+        int j = i < lanes_end ? i % 4 : 0;
         acc[0][j] += y[i];
         acc[2][j] += y[i] * (b - x[i]);
-        if (j == 3)
-            lanes = 1;
     }
     sums[0] = (acc[0][0] + acc[0][1]) + (acc[0][2] + acc[0][3]);
-    sums[1] = skip >= 0 && skip < n ? sums[0] - y[skip] : sums[0];
+    sums[1] = sum_but(y, skip, n, sums[0]);
     sums[2] = (acc[2][0] + acc[2][1]) + (acc[2][2] + acc[2][3]);
 }

@@ -173,9 +173,10 @@ void vm_exp_fast_weigh(double *y, const double *x, double b, int skip, int n, do
  * of exp(x[i] - b)): the exponential in floats, eight at a time, its power of two
  * applied in double, so that a weight spans double's range. A group of eight with
  * a difference outside [-708, 708] or NaN is weighed by vm_exp_fast_weigh. The
- * sums as there, of these weights, except that sums[1] is sums[0] - y[skip]
- * (exact to 1e-16 of sums[0], well below the weights' own error). About twice as
- * fast: for the learners' softmax over single-precision scores. */
+ * sums as there, of these weights, except that sums[1] is sums[0] - y[skip] when
+ * that is at least 2^-8 of sums[0] (its rounding then below the weights' own
+ * error), else the others summed afresh. About twice as fast: for the learners'
+ * softmax over single-precision scores. */
 void vm_exp_single_weigh(double *y, const double *x, double b, int skip, int n, double *sums);
 /* 1 if this CPU runs the fused-multiply-add version. */
 int vm_exp_fast_fused(void);

@@ -1048,10 +1048,12 @@ END_TEST
 
 /* nn_softmax_weigh_single against nn_softmax_weigh over the same extreme logits:
  * every weight has a relative error of at most eps = 2^-22 + R 2^-24, R the range
- * of the finite logits (vm_exp_single_weigh), so log P (2k normalisers and
+ * of the finite logits up to 708 (beyond, weights are computed in double), so
+ * log P (2k normalisers and
  * weights) is within 2k eps + 1e-12 |log P|, the entropy within (2 + R) 2 eps,
  * and the head's gradient within 4 eps of its largest element; NaN where the
- * double weights give NaN. Prints the worst error in units of those bounds. */
+ * double weights give NaN; and a peaked softmax's entropy to 1e-5 of itself.
+ * Prints the worst error in units of the bounds. */
 START_TEST(test_softmax_single_weights)
 {
     enum { NMAX = 300 };
@@ -1070,7 +1072,8 @@ START_TEST(test_softmax_single_weights)
                     lo = fmin(lo, s[i]);
                     hi = fmax(hi, s[i]);
                 }
-            double eps = 0x1p-22 + (hi - lo) * 0x1p-24;
+            /* differences beyond -708 are weighed in double */
+            double eps = 0x1p-22 + fmin(hi - lo, 708.0) * 0x1p-24;
             nn_softmax w1, w2;
             nn_softmax_weigh(&w1, e1, s, n);
             nn_softmax_weigh_single(&w2, e2, s, n);
@@ -1098,6 +1101,18 @@ START_TEST(test_softmax_single_weights)
                     worst = fmax(worst, fabs(ds1[i] - ds2[i]) / (4 * eps * big));
             }
         }
+    /* a peaked softmax (one logit 30 to 45 above 99 others): the entropy, about
+     * 99 e^-gap (gap + 1), to 1e-5 of itself, not of the whole sum */
+    for (int gap = 30; gap <= 45; gap += 5) {
+        for (int i = 0; i < 100; i++)
+            s[i] = i == 7 ? gap : 0.0;
+        nn_softmax w1, w2;
+        nn_softmax_weigh(&w1, e1, s, 100);
+        nn_softmax_weigh_single(&w2, e2, s, 100);
+        double h1 = nn_softmax_entropy(&w1), h2 = nn_softmax_entropy(&w2);
+        ck_assert_msg(h1 > 0 && fabs(h1 - h2) <= 1e-5 * h1, "gap %d: H %.17g vs %.17g", gap,
+                      h1, h2);
+    }
     printf("  single-precision softmax weights: worst error %.3f of its bound\n", worst);
     gsl_rng_free(r);
     gsl_rng_free(r1);

@@ -189,7 +189,8 @@ END_TEST
  * exp(fl(x - b)), fl rounding to a float (over [-708, 708] in a sweep of 2 10^5),
  * and every weight of a group of eight (or tail) with a difference out of that
  * range within 2 ulps of exp(x - b), as vm_exp_fast_diff (below -745 exactly 0;
- * NaN for NaN); its sums as check_weigh_sums. */
+ * NaN for NaN); its sums as check_weigh_sums, and the sum without the top weight
+ * of a peaked softmax to its own precision. */
 START_TEST(test_exp_single_weigh)
 {
     enum { LONG = 200000 };
@@ -226,6 +227,18 @@ START_TEST(test_exp_single_weigh)
             ck_assert(e[3] == 0.0);
         check_weigh_sums(e, x, b, skip, n, sums, 0);
     }
+    /* a peaked softmax: the top weight 1, the other 63 e^-40 each; their sum to
+     * its own precision, not to the whole sum's (a difference of the two would
+     * keep no digit of it) */
+    for (int i = 0; i < 64; i++)
+        x[i] = i == 5 ? 40.0 : 0.0;
+    vm_exp_single_weigh(e, x, 40.0, 5, 64, sums);
+    double rest = 0;
+    for (int i = 0; i < 64; i++)
+        rest += i == 5 ? 0.0 : e[i];
+    ck_assert(e[5] == 1.0 && rest > 0);
+    ck_assert_msg(fabs(sums[1] - rest) <= 1e-12 * rest, "rest %.17g, want %.17g", sums[1], rest);
+    ck_assert(fabs(rest - 63 * exp(-40.0)) <= 1e-6 * rest);
     x[5] = NAN;
     vm_exp_single_weigh(e, x, 0.0, 0, 16, sums);
     ck_assert(isnan(e[5]) && isnan(sums[0]) && !isnan(e[4]) && !isnan(e[12]));
