@@ -308,23 +308,6 @@ static double max_of(const double *s, int n)
     return mx;
 }
 
-/* sum x[n] in four interleaved partial sums: four independent chains of additions
- * pipeline, and the rounding error bound is no worse than one running sum's. */
-static double sum_of(const double *x, int n)
-{
-    double a = 0.0, b = 0.0, c = 0.0, d = 0.0;
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        a += x[i];
-        b += x[i + 1];
-        c += x[i + 2];
-        d += x[i + 3];
-    }
-    for (; i < n; i++)
-        a += x[i];
-    return (a + b) + (c + d);
-}
-
 double nn_logsumexp(const double *s, int n)
 {
     double mx = max_of(s, n);
@@ -429,7 +412,7 @@ static void softmax_weigh(nn_softmax *w, double *e, const double *s, int n, weig
     if (n > 0) {
         double sums[3];
         weigh(e, s, w->m, w->top, n, sums);
-        w->z = sums[0]; /* = sum_of(e, n), bit for bit */
+        w->z = sums[0]; /* = vm_sum(e, n), bit for bit */
         w->ent_rest = sums[1];
         w->ent_wsum = sums[2];
     }
@@ -546,7 +529,7 @@ static void pl_weigh(pl_stages *p)
     vm_exp_fast_diff_array(e, p->s, p->m, p->n);
     for (int t = 0; t < p->taken; t++)
         e[p->slate[t]] = 0.0;
-    p->z = p->z_fresh = sum_of(e, p->n);
+    p->z = p->z_fresh = vm_sum(e, p->n);
 }
 
 static void pl_begin(pl_stages *p, double *work, const double *s, const int *slate, int n)
@@ -573,7 +556,7 @@ static int pl_advance(pl_stages *p)
     p->z -= p->e[a];
     p->e[a] = 0.0;
     if (p->z < p->z_fresh * PL_RESUM_BELOW)
-        p->z = p->z_fresh = sum_of(p->e, p->n);
+        p->z = p->z_fresh = vm_sum(p->e, p->n);
     return p->z < PL_REWEIGH_BELOW;
 }
 
@@ -791,7 +774,7 @@ static int pl_blocks(int n) { return (n + NN_PL_BLOCK - 1) / NN_PL_BLOCK; }
 static double pl_block_sum(const double *e, int b, int n)
 {
     int lo = b * NN_PL_BLOCK, hi = lo + NN_PL_BLOCK < n ? lo + NN_PL_BLOCK : n;
-    return sum_of(e + lo, hi - lo);
+    return vm_sum(e + lo, hi - lo);
 }
 
 /* The position whose share of [0, z) holds target, among weights e [n] with block
@@ -827,13 +810,13 @@ static int pl_sample_stages(pl_stages *p, double *block, gsl_rng *r, int *slate,
     for (int b = 0; b < nb; b++)
         block[b] = pl_block_sum(p->e, b, n);
     for (int j = 0; j < k; j++) {
-        double z = sum_of(block, nb);
+        double z = vm_sum(block, nb);
         if (!(z >= PL_REWEIGH_BELOW)) {
             p->taken = j;
             pl_weigh(p);
             for (int b = 0; b < nb; b++)
                 block[b] = pl_block_sum(p->e, b, n);
-            z = sum_of(block, nb);
+            z = vm_sum(block, nb);
         }
         int pick = pl_pick(p->e, block, n, gsl_rng_uniform(r) * z);
         if (pick < 0) /* no finite weight in play (logits must be finite) */
@@ -930,7 +913,7 @@ double nn_clip_scale(double norm, double max_norm)
 double nn_grad_norm(const nn_params *p)
 {
     /* A plain sum of squares, not dnrm2: a NaN must come out as NaN. Four
-     * interleaved partial sums, as sum_of. */
+     * interleaved partial sums, as vm_sum. */
     const double *g = p->grad;
     double a = 0.0, b = 0.0, c = 0.0, d = 0.0;
     size_t i = 0;

@@ -1394,7 +1394,7 @@ double vm_exp_fast_diff(double a, double b)
 
 int vm_exp_fast_fused(void) { return HAVE_FMA(); }
 
-/* The lanes of the sums are those of sum_of in agents/nn.c (lane j over the
+/* The lanes of the sums are those of vm_sum (lane j over the
  * indices = j mod 4 of the four-wide part, the tail into lane 0 one by one), so
  * that sums[0] is that sum of y bit for bit. */
 void vm_exp_fast_weigh(double *y, const double *x, double b, int skip, int n, double *sums)
@@ -1496,16 +1496,15 @@ void vm_rows_dot_single(double *out, const float *A, const float *x, const doubl
     }
 }
 
-/* y[from, to) summed in four interleaved partial sums. */
-static double sum4(const double *y, int from, int to)
+double vm_sum(const double *x, int n)
 {
     double s[4] = {0.0, 0.0, 0.0, 0.0};
-    int i = from;
-    for (; i + 4 <= to; i += 4)
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
         for (int j = 0; j < 4; j++)
-            s[j] += y[i + j];
-    for (; i < to; i++)
-        s[0] += y[i];
+            s[j] += x[i + j];
+    for (; i < n; i++)
+        s[0] += x[i];
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
@@ -1518,7 +1517,7 @@ static double sum_but(const double *y, int skip, int n, double sum)
     if (skip < 0 || skip >= n)
         return sum;
     double rest = sum - y[skip];
-    return rest >= 0x1p-8 * sum ? rest : sum4(y, 0, skip) + sum4(y, skip + 1, n);
+    return rest >= 0x1p-8 * sum ? rest : vm_sum(y, skip) + vm_sum(y + skip + 1, n - skip - 1);
 }
 
 /* Groups of eight in single precision; a group out of its range, and a tail out

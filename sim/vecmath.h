@@ -97,6 +97,12 @@ int vm_adam_scaled(double *w, const double *g, double *m, double *v, size_t n, d
 void vm_rows_backward(double *dx, double *dA, double *dbias, const double *A, const double *g,
                       const double *x, int n, int d);
 
+/* The sum of x [n] in four interleaved partial sums (s_j over the indices = j mod
+ * 4 of the four-wide part, the last n mod 4 into s_0 in order), returned as
+ * (s_0 + s_1) + (s_2 + s_3): four independent chains of additions pipeline, and
+ * the rounding error bound is no worse than one running sum's. */
+double vm_sum(const double *x, int n);
+
 /* y[i] += x[i] for i < n. */
 void vm_add_array(double *y, const double *x, int n);
 /* out[i] = A_i . x + b[i] over the rows of A [n][d] in single precision: the
