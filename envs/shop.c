@@ -1141,7 +1141,7 @@ typedef struct {
     float g, wa, b;          /* utility */
     float bias, pa, pp, price, mean; /* purchase log-odds */
     float utility_margin, odds_margin, ratio_margin, value_margin;
-    int v_up, z_up;          /* the coefficient of the affinity is >= 0 */
+    float v_side, z_side;    /* +1 where the coefficient of the affinity is >= 0, else -1 */
     reward_kind reward;
 } bound_terms;
 
@@ -1165,32 +1165,35 @@ static bound_terms bound_terms_of(const shop_state *s, const user_terms *t,
         .price = (float)t->price, .mean = (float)t->mean,
         .utility_margin = margin_of(sv), .odds_margin = margin_of(sz),
         .ratio_margin = margin_of(ratio), .value_margin = margin_of(sv + ratio),
-        .v_up = t->g >= 0, .z_up = t->pa >= 0, .reward = s->ctx.reward};
+        .v_side = t->g >= 0 ? 1.0f : -1.0f, .z_side = t->pa >= 0 ? 1.0f : -1.0f,
+        .reward = s->ctx.reward};
 }
 
 BOUND_INLINE v8f select8(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
 
 /* The four bounds of eight items from their f, |q|, appeal, log-price and
- * satiation cost. */
-BOUND_INLINE void bound_block(const bound_terms *c, v8f f, v8f norm, v8f appeal, v8f log_price,
-                        v8f cost, v8f out[4])
+ * satiation cost, for the reward kind `reward` (a constant where inlined). The
+ * end of [f - E, f + E] on a coefficient's side is f + side E: multiplying by
+ * +-1 is exact, so it is the same single as f + E or f - E. */
+BOUND_INLINE void bound_block(const bound_terms *c, reward_kind reward, v8f f, v8f norm,
+                              v8f appeal, v8f log_price, v8f cost, v8f out[4])
 {
     v8f error = c->a * norm + c->absolute;
-    v8f hi = f + error, lo = f - error;
+    v8f v_error = c->v_side * error;
     v8f rest = c->wa * appeal - c->b * log_price - cost;
-    v8f v_hi = c->g * (c->v_up ? hi : lo) + rest + c->utility_margin;
+    v8f v_hi = c->g * (f + v_error) + rest + c->utility_margin;
     out[0] = v_hi;
-    out[1] = c->utility_margin - (c->g * (c->v_up ? lo : hi) + rest);
-    if (c->reward == REWARD_CLICKS) {
+    out[1] = c->utility_margin - (c->g * (f - v_error) + rest);
+    if (reward == REWARD_CLICKS) {
         out[2] = (v8f){0};
         out[3] = v_hi;
         return;
     }
-    v8f z = c->bias + c->pa * (c->z_up ? hi : lo) + c->pp * appeal -
+    v8f z = c->bias + c->pa * (f + c->z_side * error) + c->pp * appeal -
             c->price * (log_price - c->mean) + c->odds_margin;
     v8f zero = {0}, floor = zero - 700.0f;
     v8f log_r = select8(z > zero, zero, select8(z < floor, floor, z)); /* NaN stays */
-    if (c->reward == REWARD_REVENUE)
+    if (reward == REWARD_REVENUE)
         log_r = log_r + log_price;
     out[2] = log_r + c->ratio_margin;
     out[3] = v_hi + log_r + c->value_margin;
@@ -1210,8 +1213,9 @@ BOUND_INLINE v8f max8(v8f a, v8f b) { return select8(a > b, a, b); }
  * [n]), into out's columns with their group maxima, eight at a time (the last
  * few of the run through padded copies). Returns 0 if a bound may be NaN (a
  * NaN would not show in the maxima), else 1. */
-static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const in[5], int from,
-                                  int n, bound_column out[N_BOUNDS])
+BOUND_INLINE int bound_run_for(reward_kind reward, const bound_terms *terms,
+                               const float *const in[5], int from, int n,
+                               bound_column out[N_BOUNDS])
 {
     const bound_terms c = *terms; /* a local copy: the stores cannot change it */
     const float *f = in[0], *norm = in[1], *appeal = in[2], *log_price = in[3], *cost = in[4];
@@ -1229,7 +1233,7 @@ static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const i
         v8f top0 = lowest, top1 = lowest, top2 = lowest, top3 = lowest;
         int end = n - g < VM_GROUP ? n : g + VM_GROUP, j = g;
         for (; j + 8 <= end; j += 8) {
-            bound_block(&c, load8(f + j), load8(norm + j), load8(appeal + j),
+            bound_block(&c, reward, load8(f + j), load8(norm + j), load8(appeal + j),
                         load8(log_price + j), load8(cost + j), b);
             sum += b[1] + b[3]; /* b[3] sums b[0] and b[2]: a NaN in either shows there */
             memcpy(hi0 + j, &b[0], sizeof b[0]);
@@ -1250,7 +1254,7 @@ static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const i
             v8f lanes[5] = {{0}};
             for (int k = 0; k < 5; k++)
                 memcpy(&lanes[k], in[k] + j, bytes);
-            bound_block(&c, lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], b);
+            bound_block(&c, reward, lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], b);
             for (int o = 0; o < N_BOUNDS; o++) {
                 for (int l = end - j; l < 8; l++)
                     b[o][l] = 0.0f; /* for the sum */
@@ -1268,6 +1272,20 @@ static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const i
     for (int l = 0; l < 8; l++)
         finite_sum &= sum[l] == sum[l];
     return finite_sum;
+}
+
+/* bound_run_for, with the reward kind's branches resolved where compiled. */
+static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const in[5], int from,
+                                  int n, bound_column out[N_BOUNDS])
+{
+    switch (terms->reward) {
+    case REWARD_CLICKS:
+        return bound_run_for(REWARD_CLICKS, terms, in, from, n, out);
+    case REWARD_REVENUE:
+        return bound_run_for(REWARD_REVENUE, terms, in, from, n, out);
+    default:
+        return bound_run_for(REWARD_PURCHASES, terms, in, from, n, out);
+    }
 }
 
 /* Items a chunk of bound_all takes (a multiple of VM_GROUP): its looked-up
