@@ -518,6 +518,32 @@ START_TEST(test_single_scans)
 }
 END_TEST
 
+/* vm_positions_not_below where eight entries show every one of the 256 patterns
+ * of entries at or above t, over more than 64 groups (the scan lists a batch
+ * of 64 groups at a time) with a short last group; every third group lies
+ * wholly below t, so its summary skips it. */
+START_TEST(test_scan_every_mask)
+{
+    enum { N = 70 * VM_GROUP + 13 };
+    static float x[N], summary[8 * (N / VM_GROUP + 1)];
+    static int pos[N];
+    for (int j = 0; j < N; j++) {
+        int v = j / 8, lane = j % 8;
+        int above = (v / 8) % 3 != 2 && ((v % 256) >> lane & 1);
+        x[j] = above ? 1.0f + (float)j : -1.0f;
+    }
+    vm_group_max_singles(summary, x, N);
+    int found = vm_positions_not_below(pos, x, summary, N, 0.0f), want = 0;
+    for (int j = 0; j < N; j++)
+        if (x[j] >= 0) {
+            ck_assert_int_lt(want, found);
+            ck_assert_int_eq(pos[want++], j);
+        }
+    ck_assert_int_eq(found, want);
+    ck_assert_int_gt(want, N / 4);
+}
+END_TEST
+
 START_TEST(test_small_kernels)
 {
     gsl_rng *r = rng_new(5);
@@ -785,6 +811,7 @@ static Suite *vecmath_suite(void)
     tcase_add_test(tc, test_rows_backward_d16);
     tcase_add_test(tc, test_scans);
     tcase_add_test(tc, test_single_scans);
+    tcase_add_test(tc, test_scan_every_mask);
     tcase_add_test(tc, test_small_kernels);
     tcase_add_test(tc, test_adam);
     tcase_add_test(tc, test_adam_scaled);
