@@ -1208,17 +1208,57 @@ BOUND_INLINE v8f load8(const float *from)
 
 BOUND_INLINE v8f max8(v8f a, v8f b) { return select8(a > b, a, b); }
 
+/* Where a run's satiation costs come from: looked up (cost), or where at most
+ * SPARSE_TOPICS topics cost anything, from the items' topics (topic): the bits
+ * of cost_of[k] for the items of topic topic_of[k], and 0 for the others. That
+ * is what the lookup gives when the topics listed are those whose cost is not
+ * +0 (its bits not all zero). */
+enum { SPARSE_TOPICS = 4 };
+typedef struct {
+    const float *cost;  /* [n], or NULL */
+    const int *topic;   /* [n] the items' topics, where cost is NULL */
+    int count;
+    int topic_of[SPARSE_TOPICS];
+    float cost_of[SPARSE_TOPICS];
+} cost_source;
+
+/* The costs of the eight items from j (a multiple of 8 past the run's start). */
+BOUND_INLINE v8f costs8(const cost_source *cs, int j)
+{
+    if (cs->cost)
+        return load8(cs->cost + j);
+    v8i topic, bits = {0};
+    memcpy(&topic, cs->topic + j, sizeof topic);
+    for (int k = 0; k < cs->count; k++) {
+        int32_t cost_bits;
+        memcpy(&cost_bits, &cs->cost_of[k], sizeof cost_bits);
+        bits |= (topic == cs->topic_of[k]) & cost_bits;
+    }
+    return (v8f)bits;
+}
+
+static float cost_at(const cost_source *cs, int j)
+{
+    if (cs->cost)
+        return cs->cost[j];
+    for (int k = 0; k < cs->count; k++)
+        if (cs->topic[j] == cs->topic_of[k])
+            return cs->cost_of[k];
+    return 0.0f;
+}
+
 /* The bounds of the items from .. from + n - 1 (from a multiple of VM_GROUP),
- * given their f, |q|, appeal, log-price and satiation cost (in: five arrays
- * [n]), into out's columns with their group maxima, eight at a time (the last
+ * given their f, |q|, appeal and log-price (in: four arrays [n]) and satiation
+ * costs, into out's columns with their group maxima, eight at a time (the last
  * few of the run through padded copies). Returns 0 if a bound may be NaN (a
  * NaN would not show in the maxima), else 1. */
 BOUND_INLINE int bound_run_for(reward_kind reward, const bound_terms *terms,
-                               const float *const in[5], int from, int n,
-                               bound_column out[N_BOUNDS])
+                               const float *const in[4], const cost_source *costs, int from,
+                               int n, bound_column out[N_BOUNDS])
 {
-    const bound_terms c = *terms; /* a local copy: the stores cannot change it */
-    const float *f = in[0], *norm = in[1], *appeal = in[2], *log_price = in[3], *cost = in[4];
+    const bound_terms c = *terms; /* local copies: the stores cannot change them */
+    const cost_source cs = *costs;
+    const float *f = in[0], *norm = in[1], *appeal = in[2], *log_price = in[3];
     float *hi[N_BOUNDS], *group_max[N_BOUNDS];
     for (int o = 0; o < N_BOUNDS; o++) {
         hi[o] = out[o].hi + from;
@@ -1234,7 +1274,7 @@ BOUND_INLINE int bound_run_for(reward_kind reward, const bound_terms *terms,
         int end = n - g < VM_GROUP ? n : g + VM_GROUP, j = g;
         for (; j + 8 <= end; j += 8) {
             bound_block(&c, reward, load8(f + j), load8(norm + j), load8(appeal + j),
-                        load8(log_price + j), load8(cost + j), b);
+                        load8(log_price + j), costs8(&cs, j), b);
             sum += b[1] + b[3]; /* b[3] sums b[0] and b[2]: a NaN in either shows there */
             memcpy(hi0 + j, &b[0], sizeof b[0]);
             memcpy(hi1 + j, &b[1], sizeof b[1]);
@@ -1252,8 +1292,10 @@ BOUND_INLINE int bound_run_for(reward_kind reward, const bound_terms *terms,
         if (j < end) {
             size_t bytes = sizeof(float) * (size_t)(end - j);
             v8f lanes[5] = {{0}};
-            for (int k = 0; k < 5; k++)
+            for (int k = 0; k < 4; k++)
                 memcpy(&lanes[k], in[k] + j, bytes);
+            for (int l = 0; l < end - j; l++)
+                lanes[4][l] = cost_at(&cs, j + l);
             bound_block(&c, reward, lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], b);
             for (int o = 0; o < N_BOUNDS; o++) {
                 for (int l = end - j; l < 8; l++)
@@ -1275,16 +1317,17 @@ BOUND_INLINE int bound_run_for(reward_kind reward, const bound_terms *terms,
 }
 
 /* bound_run_for, with the reward kind's branches resolved where compiled. */
-static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const in[5], int from,
-                                  int n, bound_column out[N_BOUNDS])
+static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const in[4],
+                                  const cost_source *costs, int from, int n,
+                                  bound_column out[N_BOUNDS])
 {
     switch (terms->reward) {
     case REWARD_CLICKS:
-        return bound_run_for(REWARD_CLICKS, terms, in, from, n, out);
+        return bound_run_for(REWARD_CLICKS, terms, in, costs, from, n, out);
     case REWARD_REVENUE:
-        return bound_run_for(REWARD_REVENUE, terms, in, from, n, out);
+        return bound_run_for(REWARD_REVENUE, terms, in, costs, from, n, out);
     default:
-        return bound_run_for(REWARD_PURCHASES, terms, in, from, n, out);
+        return bound_run_for(REWARD_PURCHASES, terms, in, costs, from, n, out);
     }
 }
 
@@ -1292,20 +1335,40 @@ static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const i
  * inputs stay in L1. */
 enum { BOUND_CHUNK = 256 };
 
+/* The user's costs (s->topic_cost_single) as a sparse cost_source: the topics
+ * whose cost is not +0, when there are at most SPARSE_TOPICS of them (1), else
+ * 0. Most users have clicked on few topics since their satiation was last 0. */
+static int sparse_costs(const shop_state *s, cost_source *cs)
+{
+    *cs = (cost_source){0};
+    for (int k = 0; k < s->topics; k++) {
+        uint32_t bits;
+        memcpy(&bits, &s->topic_cost_single[k], sizeof bits);
+        if (bits == 0)
+            continue;
+        if (cs->count == SPARSE_TOPICS)
+            return 0;
+        cs->topic_of[cs->count] = k;
+        cs->cost_of[cs->count++] = s->topic_cost_single[k];
+    }
+    return 1;
+}
+
 /* The bounds of items [n] into out; direct: items[j] = j, whose inputs are
- * read in place (only the satiation costs looked up), where others' are
- * looked up a chunk at a time. s->topic_cost_single holds the user's costs.
- * Returns bound_run's verdict. */
+ * read in place, where others' are looked up a chunk at a time. The satiation
+ * costs (s->topic_cost_single) are found from the items' topics by bound_run
+ * where few topics cost anything, else looked up. Returns bound_run's verdict. */
 static int bound_all(const shop_state *s, const bound_terms *c, const int *items, int n,
                      int direct, bound_column out[N_BOUNDS])
 {
     const float *f = s->latent_sketch.approx, *norm = s->latent_sketch.norms_single;
     float looked_up[5][BOUND_CHUNK];
     int topic[BOUND_CHUNK], ok = 1;
+    cost_source sparse;
+    int few = sparse_costs(s, &sparse);
     for (int j = 0; j < n; j += BOUND_CHUNK) {
         int count = n - j < BOUND_CHUNK ? n - j : BOUND_CHUNK;
-        const float *in[5] = {f + j, norm + j, s->appeal_single + j, s->log_price_single + j,
-                              looked_up[4]};
+        const float *in[4] = {f + j, norm + j, s->appeal_single + j, s->log_price_single + j};
         const int *topic_of = s->item_topic + j;
         if (!direct) {
             const float *from[4] = {f, norm, s->appeal_single, s->log_price_single};
@@ -1317,8 +1380,13 @@ static int bound_all(const shop_state *s, const bound_terms *c, const int *items
                 topic[q] = s->item_topic[items[j + q]];
             topic_of = topic;
         }
-        vm_lookup_singles(looked_up[4], s->topic_cost_single, s->topics, topic_of, count);
-        ok &= bound_run(c, in, j, count, out);
+        cost_source costs = sparse;
+        costs.topic = topic_of;
+        if (!few) {
+            vm_lookup_singles(looked_up[4], s->topic_cost_single, s->topics, topic_of, count);
+            costs = (cost_source){.cost = looked_up[4]};
+        }
+        ok &= bound_run(c, in, &costs, j, count, out);
     }
     return ok;
 }

@@ -259,16 +259,20 @@ static void assert_summaries(const bound_columns_fixture *f, int n)
  * a run (satiation, drift, churn): v <= V, -v <= N, log r <= R and
  * v + log r <= L; and the bounds are tight enough to screen with (V - v below
  * 0.2 utility units: the int8 sketch's error, about g 0.01 |x| |q|, leaves
- * gaps up to 0.14 with these seeds, bfloat16's left 0.06). */
+ * gaps up to 0.14 with these seeds, bfloat16's left 0.06). Users sated on at
+ * most four topics and on more both occur (the shop finds the costs of the
+ * first from the items' topics, looks up the others'). */
 START_TEST(test_shop_bounds_hold)
 {
     shop_config configs[3] = {base_config(), base_config(), base_config()};
     configs[1].launch_rate = 60;
     configs[1].item_lifetime = 8;
     configs[1].purchase_affinity = -3;
+    configs[1].users = 6; /* sated on many topics */
     configs[2].dim = 7;
     configs[2].satiation_weight = -0.4;
     configs[2].satiation_gain = 3;
+    int sated_few = 0, sated_many = 0; /* steps of users sated on <= 4 topics, on more */
     static const reward_kind rewards[] = {REWARD_PURCHASES, REWARD_REVENUE, REWARD_CLICKS};
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) {
@@ -297,6 +301,14 @@ START_TEST(test_shop_bounds_hold)
                 int n;
                 CALL_OK(shop_env.xCandidates(e, user, &items, &n));
                 CALL_OK(shop_env.xPrivileged(e, user, items, n, v, r, NULL));
+                int sated = 0;
+                for (int topic = 0; topic < configs[i].topics; topic++) {
+                    double satiation;
+                    CALL_OK(shop_user_satiation(e, user, topic, &satiation));
+                    sated += satiation != 0;
+                }
+                sated_few += sated <= 4;
+                sated_many += sated > 4;
                 REQUIRE(shop_env.xPrivilegedBounds(e, user, items, n, bounds.column) == 1,
                         "no bounds");
                 assert_summaries(&bounds, n);
@@ -317,12 +329,15 @@ START_TEST(test_shop_bounds_hold)
             }
             REQUIRE(worst_gap < 0.2, "config %d: bounds up to %g above the utility", i,
                     worst_gap);
+
             oracle_agent.xDestroy(a);
             free(v);
             columns_close(&bounds);
             gsl_rng_free(visits);
             shop_close(&f);
         }
+    REQUIRE(sated_few > 0 && sated_many > 0,
+            "%d steps of users sated on at most four topics, %d on more", sated_few, sated_many);
 }
 END_TEST
 
