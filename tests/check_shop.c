@@ -761,6 +761,7 @@ START_TEST(test_only_the_user_changes)
             t += r.dwell;
         }
     }
+    ck_assert_int_gt(clicks, 0); /* the user's clicks wrote its satiation and taste */
     double y[4], st;
     for (int u = 0; u < c.users; u++) {
         CALL_OK(shop_user_preference(e, u, y, NULL));
