@@ -1335,9 +1335,9 @@ static BOUND_CLONES int bound_run(const bound_terms *terms, const float *const i
  * inputs stay in L1. */
 enum { BOUND_CHUNK = 256 };
 
-/* The user's costs (s->topic_cost_single) as a sparse cost_source: the topics
- * whose cost is not +0, when there are at most SPARSE_TOPICS of them (1), else
- * 0. Most users have clicked on few topics since their satiation was last 0. */
+/* The user's costs (s->topic_cost_single) as a sparse cost_source, listing the
+ * topics whose cost is not +0: 1 when there are at most SPARSE_TOPICS of them,
+ * else 0. Most users have clicked on few topics since their satiation was 0. */
 static int sparse_costs(const shop_state *s, cost_source *cs)
 {
     *cs = (cost_source){0};

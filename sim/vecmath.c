@@ -1088,9 +1088,6 @@ static VM_AVX2 int group_max_avx2(float *group_max, const float *x, int n)
     return j;
 }
 
-/* Eight groups' summaries tested at once, the entries of those that reach t
- * eight at a time; returns how many positions it found in the full groups, and
- * the entries done in *done. */
 /* The lanes set in an eight-bit mask m, in increasing order, three bits each:
  * the j-th of them in bits 3 j .. 3 j + 2 of lane_lists[m]. */
 static const uint32_t lane_lists[256] = {
@@ -1140,8 +1137,10 @@ VM_INLINE VM_AVX2 int append_lanes_avx2(int *out, int found, unsigned mask, int 
     return found + __builtin_popcount(mask);
 }
 
-/* Without a branch that depends on the data: the groups whose summary reaches t
- * are listed first (a batch at a time), then their entries appended. */
+/* The positions in the full groups, without a branch that depends on the data:
+ * the groups whose summary reaches t are listed first (a batch at a time), then
+ * their entries appended eight at a time; returns how many it found, and the
+ * entries done in *done. */
 static VM_AVX2 int positions_not_below_avx2(int *out, const float *x, const float *group_max,
                                             int n, float t, int *done)
 {

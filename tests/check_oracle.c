@@ -329,7 +329,6 @@ START_TEST(test_shop_bounds_hold)
             }
             REQUIRE(worst_gap < 0.2, "config %d: bounds up to %g above the utility", i,
                     worst_gap);
-
             oracle_agent.xDestroy(a);
             free(v);
             columns_close(&bounds);
