@@ -506,9 +506,15 @@ static int widen_by_rounds(oracle *o, int n, double top, scan_marks *seen, int *
  * error, or +Inf where an R_i is NaN or +Inf (its summary then holds +Inf). */
 static double value_cap(const bound_column *log_ratio_hi, int n)
 {
+    const float *summary = log_ratio_hi->group_max;
+    float lane[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                     -INFINITY, -INFINITY, -INFINITY, -INFINITY}; /* one vector's worth */
+    for (size_t g = 0; g < group_floats((size_t)n); g += 8)
+        for (int l = 0; l < 8; l++)
+            lane[l] = summary[g + l] > lane[l] ? summary[g + l] : lane[l];
     float top = -INFINITY;
-    for (size_t l = 0; l < group_floats((size_t)n); l++)
-        top = log_ratio_hi->group_max[l] > top ? log_ratio_hi->group_max[l] : top;
+    for (int l = 0; l < 8; l++)
+        top = lane[l] > top ? lane[l] : top;
     return top == INFINITY ? INFINITY : exp(top) * (1 + 0x1p-40);
 }
 
