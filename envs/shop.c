@@ -1210,41 +1210,40 @@ BOUND_INLINE v8f max8(v8f a, v8f b) { return select8(a > b, a, b); }
 
 /* Where a run's satiation costs come from: looked up (cost), or where at most
  * SPARSE_TOPICS topics cost anything, from the items' topics (topic): the bits
- * of cost_of[k] for the items of topic topic_of[k], and 0 for the others. That
- * is what the lookup gives when the topics listed are those whose cost is not
- * +0 (its bits not all zero). */
-enum { SPARSE_TOPICS = 4 };
+ * of cost_bits[k] for the items of topic topic_of[k], and 0 for the others.
+ * That is what the lookup gives when the topics listed are those whose cost is
+ * not +0 (its bits not all zero); unused entries hold topic -1. */
+enum { SPARSE_TOPICS = 2 };
 typedef struct {
     const float *cost;  /* [n], or NULL */
     const int *topic;   /* [n] the items' topics, where cost is NULL */
-    int count;
     int topic_of[SPARSE_TOPICS];
-    float cost_of[SPARSE_TOPICS];
+    int32_t cost_bits[SPARSE_TOPICS];
 } cost_source;
+
+_Static_assert(SPARSE_TOPICS == 2, "costs8 and sparse_costs hold two entries");
 
 /* The costs of the eight items from j (a multiple of 8 past the run's start). */
 BOUND_INLINE v8f costs8(const cost_source *cs, int j)
 {
     if (cs->cost)
         return load8(cs->cost + j);
-    v8i topic, bits = {0};
+    v8i topic;
     memcpy(&topic, cs->topic + j, sizeof topic);
-    for (int k = 0; k < cs->count; k++) {
-        int32_t cost_bits;
-        memcpy(&cost_bits, &cs->cost_of[k], sizeof cost_bits);
-        bits |= (topic == cs->topic_of[k]) & cost_bits;
-    }
-    return (v8f)bits;
+    return (v8f)(((topic == cs->topic_of[0]) & cs->cost_bits[0]) |
+                 ((topic == cs->topic_of[1]) & cs->cost_bits[1]));
 }
 
 static float cost_at(const cost_source *cs, int j)
 {
     if (cs->cost)
         return cs->cost[j];
-    for (int k = 0; k < cs->count; k++)
-        if (cs->topic[j] == cs->topic_of[k])
-            return cs->cost_of[k];
-    return 0.0f;
+    int32_t bits = 0;
+    for (int k = 0; k < SPARSE_TOPICS; k++)
+        bits |= cs->topic[j] == cs->topic_of[k] ? cs->cost_bits[k] : 0;
+    float cost;
+    memcpy(&cost, &bits, sizeof cost);
+    return cost;
 }
 
 /* The bounds of the items from .. from + n - 1 (from a multiple of VM_GROUP),
@@ -1340,16 +1339,17 @@ enum { BOUND_CHUNK = 256 };
  * else 0. Most users have clicked on few topics since their satiation was 0. */
 static int sparse_costs(const shop_state *s, cost_source *cs)
 {
-    *cs = (cost_source){0};
+    *cs = (cost_source){.topic_of = {-1, -1}};
+    int count = 0;
     for (int k = 0; k < s->topics; k++) {
-        uint32_t bits;
+        int32_t bits;
         memcpy(&bits, &s->topic_cost_single[k], sizeof bits);
         if (bits == 0)
             continue;
-        if (cs->count == SPARSE_TOPICS)
+        if (count == SPARSE_TOPICS)
             return 0;
-        cs->topic_of[cs->count] = k;
-        cs->cost_of[cs->count++] = s->topic_cost_single[k];
+        cs->topic_of[count] = k;
+        cs->cost_bits[count++] = bits;
     }
     return 1;
 }
