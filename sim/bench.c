@@ -411,7 +411,7 @@ static int driver_create(driver *d, const run_spec *r, char *err)
     for (int s = 1; s < RNG_STREAM_END; s++)
         if (!(d->rng[s] = rng_stream_new(r->seed, (rng_stream)s)))
             return err_set(err, DS_ENOMEM, "out of memory for random streams");
-    d->visitors = gsl_rng_alloc(gsl_rng_mt19937);
+    d->visitors = gsl_rng_alloc(rng_mt19937);
     if (!d->visitors)
         return err_set(err, DS_ENOMEM, "out of memory for random streams");
     gsl_rng_set(d->visitors, (unsigned long)(rng_splitmix64(r->seed ^ 0xbe4c4ULL) | 1));
@@ -926,7 +926,7 @@ static int act_create(const bench_case *c, act_bench **out, char *err)
 {
     char v[32];
     act_bench *b = calloc(1, sizeof *b);
-    if (!b || !(b->r = gsl_rng_alloc(gsl_rng_mt19937))) {
+    if (!b || !(b->r = gsl_rng_alloc(rng_mt19937))) {
         free(b);
         return err_set(err, DS_ENOMEM, "out of memory for the act bench");
     }

@@ -4,6 +4,7 @@
 #include "../agents/checkpoint.h"
 #include "../agents/nn.h"
 #include "common.h"
+#include "rng.h"
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_randist.h>
@@ -576,7 +577,7 @@ int pretrain_run(const interaction_log *logged, const pretrain_config *cfg,
     openblas_set_num_threads(1);
     gsl_set_error_handler_off();
     double t0 = cpu_now();
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng *r = gsl_rng_alloc(rng_mt19937);
     window_set train_set = {0}, heldout = {0};
     model m = {0};
     if (!r)

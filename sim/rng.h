@@ -21,13 +21,18 @@ typedef enum {
     RNG_STREAM_END
 } rng_stream;
 
+/* GSL's MT19937 (gsl_rng_mt19937), output for output and seed for seed, its
+ * 624 words regenerated and tempered a block at a time (sim/rng.c): each draw
+ * is then a load from the block. */
+extern const gsl_rng_type *rng_mt19937;
+
 /* The 64-bit splitmix64 finaliser of x + golden gamma. */
 uint64_t rng_splitmix64(uint64_t x);
 
 /* The seed handed to gsl_rng_set for a stream: never 0. */
 unsigned long rng_stream_seed(uint64_t run_seed, rng_stream stream);
 
-/* A new MT19937 generator for the stream, or NULL when out of memory. */
+/* A new rng_mt19937 generator for the stream, or NULL when out of memory. */
 gsl_rng *rng_stream_new(uint64_t run_seed, rng_stream stream);
 
 #endif
