@@ -5,9 +5,10 @@
 /* ---- MT19937 a block at a time ----
  * Matsumoto and Nishimura's generator as GSL has it (seeding included), but
  * where GSL regenerates the state and tempers one word per draw, this does
- * both for all 624 words at once, eight lanes at a time: word k of a
- * regeneration depends on words k + 1 and k + 397 (mod 624), the latter
- * already regenerated for k >= 227, always at least eight words back. */
+ * both for all 624 words at once, eight lanes at a time. Word k of a
+ * regeneration is formed from words k, k + 1 and k + 397 (mod 624); for
+ * k >= 227 the last is word k - 227, already regenerated, so no word depends
+ * on one of the seven before it. */
 enum { MT_N = 624, MT_M = 397 };
 #define MT_UPPER 0x80000000u
 #define MT_LOWER 0x7fffffffu
@@ -21,7 +22,7 @@ typedef struct {
 
 #pragma GCC diagnostic ignored "-Wpsabi" /* the vectors never cross a call */
 typedef uint32_t v8u __attribute__((vector_size(32)));
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(DIVSIM_NO_AVX2)
 #define MT_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define MT_CLONES
@@ -101,7 +102,7 @@ static double mt_get_double(void *state) { return (double)mt_get(state) / 429496
 
 static const gsl_rng_type mt_type = {"mt19937", 0xffffffffUL, 0, sizeof(mt_state),
                                      &mt_set, &mt_get, &mt_get_double};
-const gsl_rng_type *rng_mt19937 = &mt_type;
+const gsl_rng_type *const rng_mt19937 = &mt_type;
 
 uint64_t rng_splitmix64(uint64_t x)
 {

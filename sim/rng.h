@@ -24,7 +24,7 @@ typedef enum {
 /* GSL's MT19937 (gsl_rng_mt19937), output for output and seed for seed, its
  * 624 words regenerated and tempered a block at a time (sim/rng.c): each draw
  * is then a load from the block. */
-extern const gsl_rng_type *rng_mt19937;
+extern const gsl_rng_type *const rng_mt19937;
 
 /* The 64-bit splitmix64 finaliser of x + golden gamma. */
 uint64_t rng_splitmix64(uint64_t x);
