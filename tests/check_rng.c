@@ -100,8 +100,10 @@ START_TEST(block_generator_matches_gsl_mt19937)
     }
     gsl_rng_set(mine, 99);
     gsl_rng_set(ref, 99);
-    for (int i = 0; i < 700; i++)
-        gsl_rng_get(mine), gsl_rng_get(ref);
+    for (int i = 0; i < 700; i++) {
+        gsl_rng_get(mine);
+        gsl_rng_get(ref);
+    }
     gsl_rng *copy = gsl_rng_clone(mine);
     for (int i = 0; i < 2000; i++)
         ck_assert_uint_eq(gsl_rng_get(copy), gsl_rng_get(ref));
