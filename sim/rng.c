@@ -34,14 +34,6 @@ typedef uint32_t v8u __attribute__((vector_size(32)));
     ((far) ^ ((((here) & MT_UPPER) | ((after) & MT_LOWER)) >> 1) ^                     \
      (((zero) - ((after) & 1u)) & MT_MATRIX))
 
-#define MT_TEMPER(y, t)                       \
-    do {                                      \
-        t = (y) ^ ((y) >> 11);                \
-        t ^= (t << 7) & 0x9d2c5680u;          \
-        t ^= (t << 15) & 0xefc60000u;         \
-        t ^= t >> 18;                         \
-    } while (0)
-
 static inline v8u mt_load(const uint32_t *from)
 {
     v8u v;
@@ -69,10 +61,13 @@ static MT_CLONES void mt_refill(mt_state *s)
     mt_twist_run(w, 0, MT_N - MT_M, MT_M);
     mt_twist_run(w, MT_N - MT_M, MT_N - 1, MT_M - MT_N);
     w[MT_N - 1] = MT_TWIST(w[MT_N - 1], w[0], w[MT_M - 1], 0u);
-    for (int k = 0; k < MT_N; k += 8) {
-        v8u y = mt_load(w + k), t;
-        MT_TEMPER(y, t);
-        memcpy(s->output + k, &t, sizeof t);
+    for (int k = 0; k < MT_N; k += 8) { /* tempering */
+        v8u y = mt_load(w + k);
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c5680u;
+        y ^= (y << 15) & 0xefc60000u;
+        y ^= y >> 18;
+        memcpy(s->output + k, &y, sizeof y);
     }
     s->next = 0;
 }
